@@ -1,0 +1,148 @@
+"""The `mlops` command line: thin parsing over the library; heavy imports happen inside each command.
+
+User mistakes (`MlopsError`) print one line and exit 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mlops.errors import MlopsError
+
+_HP_TYPES: dict[str, Callable[[str], Any]] = {
+    "learning_rate": float,
+    "batch_size": int,
+    "epochs": int,
+    "lora_r": int,
+    "lora_alpha": int,
+    "lora_dropout": float,
+    "warmup_ratio": float,
+    "weight_decay": float,
+    "seed": int,
+}
+
+
+def _optional(value: str) -> str | None:
+    """MLproject passes unset optional parameters as empty strings."""
+    return value if value.strip() else None
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="fraud-detection", help="config path or packaged name (default: %(default)s)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlops", description="Tune and ship transformer models on MLflow.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("sweep", help="nested Optuna search; every trial is an MLflow child run")
+    _add_config(p)
+    p.add_argument("--n-trials", type=_optional, help="total trials (default: the config's search.n_trials)")
+    p.add_argument("--sampler", type=_optional, help="tpe, random or grid (default: the config's)")
+    p.add_argument("--seed", type=_optional, help="seed for the sampler and every trial (default: the config's)")
+    p.add_argument("--storage", type=_optional, help="Optuna storage URL (default: optuna.db beside mlflow.db)")
+    p.add_argument("--study-name", type=_optional, help="name of the Optuna study; an existing one is continued")
+    p.add_argument("--promote", type=_bool, default=True, help="register the best adapter and apply the staging gate")
+
+    p = sub.add_parser("finetune", help="one LoRA fine-tuning run; hyperparameters override the config")
+    _add_config(p)
+    for name in _HP_TYPES:
+        p.add_argument(f"--{name.replace('_', '-')}", type=_optional, help=f"override training.{name}")
+
+    p = sub.add_parser("evaluate", help="score a logged or registered model on the test split")
+    _add_config(p)
+    p.add_argument("--model-uri", type=_optional, help="default: models:/<registry.model_name>@staging")
+
+    p = sub.add_parser("promote", help="apply a policy gate and move an alias only if it passes")
+    _add_config(p)
+    p.add_argument("--to", default="staging", help="alias to move (default: %(default)s)")
+    p.add_argument("--version", type=_optional, help="model version (default: the staging holder for production, else the latest)")
+
+    sub.add_parser("models", help="list the model sources available offline")
+    return parser
+
+
+def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
+    from mlops.config import load_config
+
+    return load_config(args.config, overrides)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from mlops.sweep import SweepOptions, run_sweep
+
+    config = _load(args, {"search.n_trials": args.n_trials, "search.sampler": args.sampler, "training.seed": args.seed})
+    result = run_sweep(config, SweepOptions(storage=args.storage, study_name=args.study_name, promote=args.promote))
+    best = f"best trial {result.best_trial} ({config.search.metric}={result.best_value:.4f})"
+    print(f"sweep {result.parent_run_id}: {best}, study '{result.study_name}'")
+    if result.gate_report is not None:
+        print(f"{config.registry.model_name} v{result.registered_version}: {result.gate_report.summary()}")
+    return 0
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from mlops.finetune import run_finetune
+
+    config = _load(args, {f"training.{k}": getattr(args, k) for k in _HP_TYPES})
+    run_finetune(config)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from mlops.evaluate import run_evaluate
+
+    config = _load(args, {})
+    scores = run_evaluate(config, args.model_uri)
+    print(", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    return 0
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from mlops.evaluate import run_promote
+
+    config = _load(args, {})
+    report = run_promote(config, args.to, args.version)
+    print(report.summary())
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from mlops.models import available_sources
+
+    for name, description in available_sources().items():
+        print(f"{name:20s} {description}")
+    print(f"{'<path>':20s} a local transformers model directory\n{'<org/name>':20s} a hub id (needs network access)")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "sweep": _cmd_sweep,
+    "finetune": _cmd_finetune,
+    "evaluate": _cmd_evaluate,
+    "promote": _cmd_promote,
+    "models": _cmd_models,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except MlopsError as exc:
+        print(f"mlops {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

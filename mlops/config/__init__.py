@@ -1,0 +1,31 @@
+"""Typed, self-validating experiment configs loaded from YAML."""
+
+from mlops.config._load import apply_overrides, load_config, packaged_configs, read_yaml, resolve_config_path
+from mlops.config._schema import (
+    HYPERPARAMETERS,
+    DatasetConfig,
+    ExperimentConfig,
+    ModelConfig,
+    ParamSpace,
+    RegistryConfig,
+    SearchConfig,
+    TrainingConfig,
+)
+from mlops.config._validate import build
+
+__all__ = [
+    "HYPERPARAMETERS",
+    "DatasetConfig",
+    "ExperimentConfig",
+    "ModelConfig",
+    "ParamSpace",
+    "RegistryConfig",
+    "SearchConfig",
+    "TrainingConfig",
+    "apply_overrides",
+    "build",
+    "load_config",
+    "packaged_configs",
+    "read_yaml",
+    "resolve_config_path",
+]

@@ -1,0 +1,79 @@
+"""Find, parse and validate experiment configs (packaged names or paths), with overrides."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops.config._schema import ExperimentConfig
+from mlops.config._validate import build
+from mlops.errors import ConfigError
+
+
+def packaged_configs() -> list[str]:
+    """Names of the configs shipped inside the package."""
+    folder = resources.files("mlops") / "configs"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    """A path to an existing file, or the name of a packaged config."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {name_or_path}")
+        return path
+    packaged = resources.files("mlops") / "configs" / f"{name_or_path}.yaml"
+    if not packaged.is_file():
+        raise ConfigError(f"config: no file or packaged config named '{name_or_path}'; packaged: {', '.join(packaged_configs())}")
+    return Path(str(packaged))
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file, turning decoding and syntax problems into one-line errors naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not valid UTF-8 (byte {exc.start})", source=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"malformed YAML at {where}{problem}", source=str(path)) from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Set dotted keys (`training.learning_rate`) in place; `None` values are skipped."""
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        node[leaf] = value
+
+
+def load_config(name_or_path: str, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Load and validate a config; every problem is reported at once in one `ConfigError`."""
+    path = resolve_config_path(name_or_path)
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping", source=str(path))
+    apply_overrides(data, overrides or {})
+    errors: list[str] = []
+    config = build(ExperimentConfig, data, "", errors)
+    if errors:
+        raise ConfigError(errors, source=str(path))
+    config.source_file = str(path.resolve())
+    return config

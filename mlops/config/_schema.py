@@ -1,0 +1,182 @@
+"""The experiment config: one YAML names the task, data, model, training defaults, search space and registry."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# The hyperparameters a trial or `finetune` may override, with the MLproject/CLI names.
+HYPERPARAMETERS = (
+    "learning_rate",
+    "batch_size",
+    "epochs",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "warmup_ratio",
+    "weight_decay",
+    "seed",
+)
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass
+class DatasetConfig:
+    path: str = field(metadata=_help("CSV/JSONL/Parquet file, a `datasets` directory, `demo:NAME`, or `hub:NAME`"))
+    format: Literal["auto", "csv", "jsonl", "parquet", "disk", "hub"] = "auto"
+    text_column: str = "text"
+    label_column: str = "label"
+    splits: dict[str, str] = field(
+        default_factory=dict, metadata=_help("given split files: train/validation/test -> path (overrides `path`)")
+    )
+    validation_fraction: float = 0.15
+    test_fraction: float = 0.2
+    max_samples: int | None = field(default=None, metadata=_help("cap on rows read, for quick runs"))
+
+    def check(self, path: str) -> list[str]:
+        errors = []
+        for name in ("validation_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value < 0.5:
+                errors.append(f"{path}.{name}: must be in (0, 0.5), got {value}")
+        unknown = set(self.splits) - {"train", "validation", "test"}
+        if unknown:
+            errors.append(f"{path}.splits: unknown split(s) {sorted(unknown)}; use train, validation, test")
+        if self.max_samples is not None and self.max_samples < 10:
+            errors.append(f"{path}.max_samples: must be at least 10, got {self.max_samples}")
+        return errors
+
+
+@dataclass
+class ModelConfig:
+    source: str = field(metadata=_help("a model source name (see `mlops models`), a local path, or a hub id"))
+    max_length: int = 64
+    target_modules: list[str] | None = field(default=None, metadata=_help("LoRA target modules; default per architecture"))
+
+    def check(self, path: str) -> list[str]:
+        if not 8 <= self.max_length <= 8192:
+            return [f"{path}.max_length: must be in [8, 8192], got {self.max_length}"]
+        return []
+
+
+@dataclass
+class TrainingConfig:
+    learning_rate: float = 3e-5
+    batch_size: int = 16
+    epochs: int = 2
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    seed: int = 42
+    loraplus_lr_ratio: float = field(
+        default=16.0,
+        metadata=_help("LoRA+ (Hayou et al. 2024): LoRA B matrices and the new task head learn at learning_rate x this"),
+    )
+    gradient_accumulation_steps: int = 1
+    logging_steps: int = 10
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    max_steps: int | None = field(default=None, metadata=_help("stop after this many optimizer steps (quick runs)"))
+
+    def check(self, path: str) -> list[str]:
+        errors = []
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            errors.append(f"{path}.learning_rate: must be > 0, got {self.learning_rate}")
+        for name in ("batch_size", "epochs", "lora_r", "lora_alpha", "gradient_accumulation_steps", "logging_steps"):
+            if getattr(self, name) < 1:
+                errors.append(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("lora_dropout", "warmup_ratio"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                errors.append(f"{path}.{name}: must be in [0, 1), got {getattr(self, name)}")
+        if self.loraplus_lr_ratio < 1:
+            errors.append(f"{path}.loraplus_lr_ratio: must be >= 1, got {self.loraplus_lr_ratio}")
+        if self.weight_decay < 0:
+            errors.append(f"{path}.weight_decay: must be >= 0, got {self.weight_decay}")
+        if self.seed < 0:
+            errors.append(f"{path}.seed: must be >= 0, got {self.seed}")
+        if self.max_steps is not None and self.max_steps < 1:
+            errors.append(f"{path}.max_steps: must be >= 1, got {self.max_steps}")
+        return errors
+
+
+@dataclass
+class ParamSpace:
+    """One searchable hyperparameter: float/int with bounds, or categorical choices."""
+
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list[Any] | None = None
+    values: list[Any] | None = field(default=None, metadata=_help("the points the grid sampler visits"))
+
+    def check(self, path: str) -> list[str]:
+        errors = []
+        if self.type == "categorical":
+            if not self.choices:
+                errors.append(f"{path}.choices: a categorical parameter needs a non-empty list")
+        else:
+            if self.low is None or self.high is None:
+                errors.append(f"{path}: a {self.type} parameter needs low and high")
+            elif self.low > self.high:
+                errors.append(f"{path}: low ({self.low}) must not exceed high ({self.high})")
+            elif self.log and self.low <= 0:
+                errors.append(f"{path}.low: must be > 0 for a log-scale parameter, got {self.low}")
+        return errors
+
+    def grid_values(self) -> list[Any]:
+        if self.values:
+            return list(self.values)
+        if self.type == "categorical":
+            return list(self.choices or [])
+        assert self.low is not None and self.high is not None  # guaranteed by check()
+        if self.type == "int":
+            return list(range(int(self.low), int(self.high) + 1))
+        return [self.low, self.high]
+
+
+@dataclass
+class SearchConfig:
+    n_trials: int = 6
+    sampler: Literal["tpe", "random", "grid"] = "tpe"
+    metric: str = field(default="eval_f1", metadata=_help("the child-run metric the study optimises"))
+    direction: Literal["maximize", "minimize"] = "maximize"
+    space: dict[str, ParamSpace] = field(default_factory=dict)
+
+    def check(self, path: str) -> list[str]:
+        errors = []
+        if self.n_trials < 1:
+            errors.append(f"{path}.n_trials: must be >= 1, got {self.n_trials}")
+        for name in self.space:
+            if name not in HYPERPARAMETERS:
+                errors.append(f"{path}.space.{name}: not a tunable hyperparameter; use one of {', '.join(HYPERPARAMETERS)}")
+        return errors
+
+
+@dataclass
+class RegistryConfig:
+    model_name: str
+    policy: str = field(metadata=_help("a policy name under registry/ or a path to a policy YAML"))
+
+
+@dataclass
+class ExperimentConfig:
+    name: str
+    task: Literal["classification"]
+    dataset: DatasetConfig
+    model: ModelConfig
+    registry: RegistryConfig
+    experiment_name: str | None = None
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    source_file: str = field(default="", init=False, metadata=_help("set by the loader: where this config came from"))
+
+    @property
+    def mlflow_experiment(self) -> str:
+        return self.experiment_name or self.name

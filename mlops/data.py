@@ -1,0 +1,200 @@
+"""Load a text-classification dataset (CSV, JSONL, Parquet, `datasets`), map its columns and split it.
+
+Every problem is a `DataError` naming the config field or the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops.config import DatasetConfig
+
+SPLITS = ("train", "validation", "test")
+_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+
+
+@dataclass
+class Split:
+    texts: list[str]
+    labels: list[int]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for text, label in zip(self.texts, self.labels, strict=True):
+            h.update(f"{label}\t{text}\n".encode())
+        return h.hexdigest()[:16]
+
+
+@dataclass
+class ClassificationData:
+    train: Split
+    validation: Split
+    test: Split
+    label_names: list[str]
+    name: str
+
+    def split(self, name: str) -> Split:
+        return {"train": self.train, "validation": self.validation, "test": self.test}[name]
+
+
+def demo_dataset_dir(name: str) -> Path:
+    folder = resources.files("mlops") / "demo_data" / name
+    if not folder.is_dir():
+        available = sorted(p.name for p in (resources.files("mlops") / "demo_data").iterdir() if p.is_dir())
+        raise DataError(f"dataset.path: no demo dataset '{name}'; available: {', '.join(available)}")
+    return Path(str(folder))
+
+
+def _read_frame(path: Path, fmt: str, field: str) -> pd.DataFrame:
+    import pandas as pd
+
+    if not path.exists():
+        raise DataError(f"{field}: file not found: {path}")
+    if fmt == "auto":
+        fmt = "disk" if path.is_dir() else _FORMATS.get(path.suffix.lower(), "")
+        if not fmt:
+            raise DataError(f"{field}: cannot tell the format of {path}; set dataset.format to csv, jsonl, parquet or disk")
+    try:
+        if fmt == "csv":
+            return pd.read_csv(path, encoding="utf-8")
+        if fmt == "jsonl":
+            return pd.read_json(path, lines=True, encoding="utf-8")
+        if fmt == "parquet":
+            return pd.read_parquet(path)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: dataset is empty") from None
+    except ValueError as exc:
+        raise DataError(f"{path}: cannot parse as {fmt}: {str(exc).splitlines()[0]}") from None
+    raise DataError(f"{field}: format '{fmt}' needs a `datasets` directory or hub name, not the file {path}")
+
+
+def _read_datasets(path: str, fmt: str) -> dict[str, pd.DataFrame]:
+    """A `datasets` directory (`load_from_disk`) or a hub name, as one frame per split."""
+    import datasets
+
+    try:
+        if fmt == "hub":
+            loaded: Any = datasets.load_dataset(path)
+        else:
+            loaded = datasets.load_from_disk(path)
+    except FileNotFoundError:
+        raise DataError(f"dataset.path: not a `datasets` directory: {path}") from None
+    except Exception as exc:  # the hub raises many kinds; all mean "cannot get it here"
+        raise DataError(f"dataset.path: cannot load '{path}' ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    if isinstance(loaded, datasets.DatasetDict):
+        return {name: ds.to_pandas() for name, ds in loaded.items()}  # type: ignore[misc]
+    return {"all": loaded.to_pandas()}
+
+
+def _frames(cfg: DatasetConfig, base_dir: Path) -> dict[str, tuple[pd.DataFrame, str]]:
+    def local(p: str) -> Path:
+        path = Path(p).expanduser()
+        return path if path.is_absolute() or path.exists() else base_dir / path
+
+    if cfg.splits:
+        return {name: (_read_frame(local(p), cfg.format, f"dataset.splits.{name}"), str(local(p))) for name, p in cfg.splits.items()}
+    if cfg.path.startswith("demo:"):
+        folder = demo_dataset_dir(cfg.path[len("demo:") :])
+        return {s: (_read_frame(folder / f"{s}.csv", "csv", "dataset.path"), str(folder / f"{s}.csv")) for s in SPLITS}
+    if cfg.path.startswith("hub:") or cfg.format == "hub":
+        name = cfg.path.removeprefix("hub:")
+        return {k: (v, f"{name}/{k}") for k, v in _read_datasets(name, "hub").items()}
+    path = local(cfg.path)
+    if cfg.format == "disk" or (cfg.format == "auto" and path.is_dir()):
+        return {k: (v, f"{path}/{k}") for k, v in _read_datasets(str(path), "disk").items()}
+    return {"all": (_read_frame(path, cfg.format, "dataset.path"), str(path))}
+
+
+def _check_columns(frame: pd.DataFrame, cfg: DatasetConfig, source: str) -> None:
+    for field in ("text_column", "label_column"):
+        column = getattr(cfg, field)
+        if column not in frame.columns:
+            raise DataError(f"dataset.{field}: column '{column}' not in {source} (columns: {', '.join(map(str, frame.columns))})")
+
+
+def _seeded_split(frame: pd.DataFrame, cfg: DatasetConfig, seed: int, label_column: str) -> dict[str, pd.DataFrame]:
+    from sklearn.model_selection import train_test_split
+
+    counts = frame[label_column].value_counts()
+    stratify = frame[label_column] if counts.min() >= 2 else None
+    rest, test = train_test_split(frame, test_size=cfg.test_fraction, random_state=seed, stratify=stratify)
+    val_share = cfg.validation_fraction / (1.0 - cfg.test_fraction)
+    stratify_rest = rest[label_column] if stratify is not None else None
+    train, validation = train_test_split(rest, test_size=val_share, random_state=seed, stratify=stratify_rest)
+    return {"train": train, "validation": validation, "test": test}
+
+
+def load_classification_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> ClassificationData:
+    """Read the dataset named by `cfg`, check it, and return train/validation/test splits.
+
+    Splits come from the files when given (`splits` or a `datasets` dict with all three),
+    otherwise from a seeded, stratified split.
+    """
+    frames = _frames(cfg, base_dir)
+    for frame, source in frames.values():
+        if frame.empty:
+            raise DataError(f"{source}: dataset is empty")
+        _check_columns(frame, cfg, source)
+    named = {k: v[0] for k, v in frames.items()}
+    sources = {k: v[1] for k, v in frames.items()}
+    if not all(s in named for s in SPLITS):
+        import pandas as pd
+
+        whole = pd.concat(list(named.values()), ignore_index=True)
+        origin = ", ".join(sources.values())
+        if cfg.max_samples:
+            whole = whole.sample(n=min(cfg.max_samples, len(whole)), random_state=seed)
+        named = _seeded_split(whole, cfg, seed, cfg.label_column)
+        sources = {s: f"{origin} ({s}, seed {seed})" for s in SPLITS}
+    elif cfg.max_samples:
+        named["train"] = named["train"].head(cfg.max_samples)
+
+    train_labels = named["train"][cfg.label_column].astype(str)
+    label_names = sorted(train_labels.unique())
+    if len(label_names) < 2:
+        raise DataError(f"dataset.label_column: only one class ({label_names[0]!r}) in {sources['train']}; need at least two")
+    index = {name: i for i, name in enumerate(label_names)}
+    splits: dict[str, Split] = {}
+    for name in SPLITS:
+        frame = named[name].dropna(subset=[cfg.text_column, cfg.label_column])
+        if frame.empty:
+            raise DataError(f"{sources[name]}: the {name} split is empty")
+        labels = frame[cfg.label_column].astype(str)
+        unknown = sorted(set(labels) - set(index))
+        if unknown:
+            raise DataError(f"dataset.label_column: labels {unknown} in {sources[name]} never occur in the train split")
+        splits[name] = Split(frame[cfg.text_column].astype(str).tolist(), [index[v] for v in labels], sources[name])
+    return ClassificationData(**splits, label_names=label_names, name=cfg.path)
+
+
+def log_dataset_inputs(data: ClassificationData, splits: tuple[str, ...] = SPLITS) -> None:
+    """Record each split as an MLflow input (name + content digest) for lineage in the UI."""
+    import warnings
+
+    import mlflow
+    import pandas as pd
+    from mlflow.data.pandas_dataset import from_pandas
+
+    for name in splits:
+        split = data.split(name)
+        frame = pd.DataFrame({"text": split.texts, "label": [data.label_names[i] for i in split.labels]})
+        with warnings.catch_warnings():  # mlflow warns when a source is not a URI it knows
+            warnings.simplefilter("ignore")
+            dataset = from_pandas(frame, source=split.source, name=f"{data.name}:{name}", targets="label")
+        mlflow.log_input(dataset, context=name)

@@ -1,0 +1,81 @@
+"""The `evaluate` and `promote` entry points: score a model on the test split; gate and move an alias."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlops.config import ExperimentConfig
+from mlops.errors import RegistryError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+    from mlops.promotion import GateReport
+
+
+def run_evaluate(config: ExperimentConfig, model_uri: str | None) -> dict[str, float]:
+    """Load a pyfunc model, predict the test split, log test_* metrics and the confusion matrix to a new run."""
+    from pathlib import Path
+
+    import mlflow
+
+    from mlops.data import load_classification_data, log_dataset_inputs
+    from mlops.environment import log_environment
+    from mlops.metrics import classification_scores, confusion
+    from mlops.runs import entry_run
+
+    uri = model_uri or f"models:/{config.registry.model_name}@staging"
+    data = load_classification_data(config.dataset, Path(config.source_file).parent, config.training.seed)
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except mlflow.exceptions.MlflowException as exc:
+        raise RegistryError(f"model-uri: cannot load {uri}: {str(exc).splitlines()[0]}") from None
+    with entry_run(config.mlflow_experiment, f"evaluate-{config.name}", tags={"mlops.entry_point": "evaluate", "model_uri": uri}):
+        log_dataset_inputs(data, ("test",))
+        log_environment()
+        import pandas as pd
+
+        output = model.predict(pd.DataFrame({"text": data.test.texts}))
+        index = {name: i for i, name in enumerate(data.label_names)}
+        predictions = [index.get(label, -1) for label in output["label"]]
+        scores = classification_scores(predictions, data.test.labels, "test")
+        mlflow.log_metrics(scores)
+        mlflow.log_dict(confusion(predictions, data.test.labels, data.label_names), "confusion_matrix.json")
+    return scores
+
+
+def _pick_version(client: MlflowClient, model_name: str, alias: str, version: str | None) -> ModelVersion:
+    from mlflow.exceptions import MlflowException
+
+    from mlops.promotion import alias_holder
+
+    try:
+        if version is not None:
+            return client.get_model_version(model_name, version)
+        if alias != "staging":
+            holder = alias_holder(client, model_name, "staging")
+            if holder is None:
+                raise RegistryError(f"{model_name}: no version holds 'staging'; pass --version")
+            return holder
+        versions = client.search_model_versions(f"name='{model_name}'", order_by=["version_number DESC"], max_results=1)
+    except MlflowException as exc:
+        raise RegistryError(f"{model_name}: {str(exc).splitlines()[0]}") from None
+    if not versions:
+        raise RegistryError(f"{model_name}: no registered versions; run the sweep first")
+    return versions[0]
+
+
+def run_promote(config: ExperimentConfig, alias: str, version: str | None) -> GateReport:
+    """Apply `alias`'s gates from the model's policy to one version; raises `GateFailed` without moving anything."""
+    from pathlib import Path
+
+    from mlflow import MlflowClient
+
+    from mlops.promotion import load_policy, promote_if_gates_pass
+
+    policy = load_policy(config.registry.policy, Path(config.source_file).parent)
+    policy.for_alias(alias)  # unknown alias: fail before touching the registry
+    client = MlflowClient()
+    candidate = _pick_version(client, config.registry.model_name, alias, version)
+    return promote_if_gates_pass(client, policy, candidate, alias)

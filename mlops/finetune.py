@@ -1,0 +1,75 @@
+"""One fine-tuning run: log its inputs, train a LoRA adapter, log curves, metrics and the adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops.config import ExperimentConfig, TrainingConfig
+from mlops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlops.sweep import _Prepared
+    from mlops.training import FinetuneResult, Reporter
+
+
+def train_and_log(
+    config: ExperimentConfig, hp: TrainingConfig, prepared: _Prepared, out_dir: Path, reporter: Reporter | None = None
+) -> FinetuneResult:
+    """Train under the active MLflow run, recording params, dataset inputs, environment, metrics and the adapter.
+
+    On an exception the run gets an `error` tag and the exception propagates (the caller's
+    run context then ends the run FAILED).
+    """
+    import mlflow
+
+    from mlops.data import log_dataset_inputs
+    from mlops.environment import log_environment
+    from mlops.runs import log_params_effective
+    from mlops.training import finetune, hyperparameters_as_params
+
+    errors = hp.check("training")
+    if errors:
+        raise ConfigError(errors)
+    log_params_effective({**hyperparameters_as_params(hp), "model_source": config.model.source, "config": config.name})
+    log_dataset_inputs(prepared.data)
+    log_environment()
+    try:
+        result = finetune(
+            config, hp, prepared.data, prepared.source, prepared.tokenizer, out_dir, reporter=reporter, metric=config.search.metric
+        )
+    except Exception as exc:
+        mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:4000])
+        raise
+    mlflow.log_metrics(
+        {
+            **result.validation,
+            **result.test,
+            "trainable_params": result.trainable_params,
+            "total_params": result.total_params,
+            "train_seconds": result.train_seconds,
+        }
+    )
+    mlflow.log_dict(result.confusion, "confusion_matrix.json")
+    mlflow.log_artifacts(str(result.adapter_dir), "adapter")
+    return result
+
+
+def run_finetune(config: ExperimentConfig) -> str:
+    """The `finetune` entry point: one run with the config's (overridden) hyperparameters; returns its run id."""
+    import tempfile
+
+    from mlops.runs import entry_run
+    from mlops.serving import log_adapter_model
+    from mlops.sweep import prepare
+
+    prepared = prepare(config, promote=False)
+    with (
+        entry_run(config.mlflow_experiment, f"finetune-{config.name}", tags={"mlops.entry_point": "finetune"}) as run,
+        tempfile.TemporaryDirectory(prefix="mlops-ft-") as tmp,
+    ):
+        result = train_and_log(config, config.training, prepared, Path(tmp) / "adapter")
+        log_adapter_model(result.adapter_dir, example_texts=prepared.data.test.texts)
+    print(f"run {run.info.run_id}: " + ", ".join(f"{k}={v:.4f}" for k, v in {**result.validation, **result.test}.items()))
+    run_id: str = run.info.run_id
+    return run_id

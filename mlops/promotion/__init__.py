@@ -1,0 +1,21 @@
+"""Promotion through the model registry: policies, gate decisions and alias moves."""
+
+from mlops.promotion._aliases import alias_holder, promote_if_gates_pass, record_gate_report, register_version, version_metrics
+from mlops.promotion._gates import GateOutcome, GateReport, decide
+from mlops.promotion._policy import AliasPolicy, Gate, PromotionPolicy, load_policy, resolve_policy_path
+
+__all__ = [
+    "AliasPolicy",
+    "Gate",
+    "GateOutcome",
+    "GateReport",
+    "PromotionPolicy",
+    "alias_holder",
+    "decide",
+    "load_policy",
+    "promote_if_gates_pass",
+    "record_gate_report",
+    "register_version",
+    "resolve_policy_path",
+    "version_metrics",
+]

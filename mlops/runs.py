@@ -1,0 +1,68 @@
+"""Start the run an entry point logs to, correctly both under `mlflow run` and from the plain CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+
+
+@contextmanager
+def entry_run(experiment: str, run_name: str, tags: dict[str, str] | None = None) -> Iterator[Run]:
+    """The run an entry point logs to; it ends FAILED (or KILLED on Ctrl-C) if the body raises.
+
+    Under `mlflow run`, MLFLOW_RUN_ID names the project run: it is taken over (and renamed),
+    never replaced, and the experiment is the one `mlflow run` chose.
+    """
+    import mlflow
+
+    if not os.environ.get("MLFLOW_RUN_ID"):
+        mlflow.set_experiment(experiment)
+    run = mlflow.start_run(run_name=run_name, tags=tags)
+    try:
+        yield run
+    except KeyboardInterrupt:
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    mlflow.end_run("FINISHED")
+
+
+def redact_url(url: str) -> str:
+    """A storage URL with any password replaced, safe to log as a param."""
+    if "@" not in url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL: drop the credentials part entirely
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+
+
+def log_params_effective(params: dict[str, object]) -> None:
+    """Log params to the active run without clashing with what `mlflow run` already logged.
+
+    Under `mlflow run` the project parameters are logged first, unset ones as "" (MLflow
+    params are immutable). A key already present with another value is logged as
+    `<key>_effective`, so the run shows both what was passed and what was used.
+    """
+    import mlflow
+
+    run = mlflow.active_run()
+    existing = mlflow.get_run(run.info.run_id).data.params if run else {}
+    out: dict[str, object] = {}
+    for key, value in params.items():
+        if key not in existing:
+            out[key] = value
+        elif existing[key] != str(value):
+            out[f"{key}_effective"] = value
+    if out:
+        mlflow.log_params(out)

@@ -1,0 +1,242 @@
+"""A nested Optuna search: one MLflow parent run per sweep, and each trial becomes an MLflow child run.
+
+Flow: check everything (config, data, model, policy, storage) before any run starts, then
+parent run -> trials as child runs -> best trial summary -> register + staging gate.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops.config import ExperimentConfig
+from mlops.errors import ConfigError, GateFailed, MlopsError
+from mlops.runs import entry_run, log_params_effective, redact_url
+
+if TYPE_CHECKING:
+    import optuna
+
+    from mlops.data import ClassificationData
+    from mlops.models import ModelSource
+    from mlops.promotion import GateReport, PromotionPolicy
+
+
+class SweepError(MlopsError):
+    """The sweep ran but no trial completed."""
+
+
+@dataclass
+class SweepOptions:
+    storage: str | None = None  # default: optuna.db beside the SQLite tracking database
+    study_name: str | None = None  # default: <config name>-<parent run id prefix>, a new study
+    promote: bool = True
+
+
+@dataclass
+class SweepResult:
+    parent_run_id: str
+    study_name: str
+    best_trial: int
+    best_value: float
+    best_run_id: str
+    registered_version: str | None
+    gate_report: GateReport | None
+
+
+def default_storage() -> str:
+    """`sqlite:///<dir of mlflow.db>/optuna.db` when tracking to SQLite, else `./optuna.db`."""
+    import mlflow
+
+    uri = mlflow.get_tracking_uri()
+    folder = Path.cwd()
+    if uri.startswith("sqlite:///"):
+        folder = Path(uri[len("sqlite:///") :]).resolve().parent
+    return f"sqlite:///{folder / 'optuna.db'}"
+
+
+@dataclass
+class _Prepared:
+    data: ClassificationData
+    source: ModelSource
+    tokenizer: Any
+    policy: PromotionPolicy | None
+
+
+def prepare(config: ExperimentConfig, promote: bool) -> _Prepared:
+    """Everything that can fail on bad input, done before any MLflow run exists."""
+    from mlops.data import load_classification_data
+    from mlops.models import resolve_source
+    from mlops.promotion import load_policy
+
+    base_dir = Path(config.source_file).parent
+    policy = None
+    if promote:
+        policy = load_policy(config.registry.policy, base_dir)
+        if policy.model_name != config.registry.model_name:
+            raise ConfigError(
+                f"registry.model_name '{config.registry.model_name}' does not match the policy's model_name '{policy.model_name}'",
+                source=policy.source_file,
+            )
+    source = resolve_source(config.model.source)
+    tokenizer = source.load_tokenizer()
+    data = load_classification_data(config.dataset, base_dir, config.training.seed)
+    return _Prepared(data, source, tokenizer, policy)
+
+
+def _open_study(config: ExperimentConfig, storage: str, study_name: str) -> optuna.Study:
+    import optuna
+
+    from mlops.search_space import make_sampler
+
+    sampler = make_sampler(config.search.sampler, config.search, config.training.seed)
+    try:
+        return optuna.create_study(
+            storage=storage, study_name=study_name, sampler=sampler, direction=config.search.direction, load_if_exists=True
+        )
+    except (ValueError, ImportError) as exc:
+        raise ConfigError(f"storage: cannot open Optuna storage {redact_url(storage)!r}: {str(exc).splitlines()[0]}") from None
+
+
+def run_trial_as_child_run(trial: optuna.Trial, config: ExperimentConfig, prepared: _Prepared, scratch: Path) -> float:
+    """The objective: one trial = one nested MLflow run holding its params, curves, metrics and adapter."""
+    import mlflow
+
+    from mlops.finetune import train_and_log
+    from mlops.search_space import suggest
+
+    hp = replace(config.training, **suggest(trial, config.search.space))
+    metric = config.search.metric
+    with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True) as child:
+        trial.set_user_attr("mlflow_run_id", child.info.run_id)
+        mlflow.set_tags({"optuna.study_name": trial.study.study_name, "optuna.trial_number": str(trial.number)})
+        mlflow.log_param("trial_number", trial.number)
+        result = train_and_log(config, hp, prepared, scratch / f"trial-{trial.number}", reporter=trial.report)
+        trial.set_user_attr("test_metrics", result.test)
+    if metric not in result.validation:
+        raise ConfigError(f"search.metric: '{metric}' is not produced by training; it logs {', '.join(sorted(result.validation))}")
+    return result.validation[metric]
+
+
+def _log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTrial:
+    import mlflow
+    import optuna
+
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not done:
+        raise SweepError(f"no trial of study '{study.study_name}' completed; see the child runs' 'error' tags")
+    best = study.best_trial
+    mlflow.log_params({f"best_{k}": v for k, v in best.params.items()})
+    mlflow.log_param("best_trial_number", best.number)
+    mlflow.log_metrics(
+        {f"best_{metric}": float(best.value or 0.0), **{f"best_{k}": v for k, v in best.user_attrs.get("test_metrics", {}).items()}}
+    )
+    rows = [
+        {"trial": t.number, "state": t.state.name, metric: t.value, **t.params, "run_id": t.user_attrs.get("mlflow_run_id", "")}
+        for t in study.trials
+    ]
+    mlflow.log_table({k: [r.get(k) for r in rows] for k in rows[0]}, "sweep_summary.json")
+    _log_history_plot(done, metric)
+    return best
+
+
+def _log_history_plot(trials: list[optuna.trial.FrozenTrial], metric: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    xs = [t.number for t in trials]
+    ys = [float(t.value or 0.0) for t in trials]
+    best = [max(ys[: i + 1]) for i in range(len(ys))]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(xs, ys, "o", label=metric)
+    ax.step(xs, best, where="post", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(metric)
+    ax.legend()
+    fig.tight_layout()
+    mlflow.log_figure(fig, "sweep_history.png")
+    plt.close(fig)
+
+
+def _register_and_gate(
+    config: ExperimentConfig, policy: PromotionPolicy, best_run_id: str, scratch: Path, best: optuna.trial.FrozenTrial, parent_run_id: str
+) -> tuple[str, GateReport | None, GateFailed | None]:
+    import mlflow
+
+    from mlops.promotion import promote_if_gates_pass, register_version
+    from mlops.serving import log_adapter_model
+
+    adapter_dir = scratch / f"trial-{best.number}"
+    if not adapter_dir.is_dir():  # best trial ran in an earlier session of a resumed study
+        adapter_dir = Path(mlflow.artifacts.download_artifacts(run_id=best_run_id, artifact_path="adapter", dst_path=str(scratch / "best")))
+    with mlflow.start_run(run_id=best_run_id, nested=True):
+        info = log_adapter_model(adapter_dir)
+    client = mlflow.MlflowClient()
+    tags = {"source_run_id": best_run_id, "sweep_run_id": parent_run_id, "optuna_trial": str(best.number), "policy": policy.source_file}
+    version = register_version(client, config.registry.model_name, info.model_uri, best_run_id, tags)
+    mlflow.set_tag("registered_version", f"{version.name}/{version.version}")
+    try:
+        report = promote_if_gates_pass(client, policy, version, "staging")
+    except GateFailed as failed:
+        mlflow.set_tag("promotion", f"rejected: {failed}"[:4000])
+        return version.version, None, failed
+    mlflow.set_tag("promotion", f"staging -> v{version.version}")
+    return version.version, report, None
+
+
+def run_sweep(config: ExperimentConfig, options: SweepOptions) -> SweepResult:
+    """Run the search, summarise it on the parent run, then register and gate the best adapter."""
+    import mlflow
+
+    from mlops.baseline import tfidf_baseline
+    from mlops.data import log_dataset_inputs
+    from mlops.environment import log_environment
+
+    prepared = prepare(config, options.promote)
+    storage = options.storage or default_storage()
+    failed: GateFailed | None = None
+    with (
+        entry_run(config.mlflow_experiment, f"sweep-{config.name}", tags={"mlops.entry_point": "sweep"}) as parent,
+        tempfile.TemporaryDirectory(prefix="mlops-sweep-") as tmp,
+    ):
+        parent_id = parent.info.run_id
+        study_name = options.study_name or f"{config.name}-{parent_id[:8]}"
+        study = _open_study(config, storage, study_name)
+        study.set_user_attr("mlflow_parent_run_id", parent_id)
+        mlflow.set_tags({"optuna.study_name": study_name, "optuna.storage": redact_url(storage)})
+        log_params_effective(
+            {
+                "config": config.name,
+                "task": config.task,
+                "model_source": config.model.source,
+                "sampler": config.search.sampler,
+                "n_trials": config.search.n_trials,
+                "seed": config.training.seed,
+                "metric": config.search.metric,
+                "study_name": study_name,
+                "storage": redact_url(storage),
+            }
+        )
+        mlflow.log_artifact(config.source_file, "config")
+        log_environment()
+        log_dataset_inputs(prepared.data)
+        mlflow.log_metrics(tfidf_baseline(prepared.data, config.training.seed))
+        scratch = Path(tmp)
+        study.optimize(
+            lambda trial: run_trial_as_child_run(trial, config, prepared, scratch),
+            n_trials=config.search.n_trials,
+            catch=(Exception,),
+            gc_after_trial=True,
+        )
+        best = _log_sweep_summary(study, config.search.metric)
+        best_run_id = best.user_attrs["mlflow_run_id"]
+        version, report = None, None
+        if prepared.policy is not None:
+            version, report, failed = _register_and_gate(config, prepared.policy, best_run_id, scratch, best, parent_id)
+    if failed is not None:
+        raise failed
+    return SweepResult(parent_id, study_name, best.number, float(best.value or 0.0), best_run_id, version, report)

@@ -1,0 +1,96 @@
+"""The sweep from the plain CLI path: run tree, child runs, failures, summary, registration and gate."""
+
+from __future__ import annotations
+
+import mlflow
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from mlops.config import load_config
+from mlops.sweep import SweepOptions, run_sweep
+
+from .conftest import TINY_CONFIG
+
+
+def _runs(client: MlflowClient, experiment: str) -> list:
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id])
+
+
+def test_sweep_builds_run_tree_and_promotes(tracking: str) -> None:
+    config = load_config(str(TINY_CONFIG), {"search.n_trials": 3})
+    result = run_sweep(config, SweepOptions())
+    client = MlflowClient()
+    runs = _runs(client, "tiny")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
+    assert [p.info.run_id for p in parents] == [result.parent_run_id]
+    assert len(children) == 3 and all(c.info.status == "FINISHED" for c in children)
+    assert sorted(c.data.params["trial_number"] for c in children) == ["0", "1", "2"]
+    for child in children:
+        assert {"learning_rate", "lora_r", "seed", "batch_size", "epochs"} <= set(child.data.params)
+        assert "eval_f1" in child.data.metrics and "test_f1" in child.data.metrics
+        assert len(client.get_metric_history(child.info.run_id, "train_loss")) > 1
+        assert {"environment.json", "adapter"} <= {a.path for a in client.list_artifacts(child.info.run_id)}
+
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["best_trial_number"] == str(result.best_trial)
+    assert parent.data.tags["optuna.study_name"] == result.study_name
+    assert parent.data.tags["optuna.storage"].endswith("optuna.db")
+    assert 0.5 < parent.data.metrics["baseline_test_f1"] < 1.0
+    assert parent.data.metrics["best_eval_f1"] == pytest.approx(result.best_value)
+    assert {"sweep_summary.json", "sweep_history.png", "environment.json", "config"} <= {
+        a.path for a in client.list_artifacts(result.parent_run_id)
+    }
+
+    study = optuna.load_study(study_name=result.study_name, storage=parent.data.params["storage"])
+    assert len(study.trials) == 3 and study.user_attrs["mlflow_parent_run_id"] == result.parent_run_id
+
+    version = client.get_model_version_by_alias("tiny-detector", "staging")
+    assert version.version == result.registered_version
+    assert version.run_id == result.best_run_id
+    assert version.tags["gate.staging"] == "passed" and version.tags["sweep_run_id"] == result.parent_run_id
+    model = mlflow.pyfunc.load_model("models:/tiny-detector@staging")
+    out = model.predict(__import__("pandas").DataFrame({"text": ["send me your PIN now", "your rent transfer is done"]}))
+    assert list(out["label"].unique()) and set(out["label"]) <= {"fraud", "legitimate"}
+    assert ((out["probability"] >= 0.5) & (out["probability"] <= 1.0)).all()
+
+
+def test_failed_trial_is_recorded_and_sweep_goes_on(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlops.training
+
+    real = mlops.training.finetune
+    calls = {"n": 0}
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("simulated out-of-memory")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mlops.training, "finetune", flaky)
+    config = load_config(str(TINY_CONFIG), {"search.n_trials": 3})
+    result = run_sweep(config, SweepOptions(promote=False))
+    client = MlflowClient()
+    children = [r for r in _runs(client, "tiny") if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
+    failed = [c for c in children if c.info.status == "FAILED"]
+    assert len(children) == 3 and len(failed) == 1
+    assert failed[0].data.tags["error"] == "RuntimeError: simulated out-of-memory"
+    study = optuna.load_study(study_name=result.study_name, storage=client.get_run(result.parent_run_id).data.params["storage"])
+    assert [t.state.name for t in study.trials].count("FAIL") == 1
+    assert result.registered_version is None
+
+
+@pytest.mark.parametrize("sampler", ["grid", "tpe"])
+def test_samplers_are_seeded(tracking: str, sampler: str) -> None:
+    params = []
+    for _ in range(2):
+        config = load_config(str(TINY_CONFIG), {"search.n_trials": 2, "search.sampler": sampler, "training.max_steps": 1})
+        result = run_sweep(config, SweepOptions(promote=False))
+        study = optuna.load_study(study_name=result.study_name, storage=MlflowClient().get_run(result.parent_run_id).data.params["storage"])
+        params.append([t.params for t in study.trials])
+    assert params[0] == params[1]
+    if sampler == "grid":
+        assert all(p["learning_rate"] in (1e-4, 1e-3) for p in params[0])
