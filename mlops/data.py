@@ -5,7 +5,6 @@ Every problem is a `DataError` naming the config field or the file.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -30,13 +29,6 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.texts)
-
-    @property
-    def digest(self) -> str:
-        h = hashlib.sha256()
-        for text, label in zip(self.texts, self.labels, strict=True):
-            h.update(f"{label}\t{text}\n".encode())
-        return h.hexdigest()[:16]
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from mlops.data import ClassificationData, Split
 from mlops.environment import seed_everything
 from mlops.metrics import classification_scores, confusion
-from mlops.models import ModelSource, default_lora_targets
+from mlops.models import ModelSource, default_head_modules, default_lora_targets
 
 if TYPE_CHECKING:
     import torch
@@ -128,7 +128,9 @@ def _compute_metrics(eval_pred: Any) -> dict[str, float]:
     return {k.removeprefix("x_"): v for k, v in classification_scores(predictions, labels.tolist(), "x").items()}
 
 
-def build_peft_classifier(source: ModelSource, num_labels: int, hp: TrainingConfig, target_modules: list[str] | None) -> PreTrainedModel:
+def build_peft_classifier(
+    source: ModelSource, num_labels: int, hp: TrainingConfig, target_modules: list[str] | None, head_modules: list[str] | None = None
+) -> PreTrainedModel:
     from peft import LoraConfig, TaskType, get_peft_model
 
     base = source.load_classifier(num_labels)
@@ -138,6 +140,7 @@ def build_peft_classifier(source: ModelSource, num_labels: int, hp: TrainingConf
         lora_alpha=hp.lora_alpha,
         lora_dropout=hp.lora_dropout,
         target_modules=target_modules or default_lora_targets(base),
+        modules_to_save=head_modules if head_modules is not None else default_head_modules(base),
     )
     return get_peft_model(base, lora)  # type: ignore[return-value]
 
@@ -170,7 +173,7 @@ def finetune(
 
     seed_everything(hp.seed)
     device, precision = pick_device(hp.device)
-    model = build_peft_classifier(source, len(data.label_names), hp, config.model.target_modules)
+    model = build_peft_classifier(source, len(data.label_names), hp, config.model.target_modules, config.model.head_modules)
     model.config.pad_token_id = tokenizer.pad_token_id
     trainable, total = count_parameters(model)
     train_set, val_set, test_set = (_Encoded(data.split(s), tokenizer, config.model.max_length) for s in ("train", "validation", "test"))

@@ -101,3 +101,13 @@ def test_policy_errors_are_named(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"aliases.staging.gates\[0\].not_worse_than: unknown alias 'prod'"):
         load_policy(str(path))
+
+
+def test_search_space_values_are_checked_against_training_ranges(tmp_path: Path) -> None:
+    space = {"learning_rate": {"type": "float", "low": 0.0, "high": 1e-4}, "batch_size": {"type": "categorical", "choices": [0, 8]}}
+    with pytest.raises(ConfigError) as info:
+        load_config(str(_tiny_with(tmp_path, {"search.space": space})))
+    assert sorted(info.value.errors) == [
+        "search.space.batch_size.choices[0]: must be >= 1, got 0",
+        "search.space.learning_rate.low: must be > 0, got 0.0",
+    ]

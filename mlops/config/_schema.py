@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 # The hyperparameters a trial or `finetune` may override, with the MLproject/CLI names.
@@ -56,6 +56,9 @@ class ModelConfig:
     source: str = field(metadata=_help("a model source name (see `mlops models`), a local path, or a hub id"))
     max_length: int = 64
     target_modules: list[str] | None = field(default=None, metadata=_help("LoRA target modules; default per architecture"))
+    head_modules: list[str] | None = field(
+        default=None, metadata=_help("modules trained in full with the new head; default: the pooler where the model has one")
+    )
 
     def check(self, path: str) -> list[str]:
         if not 8 <= self.max_length <= 8192:
@@ -176,6 +179,22 @@ class ExperimentConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     source_file: str = field(default="", init=False, metadata=_help("set by the loader: where this config came from"))
+
+    def check(self, path: str) -> list[str]:
+        """Every bound, choice and grid value of the search space must be a valid training value."""
+        errors = []
+        for name, space in self.search.space.items():
+            if name not in HYPERPARAMETERS:
+                continue
+            candidates = {"low": space.low, "high": space.high}
+            candidates.update({f"choices[{i}]": v for i, v in enumerate(space.choices or [])})
+            candidates.update({f"values[{i}]": v for i, v in enumerate(space.values or [])})
+            for where, value in candidates.items():
+                if value is None:
+                    continue
+                problems = replace(self.training, **{name: value}).check("")
+                errors += [f"search.space.{name}.{where}: {p.split(': ', 1)[1]}" for p in problems if p.startswith(f".{name}:")]
+        return errors
 
     @property
     def mlflow_experiment(self) -> str:
