@@ -95,4 +95,4 @@ def test_gate_failure_exits_2_and_moves_nothing(tracking: str, tmp_path: Path, c
     err = capsys.readouterr().err
     assert "production gate failed" in err and "alias 'production' not moved" in err
     client = MlflowClient()
-    assert client.get_registered_model("tiny-detector").aliases == {"staging": "1"}
+    assert client.get_registered_model("tiny-detector").aliases == {"staging": 1}

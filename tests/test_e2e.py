@@ -22,7 +22,8 @@ def _mlflow_run(tmp_path: Path, *params: str) -> subprocess.CompletedProcess[str
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }
-    env.pop("MLFLOW_RUN_ID", None)
+    for inherited in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(inherited, None)
     mlflow = shutil.which("mlflow", path=env["PATH"])
     assert mlflow, "the mlflow CLI must be installed beside this Python"
     args = [mlflow, "run", str(ROOT), "-e", "sweep", "--env-manager", "local", "--experiment-name", "e2e"]
