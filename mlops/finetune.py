@@ -2,19 +2,53 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops.config import ExperimentConfig, TrainingConfig
 from mlops.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mlops.sweep import _Prepared
+    from mlops.data import ClassificationData
+    from mlops.models import ModelSource
+    from mlops.promotion import PromotionPolicy
     from mlops.training import FinetuneResult, Reporter
 
 
+@dataclass
+class Prepared:
+    """What a training run needs, loaded and checked before any MLflow run exists."""
+
+    data: ClassificationData
+    source: ModelSource
+    tokenizer: Any
+    policy: PromotionPolicy | None
+
+
+def prepare(config: ExperimentConfig, promote: bool) -> Prepared:
+    """Everything that can fail on bad input, done before any MLflow run exists."""
+    from mlops.data import load_classification_data
+    from mlops.models import resolve_source
+    from mlops.promotion import load_policy
+
+    base_dir = Path(config.source_file).parent
+    policy = None
+    if promote:
+        policy = load_policy(config.registry.policy, base_dir)
+        if policy.model_name != config.registry.model_name:
+            raise ConfigError(
+                f"registry.model_name '{config.registry.model_name}' does not match the policy's model_name '{policy.model_name}'",
+                source=policy.source_file,
+            )
+    source = resolve_source(config.model.source)
+    tokenizer = source.load_tokenizer()
+    data = load_classification_data(config.dataset, base_dir, config.training.seed)
+    return Prepared(data, source, tokenizer, policy)
+
+
 def train_and_log(
-    config: ExperimentConfig, hp: TrainingConfig, prepared: _Prepared, out_dir: Path, reporter: Reporter | None = None
+    config: ExperimentConfig, hp: TrainingConfig, prepared: Prepared, out_dir: Path, reporter: Reporter | None = None
 ) -> FinetuneResult:
     """Train under the active MLflow run, recording params, dataset inputs, environment, metrics and the adapter.
 
@@ -61,7 +95,6 @@ def run_finetune(config: ExperimentConfig) -> str:
 
     from mlops.runs import entry_run
     from mlops.serving import log_adapter_model
-    from mlops.sweep import prepare
 
     prepared = prepare(config, promote=False)
     with (

@@ -9,17 +9,16 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlops.config import ExperimentConfig
 from mlops.errors import ConfigError, GateFailed, MlopsError
+from mlops.finetune import Prepared, prepare
 from mlops.runs import entry_run, log_params_effective, redact_url
 
 if TYPE_CHECKING:
     import optuna
 
-    from mlops.data import ClassificationData
-    from mlops.models import ModelSource
     from mlops.promotion import GateReport, PromotionPolicy
 
 
@@ -56,50 +55,30 @@ def default_storage() -> str:
     return f"sqlite:///{folder / 'optuna.db'}"
 
 
-@dataclass
-class _Prepared:
-    data: ClassificationData
-    source: ModelSource
-    tokenizer: Any
-    policy: PromotionPolicy | None
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """The Optuna storage behind `url`; a bad URL or missing driver is a one-line `ConfigError`."""
+    import optuna
+
+    try:
+        return optuna.storages.get_storage(url)
+    except (ValueError, ImportError, optuna.exceptions.OptunaError) as exc:
+        raise ConfigError(f"storage: cannot open Optuna storage {redact_url(url)!r}: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # SQLAlchemy's errors for unreachable or malformed databases
+        raise ConfigError(f"storage: cannot open Optuna storage {redact_url(url)!r}: {type(exc).__name__}") from None
 
 
-def prepare(config: ExperimentConfig, promote: bool) -> _Prepared:
-    """Everything that can fail on bad input, done before any MLflow run exists."""
-    from mlops.data import load_classification_data
-    from mlops.models import resolve_source
-    from mlops.promotion import load_policy
-
-    base_dir = Path(config.source_file).parent
-    policy = None
-    if promote:
-        policy = load_policy(config.registry.policy, base_dir)
-        if policy.model_name != config.registry.model_name:
-            raise ConfigError(
-                f"registry.model_name '{config.registry.model_name}' does not match the policy's model_name '{policy.model_name}'",
-                source=policy.source_file,
-            )
-    source = resolve_source(config.model.source)
-    tokenizer = source.load_tokenizer()
-    data = load_classification_data(config.dataset, base_dir, config.training.seed)
-    return _Prepared(data, source, tokenizer, policy)
-
-
-def _open_study(config: ExperimentConfig, storage: str, study_name: str) -> optuna.Study:
+def _open_study(config: ExperimentConfig, storage: optuna.storages.BaseStorage, study_name: str) -> optuna.Study:
     import optuna
 
     from mlops.search_space import make_sampler
 
     sampler = make_sampler(config.search.sampler, config.search, config.training.seed)
-    try:
-        return optuna.create_study(
-            storage=storage, study_name=study_name, sampler=sampler, direction=config.search.direction, load_if_exists=True
-        )
-    except (ValueError, ImportError) as exc:
-        raise ConfigError(f"storage: cannot open Optuna storage {redact_url(storage)!r}: {str(exc).splitlines()[0]}") from None
+    return optuna.create_study(
+        storage=storage, study_name=study_name, sampler=sampler, direction=config.search.direction, load_if_exists=True
+    )
 
 
-def run_trial_as_child_run(trial: optuna.Trial, config: ExperimentConfig, prepared: _Prepared, scratch: Path) -> float:
+def run_trial_as_child_run(trial: optuna.Trial, config: ExperimentConfig, prepared: Prepared, scratch: Path) -> float:
     """The objective: one trial = one nested MLflow run holding its params, curves, metrics and adapter."""
     import mlflow
 
@@ -114,8 +93,6 @@ def run_trial_as_child_run(trial: optuna.Trial, config: ExperimentConfig, prepar
         mlflow.log_param("trial_number", trial.number)
         result = train_and_log(config, hp, prepared, scratch / f"trial-{trial.number}", reporter=trial.report)
         trial.set_user_attr("test_metrics", result.test)
-    if metric not in result.validation:
-        raise ConfigError(f"search.metric: '{metric}' is not produced by training; it logs {', '.join(sorted(result.validation))}")
     return result.validation[metric]
 
 
@@ -198,6 +175,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions) -> SweepResult:
 
     prepared = prepare(config, options.promote)
     storage = options.storage or default_storage()
+    optuna_storage = open_storage(storage)
     failed: GateFailed | None = None
     with (
         entry_run(config.mlflow_experiment, f"sweep-{config.name}", tags={"mlops.entry_point": "sweep"}) as parent,
@@ -205,7 +183,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions) -> SweepResult:
     ):
         parent_id = parent.info.run_id
         study_name = options.study_name or f"{config.name}-{parent_id[:8]}"
-        study = _open_study(config, storage, study_name)
+        study = _open_study(config, optuna_storage, study_name)
         study.set_user_attr("mlflow_parent_run_id", parent_id)
         mlflow.set_tags({"optuna.study_name": study_name, "optuna.storage": redact_url(storage)})
         log_params_effective(

@@ -111,3 +111,8 @@ def test_search_space_values_are_checked_against_training_ranges(tmp_path: Path)
         "search.space.batch_size.choices[0]: must be >= 1, got 0",
         "search.space.learning_rate.low: must be > 0, got 0.0",
     ]
+
+
+def test_search_metric_must_be_produced_by_the_task(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="search.metric: 'eval_rougeL' is not produced by classification; use one of eval_f1"):
+        load_config(str(_tiny_with(tmp_path, {"search.metric": "eval_rougeL"})))

@@ -11,8 +11,7 @@ import torch
 from mlflow import MlflowClient
 
 from mlops.config import load_config
-from mlops.finetune import train_and_log
-from mlops.sweep import prepare
+from mlops.finetune import prepare, train_and_log
 from mlops.training import MODEL_CARD, build_peft_classifier
 
 from .conftest import TINY_CONFIG

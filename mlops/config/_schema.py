@@ -20,6 +20,10 @@ HYPERPARAMETERS = (
 )
 
 
+# Validation-split metrics the sweep can optimise, per task.
+SEARCH_METRICS = {"classification": ("eval_f1", "eval_precision", "eval_recall", "eval_loss")}
+
+
 def _help(text: str) -> dict[str, str]:
     return {"help": text}
 
@@ -181,12 +185,17 @@ class ExperimentConfig:
     source_file: str = field(default="", init=False, metadata=_help("set by the loader: where this config came from"))
 
     def check(self, path: str) -> list[str]:
-        """Every bound, choice and grid value of the search space must be a valid training value."""
+        """The search metric must be one training produces, and every bound, choice and grid
+        value of the search space must be a valid training value."""
         errors = []
+        if self.search.metric not in SEARCH_METRICS[self.task]:
+            errors.append(
+                f"search.metric: '{self.search.metric}' is not produced by {self.task}; use one of {', '.join(SEARCH_METRICS[self.task])}"
+            )
         for name, space in self.search.space.items():
             if name not in HYPERPARAMETERS:
                 continue
-            candidates = {"low": space.low, "high": space.high}
+            candidates: dict[str, Any] = {"low": space.low, "high": space.high}
             candidates.update({f"choices[{i}]": v for i, v in enumerate(space.choices or [])})
             candidates.update({f"values[{i}]": v for i, v in enumerate(space.values or [])})
             for where, value in candidates.items():
