@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def _time(cmd: list[str]) -> float:
@@ -23,7 +24,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
-    mlops = shutil.which("mlops") or sys.exit("the mlops console script is not installed (pip install -e .)")
+    beside = Path(sys.executable).with_name("mlops")
+    mlops = str(beside) if beside.exists() else shutil.which("mlops")
+    if mlops is None:
+        sys.exit("the mlops console script is not installed (pip install -e .)")
     bare, cli = [], []
     for _ in range(args.repeat):  # interleaved, so load on the machine hits both
         bare.append(_time([sys.executable, "-c", "pass"]))

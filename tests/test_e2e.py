@@ -1,4 +1,4 @@
-"""`mlflow run . -e sweep` end to end: the project run is the parent, children under it, alias set."""
+"""`mlflow run` end to end: the project run is the sweep's parent (children under it, alias set) or the finetune run."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .conftest import ROOT
 pytestmark = pytest.mark.e2e
 
 
-def _mlflow_run(tmp_path: Path, *params: str) -> subprocess.CompletedProcess[str]:
+def _mlflow_run(tmp_path: Path, *params: str, entry_point: str = "sweep") -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
@@ -26,7 +26,7 @@ def _mlflow_run(tmp_path: Path, *params: str) -> subprocess.CompletedProcess[str
         env.pop(inherited, None)
     mlflow = shutil.which("mlflow", path=env["PATH"])
     assert mlflow, "the mlflow CLI must be installed beside this Python"
-    args = [mlflow, "run", str(ROOT), "-e", "sweep", "--env-manager", "local", "--experiment-name", "e2e"]
+    args = [mlflow, "run", str(ROOT), "-e", entry_point, "--env-manager", "local", "--experiment-name", "e2e"]
     for p in params:
         args += ["-P", p]
     return subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
@@ -65,3 +65,16 @@ def test_mlflow_run_bad_input_leaves_no_running_run(tmp_path: Path) -> None:
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("e2e").experiment_id])
     assert runs and all(r.info.status == "FAILED" for r in runs)
+
+
+def test_mlflow_run_finetune_takes_over_the_project_run(tmp_path: Path) -> None:
+    out = _mlflow_run(tmp_path, "config=tests/configs/tiny.yaml", "learning_rate=2e-4", entry_point="finetune")
+    assert out.returncode == 0, out.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("e2e").experiment_id])
+    assert len(runs) == 1, "finetune logs into the project run, no extra run"
+    run = runs[0]
+    assert run.info.status == "FINISHED" and run.data.params["learning_rate"] == "2e-4"
+    assert run.data.params["lora_r_effective"] == "8" and run.data.params["seed_effective"] == "42"
+    assert "test_f1" in run.data.metrics and len(client.get_metric_history(run.info.run_id, "train_loss")) > 1
+    assert {"adapter", "environment.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
