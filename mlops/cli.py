@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="nested Optuna search; every trial is an MLflow child run")
     _add_config(p)
     p.add_argument("--n-trials", type=_optional, help="total trials (default: the config's search.n_trials)")
-    p.add_argument("--sampler", type=_optional, help="tpe, random or grid (default: the config's)")
+    p.add_argument("--sampler", type=_optional, help="tpe, random, grid, cmaes or qmc (default: the config's)")
+    p.add_argument("--pruner", type=_optional, help="none, median or hyperband (default: the config's)")
     p.add_argument("--seed", type=_optional, help="seed for the sampler and every trial (default: the config's)")
     p.add_argument("--storage", type=_optional, help="Optuna storage URL (default: optuna.db beside mlflow.db)")
     p.add_argument("--study-name", type=_optional, help="name of the Optuna study; an existing one is continued")
@@ -82,7 +83,13 @@ def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from mlops.sweep import SweepOptions, run_sweep
 
-    config = _load(args, {"search.n_trials": args.n_trials, "search.sampler": args.sampler, "training.seed": args.seed})
+    overrides = {
+        "search.n_trials": args.n_trials,
+        "search.sampler": args.sampler,
+        "search.pruner": args.pruner,
+        "training.seed": args.seed,
+    }
+    config = _load(args, overrides)
     result = run_sweep(config, SweepOptions(storage=args.storage, study_name=args.study_name, promote=args.promote))
     best = f"best trial {result.best_trial} ({config.search.metric}={result.best_value:.4f})"
     print(f"sweep {result.parent_run_id}: {best}, study '{result.study_name}'")

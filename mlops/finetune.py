@@ -52,8 +52,7 @@ def train_and_log(
 ) -> FinetuneResult:
     """Train under the active MLflow run, recording params, dataset inputs, environment, metrics and the adapter.
 
-    On an exception the run gets an `error` tag and the exception propagates (the caller's
-    run context then ends the run FAILED).
+    Exceptions propagate: the caller tags the run (`mlops.runs.tag_error`) and ends it.
     """
     import mlflow
 
@@ -68,16 +67,11 @@ def train_and_log(
     log_params_effective({**hyperparameters_as_params(hp), "model_source": config.model.source, "config": config.name})
     log_dataset_inputs(prepared.data)
     log_environment()
-    try:
-        result = finetune(
-            config, hp, prepared.data, prepared.source, prepared.tokenizer, out_dir, reporter=reporter, metric=config.search.metric
-        )
-    except Exception as exc:
-        mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:4000])
-        raise
-    mlflow.log_metrics(
+    result = finetune(
+        config, hp, prepared.data, prepared.source, prepared.tokenizer, out_dir, reporter=reporter, metric=config.search.metric
+    )
+    mlflow.log_metrics(  # validation metrics are already in as curves; their last point is the final value
         {
-            **result.validation,
             **result.test,
             "trainable_params": result.trainable_params,
             "total_params": result.total_params,

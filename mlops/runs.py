@@ -28,10 +28,18 @@ def entry_run(experiment: str, run_name: str, tags: dict[str, str] | None = None
     except KeyboardInterrupt:
         mlflow.end_run("KILLED")
         raise
-    except BaseException:
+    except BaseException as exc:
+        tag_error(exc)
         mlflow.end_run("FAILED")
         raise
     mlflow.end_run("FINISHED")
+
+
+def tag_error(exc: BaseException) -> None:
+    """Record why the active run failed, as an `error` tag (type and message)."""
+    import mlflow
+
+    mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:4000])
 
 
 def redact_url(url: str) -> str:

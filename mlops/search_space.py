@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from mlops.config import ParamSpace, SearchConfig
@@ -10,7 +11,12 @@ from mlops.errors import ConfigError
 if TYPE_CHECKING:
     import optuna
 
-SAMPLERS = ("tpe", "random", "grid")
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
+PRUNERS = ("none", "median", "hyperband")
+# The guide: random search needs 50 or more samples once the space has more than 5 dimensions.
+RANDOM_MIN_TRIALS, RANDOM_MANY_DIMS = 50, 5
+
+logger = logging.getLogger(__name__)
 
 
 def suggest(trial: optuna.Trial, space: dict[str, ParamSpace]) -> dict[str, Any]:
@@ -33,15 +39,32 @@ def make_sampler(name: str, search: SearchConfig, seed: int) -> optuna.samplers.
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if name == "random":
+        if len(search.space) > RANDOM_MANY_DIMS and search.n_trials < RANDOM_MIN_TRIALS:
+            logger.warning(
+                "random search over %d dimensions with %d trials: use %d or more, or the tpe sampler",
+                len(search.space),
+                search.n_trials,
+                RANDOM_MIN_TRIALS,
+            )
         return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":  # categorical parameters fall back to independent (random) sampling
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
     if name == "grid":
         grid = {k: p.grid_values() for k, p in search.space.items()}
         return optuna.samplers.GridSampler(grid, seed=seed)
     raise ConfigError(f"sampler: must be one of {', '.join(SAMPLERS)}, got {name!r}")
 
 
-def grid_size(search: SearchConfig) -> int:
-    size = 1
-    for p in search.space.values():
-        size *= len(p.grid_values())
-    return size
+def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    """Pruners act on the validation metric reported once per epoch (step = epoch number)."""
+    import optuna
+
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1), reduction_factor=3)
+    raise ConfigError(f"pruner: must be one of {', '.join(PRUNERS)}, got {name!r}")

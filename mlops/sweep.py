@@ -70,30 +70,62 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 def _open_study(config: ExperimentConfig, storage: optuna.storages.BaseStorage, study_name: str) -> optuna.Study:
     import optuna
 
-    from mlops.search_space import make_sampler
+    from mlops.search_space import make_pruner, make_sampler
 
     sampler = make_sampler(config.search.sampler, config.search, config.training.seed)
+    epochs = config.search.space.get("epochs")
+    max_epochs = int(epochs.high) if epochs is not None and epochs.high is not None else config.training.epochs
     return optuna.create_study(
-        storage=storage, study_name=study_name, sampler=sampler, direction=config.search.direction, load_if_exists=True
+        storage=storage,
+        study_name=study_name,
+        sampler=sampler,
+        pruner=make_pruner(config.search.pruner, max_epochs),
+        direction=config.search.direction,
+        load_if_exists=True,
     )
 
 
 def run_trial_as_child_run(trial: optuna.Trial, config: ExperimentConfig, prepared: Prepared, scratch: Path) -> float:
-    """The objective: one trial = one nested MLflow run holding its params, curves, metrics and adapter."""
+    """The objective: one trial = one nested MLflow run holding its params, curves, metrics and adapter.
+
+    A pruned trial's run ends KILLED with `pruned*` tags and keeps its curves; a failed one
+    ends FAILED with an `error` tag. Optuna records PRUNED or FAIL, and the sweep goes on.
+    """
     import mlflow
+    import optuna
 
     from mlops.finetune import train_and_log
+    from mlops.runs import tag_error
     from mlops.search_space import suggest
 
     hp = replace(config.training, **suggest(trial, config.search.space))
-    metric = config.search.metric
-    with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True) as child:
-        trial.set_user_attr("mlflow_run_id", child.info.run_id)
+    pruned_at: list[int] = []
+
+    def report(value: float, epoch: int) -> None:
+        trial.report(value, epoch)
+        if trial.should_prune():
+            pruned_at.append(epoch)
+            raise optuna.TrialPruned(f"pruned at epoch {epoch} ({config.search.metric}={value:.4f})")
+
+    # Not a `with` block: a pruned trial ends KILLED, and ending the child run inside a
+    # `with` would make the block's exit end the parent instead.
+    child = mlflow.start_run(run_name=f"trial-{trial.number}", nested=True)
+    trial.set_user_attr("mlflow_run_id", child.info.run_id)
+    try:
         mlflow.set_tags({"optuna.study_name": trial.study.study_name, "optuna.trial_number": str(trial.number)})
         mlflow.log_param("trial_number", trial.number)
-        result = train_and_log(config, hp, prepared, scratch / f"trial-{trial.number}", reporter=trial.report)
-        trial.set_user_attr("test_metrics", result.test)
-    return result.validation[metric]
+        result = train_and_log(config, hp, prepared, scratch / f"trial-{trial.number}", reporter=report)
+    except optuna.TrialPruned as pruned:
+        mlflow.set_tags({"pruned": "true", "pruned_at_epoch": str(pruned_at[-1]), "pruned_reason": str(pruned)})
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException as exc:
+        tag_error(exc)
+        mlflow.end_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    mlflow.end_run("FINISHED")
+    trial.set_user_attr("test_metrics", result.test)
+    return result.validation[config.search.metric]
 
 
 def _log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTrial:

@@ -117,7 +117,7 @@ def _mlflow_callback(reporter: Reporter | None, metric: str) -> Any:
             self.last_eval, self.last_eval_step = curves, state.global_step
             mlflow.log_metrics(curves, step=state.global_step, synchronous=False)
             if reporter is not None and metric in metrics:
-                reporter(float(metrics[metric]), round(state.epoch or 0))
+                reporter(float(metrics[metric]), math.ceil(state.epoch or 0))  # step = epochs started
 
     return MlflowCurves()
 

@@ -41,7 +41,9 @@ def test_cli_accepts_the_mlproject_parameters(name: str) -> None:
 
 def test_required_entry_points_exist() -> None:
     assert {"sweep", "finetune", "evaluate", "promote"} <= set(ENTRY_POINTS)
-    assert {"n_trials", "sampler", "seed", "storage", "study_name", "promote", "config"} == set(ENTRY_POINTS["sweep"]["parameters"])
+    assert {"n_trials", "sampler", "pruner", "seed", "storage", "study_name", "promote", "config"} == set(
+        ENTRY_POINTS["sweep"]["parameters"]
+    )
     hp = {"learning_rate", "batch_size", "epochs", "lora_r", "lora_alpha", "lora_dropout", "warmup_ratio", "weight_decay", "seed"}
     assert hp | {"config"} == set(ENTRY_POINTS["finetune"]["parameters"])
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import optuna
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from mlops.config import load_config
@@ -83,7 +86,7 @@ def test_failed_trial_is_recorded_and_sweep_goes_on(tracking: str, monkeypatch: 
     assert result.registered_version is None
 
 
-@pytest.mark.parametrize("sampler", ["grid", "tpe"])
+@pytest.mark.parametrize("sampler", ["grid", "tpe", "cmaes", "qmc", "random"])
 def test_samplers_are_seeded(tracking: str, sampler: str) -> None:
     params = []
     for _ in range(2):
@@ -94,3 +97,44 @@ def test_samplers_are_seeded(tracking: str, sampler: str) -> None:
     assert params[0] == params[1]
     if sampler == "grid":
         assert all(p["learning_rate"] in (1e-4, 1e-3) for p in params[0])
+
+
+def test_pruned_trial_ends_killed_with_its_curves(tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = optuna.trial.Trial.should_prune
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: self.number == 1 or real(self))
+    data = yaml.safe_load(TINY_CONFIG.read_text())
+    del data["training"]["max_steps"]  # whole epochs: one evaluation (and pruning point) per epoch
+    data["training"]["epochs"] = 2
+    data["registry"]["policy"] = str(TINY_CONFIG.parents[1] / "registry" / "tiny-detector.yaml")
+    path = tmp_path / "epochs.yaml"
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(str(path), {"search.n_trials": 3, "search.pruner": "median"})
+    result = run_sweep(config, SweepOptions(promote=False))
+    client = MlflowClient()
+    children = {
+        r.data.params["trial_number"]: r for r in _runs(client, "tiny") if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id
+    }
+    pruned = children["1"]
+    assert pruned.info.status == "KILLED"
+    assert pruned.data.tags["pruned"] == "true" and pruned.data.tags["pruned_at_epoch"] == "1"
+    assert "error" not in pruned.data.tags
+    assert len(client.get_metric_history(pruned.info.run_id, "eval_f1")) == 1, "curves up to the pruning point are kept"
+    assert len(client.get_metric_history(pruned.info.run_id, "train_loss")) > 1
+    assert children["0"].info.status == "FINISHED" and len(client.get_metric_history(children["0"].info.run_id, "eval_f1")) == 2
+    study = optuna.load_study(study_name=result.study_name, storage=client.get_run(result.parent_run_id).data.params["storage"])
+    assert [t.state.name for t in study.trials][1] == "PRUNED"
+    assert client.get_run(result.parent_run_id).info.status == "FINISHED"
+
+
+def test_pruners_and_the_random_search_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from mlops.config import ParamSpace, SearchConfig
+    from mlops.search_space import make_pruner, make_sampler
+
+    assert isinstance(make_pruner("median", 3), optuna.pruners.MedianPruner)
+    assert isinstance(make_pruner("hyperband", 3), optuna.pruners.HyperbandPruner)
+    assert isinstance(make_pruner("none", 3), optuna.pruners.NopPruner)
+    space = {name: ParamSpace(type="float", low=0.0, high=0.5) for name in ("lora_dropout", "warmup_ratio", "weight_decay")}
+    space |= {name: ParamSpace(type="categorical", choices=[8, 16]) for name in ("batch_size", "lora_r", "lora_alpha")}
+    with caplog.at_level("WARNING", logger="mlops.search_space"):
+        make_sampler("random", SearchConfig(n_trials=10, sampler="random", space=space), seed=0)
+    assert "random search over 6 dimensions with 10 trials: use 50 or more" in caplog.text

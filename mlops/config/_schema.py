@@ -151,7 +151,10 @@ class ParamSpace:
 @dataclass
 class SearchConfig:
     n_trials: int = 6
-    sampler: Literal["tpe", "random", "grid"] = "tpe"
+    sampler: Literal["tpe", "random", "grid", "cmaes", "qmc"] = "tpe"
+    pruner: Literal["none", "median", "hyperband"] = field(
+        default="none", metadata=_help("stop hopeless trials at an evaluation point (once per epoch)")
+    )
     metric: str = field(default="eval_f1", metadata=_help("the child-run metric the study optimises"))
     direction: Literal["maximize", "minimize"] = "maximize"
     space: dict[str, ParamSpace] = field(default_factory=dict)
