@@ -12,18 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops.config import ExperimentConfig
-from mlops.errors import ConfigError, GateFailed, MlopsError
+from mlops.errors import ConfigError, GateFailed
 from mlops.finetune import Prepared, prepare
 from mlops.runs import entry_run, log_params_effective, redact_url
+from mlops.sweep_report import log_sweep_summary
 
 if TYPE_CHECKING:
     import optuna
 
     from mlops.promotion import GateReport, PromotionPolicy
-
-
-class SweepError(MlopsError):
-    """The sweep ran but no trial completed."""
 
 
 @dataclass
@@ -128,49 +125,6 @@ def run_trial_as_child_run(trial: optuna.Trial, config: ExperimentConfig, prepar
     return result.validation[config.search.metric]
 
 
-def _log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTrial:
-    import mlflow
-    import optuna
-
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not done:
-        raise SweepError(f"no trial of study '{study.study_name}' completed; see the child runs' 'error' tags")
-    best = study.best_trial
-    mlflow.log_params({f"best_{k}": v for k, v in best.params.items()})
-    mlflow.log_param("best_trial_number", best.number)
-    mlflow.log_metrics(
-        {f"best_{metric}": float(best.value or 0.0), **{f"best_{k}": v for k, v in best.user_attrs.get("test_metrics", {}).items()}}
-    )
-    rows = [
-        {"trial": t.number, "state": t.state.name, metric: t.value, **t.params, "run_id": t.user_attrs.get("mlflow_run_id", "")}
-        for t in study.trials
-    ]
-    mlflow.log_table({k: [r.get(k) for r in rows] for k in rows[0]}, "sweep_summary.json")
-    _log_history_plot(done, metric)
-    return best
-
-
-def _log_history_plot(trials: list[optuna.trial.FrozenTrial], metric: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import mlflow
-
-    xs = [t.number for t in trials]
-    ys = [float(t.value or 0.0) for t in trials]
-    best = [max(ys[: i + 1]) for i in range(len(ys))]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(xs, ys, "o", label=metric)
-    ax.step(xs, best, where="post", label="best so far")
-    ax.set_xlabel("trial")
-    ax.set_ylabel(metric)
-    ax.legend()
-    fig.tight_layout()
-    mlflow.log_figure(fig, "sweep_history.png")
-    plt.close(fig)
-
-
 def _register_and_gate(
     config: ExperimentConfig, policy: PromotionPolicy, best_run_id: str, scratch: Path, best: optuna.trial.FrozenTrial, parent_run_id: str
 ) -> tuple[str, GateReport | None, GateFailed | None]:
@@ -242,7 +196,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions) -> SweepResult:
             catch=(Exception,),
             gc_after_trial=True,
         )
-        best = _log_sweep_summary(study, config.search.metric)
+        best = log_sweep_summary(study, config.search.metric)
         best_run_id = best.user_attrs["mlflow_run_id"]
         version, report = None, None
         if prepared.policy is not None:

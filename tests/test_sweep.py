@@ -44,9 +44,14 @@ def test_sweep_builds_run_tree_and_promotes(tracking: str) -> None:
     assert parent.data.tags["optuna.storage"].endswith("optuna.db")
     assert 0.5 < parent.data.metrics["baseline_test_f1"] < 1.0
     assert parent.data.metrics["best_eval_f1"] == pytest.approx(result.best_value)
-    assert {"sweep_summary.json", "sweep_history.png", "environment.json", "config"} <= {
+    assert {"sweep_summary.json", "sweep_report.md", "plots", "environment.json", "config"} <= {
         a.path for a in client.list_artifacts(result.parent_run_id)
     }
+    plots = {a.path for a in client.list_artifacts(result.parent_run_id, "plots")}
+    assert {"plots/optimization_history.png", "plots/param_importances.png", "plots/parallel_coordinate.png"} <= plots
+    assert (parent.data.metrics["n_complete"], parent.data.metrics["n_pruned"], parent.data.metrics["n_failed"]) == (3, 0, 0)
+    report = mlflow.artifacts.load_text(f"runs:/{result.parent_run_id}/sweep_report.md")
+    assert f"Best: trial {result.best_trial}" in report and "3 complete, 0 pruned, 0 failed" in report
 
     study = optuna.load_study(study_name=result.study_name, storage=parent.data.params["storage"])
     assert len(study.trials) == 3 and study.user_attrs["mlflow_parent_run_id"] == result.parent_run_id
@@ -83,6 +88,7 @@ def test_failed_trial_is_recorded_and_sweep_goes_on(tracking: str, monkeypatch: 
     assert failed[0].data.tags["error"] == "RuntimeError: simulated out-of-memory"
     study = optuna.load_study(study_name=result.study_name, storage=client.get_run(result.parent_run_id).data.params["storage"])
     assert [t.state.name for t in study.trials].count("FAIL") == 1
+    assert client.get_run(result.parent_run_id).data.metrics["n_failed"] == 1
     assert result.registered_version is None
 
 
@@ -123,7 +129,8 @@ def test_pruned_trial_ends_killed_with_its_curves(tracking: str, tmp_path: Path,
     assert children["0"].info.status == "FINISHED" and len(client.get_metric_history(children["0"].info.run_id, "eval_f1")) == 2
     study = optuna.load_study(study_name=result.study_name, storage=client.get_run(result.parent_run_id).data.params["storage"])
     assert [t.state.name for t in study.trials][1] == "PRUNED"
-    assert client.get_run(result.parent_run_id).info.status == "FINISHED"
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.metrics["n_pruned"] == 1 and parent.data.metrics["n_complete"] == 2
 
 
 def test_pruners_and_the_random_search_warning(caplog: pytest.LogCaptureFixture) -> None:

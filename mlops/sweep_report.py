@@ -1,0 +1,114 @@
+"""What the sweep's parent run shows at the end: best trial, counts, a markdown report, a trial table and Optuna's plots."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from mlops.errors import MlopsError
+
+if TYPE_CHECKING:
+    import optuna
+
+logger = logging.getLogger(__name__)
+
+
+class SweepError(MlopsError):
+    """The sweep ran but no trial completed."""
+
+
+def _epochs(trial: optuna.trial.FrozenTrial) -> int:
+    """Trial-epochs spent: the last epoch the trial reported (0 if it never reached one)."""
+    return max(trial.intermediate_values, default=0)
+
+
+def _seconds(trial: optuna.trial.FrozenTrial) -> float:
+    return trial.duration.total_seconds() if trial.duration is not None else 0.0
+
+
+def sweep_report(study: optuna.Study, metric: str, top: int = 5) -> str:
+    """A markdown report: best trial, the top trials, pruned/failed counts and compute spent."""
+    import optuna
+
+    states = optuna.trial.TrialState
+    done = [t for t in study.trials if t.state == states.COMPLETE]
+    ranked = sorted(done, key=lambda t: float(t.value or 0.0), reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)
+    best = study.best_trial
+    names = sorted({k for t in ranked[:top] for k in t.params})
+    wall = sum(_seconds(t) for t in study.trials)
+    lines = [
+        f"# Sweep `{study.study_name}`",
+        "",
+        f"Best: trial {best.number}, {metric} = {best.value:.4f} ({study.direction.name.lower()}), "
+        + ", ".join(f"{k}={v}" for k, v in best.params.items()),
+        "",
+        f"Trials: {len(done)} complete, {sum(t.state == states.PRUNED for t in study.trials)} pruned, "
+        f"{sum(t.state == states.FAIL for t in study.trials)} failed.",
+        f"Compute: {sum(_epochs(t) for t in study.trials)} trial-epochs, {wall:.0f} s of trial wall time.",
+        "",
+        f"## Top {min(top, len(ranked))}",
+        "",
+        "| trial | " + metric + " | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    lines += [f"| {t.number} | {t.value:.4f} | " + " | ".join(str(t.params.get(n, "")) for n in names) + " |" for t in ranked[:top]]
+    return "\n".join(lines) + "\n"
+
+
+def _log_plots(study: optuna.Study) -> None:
+    """Optuna's optimisation history, parameter importances and parallel coordinates, as PNG."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mlflow
+    from optuna.visualization import matplotlib as optuna_plots
+
+    plots: dict[str, Callable[[optuna.Study], Any]] = {
+        "optimization_history.png": optuna_plots.plot_optimization_history,
+        "param_importances.png": optuna_plots.plot_param_importances,
+        "parallel_coordinate.png": optuna_plots.plot_parallel_coordinate,
+    }
+    for name, plot in plots.items():
+        try:
+            with warnings.catch_warnings():  # the matplotlib backend is marked experimental
+                warnings.simplefilter("ignore")
+                axes = plot(study)
+        except (ValueError, RuntimeError) as exc:  # e.g. importances need two or more complete trials
+            logger.info("skipped %s: %s", name, exc)
+            continue
+        mlflow.log_figure(axes.get_figure(), f"plots/{name}")
+        plt.close("all")
+
+
+def log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTrial:
+    """Log the summary to the active (parent) run and return the best trial."""
+    import mlflow
+    import optuna
+
+    states = optuna.trial.TrialState
+    counts: dict[str, float] = {
+        "n_complete": sum(t.state == states.COMPLETE for t in study.trials),
+        "n_pruned": sum(t.state == states.PRUNED for t in study.trials),
+        "n_failed": sum(t.state == states.FAIL for t in study.trials),
+    }
+    mlflow.log_metrics(counts)
+    if not counts["n_complete"]:
+        raise SweepError(f"no trial of study '{study.study_name}' completed; see the child runs' 'error' tags")
+    best = study.best_trial
+    mlflow.log_params({f"best_{k}": v for k, v in best.params.items()})
+    mlflow.log_param("best_trial_number", best.number)
+    mlflow.log_metrics(
+        {f"best_{metric}": float(best.value or 0.0), **{f"best_{k}": v for k, v in best.user_attrs.get("test_metrics", {}).items()}}
+    )
+    rows = [
+        {"trial": t.number, "state": t.state.name, metric: t.value, **t.params, "run_id": t.user_attrs.get("mlflow_run_id", "")}
+        for t in study.trials
+    ]
+    mlflow.log_table({k: [r.get(k) for r in rows] for k in rows[0]}, "sweep_summary.json")
+    mlflow.log_text(sweep_report(study, metric), "sweep_report.md")
+    _log_plots(study)
+    return best
