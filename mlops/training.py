@@ -192,6 +192,7 @@ def finetune(
             eval_strategy="epoch",
             save_strategy="no",
             logging_steps=hp.logging_steps,
+            logging_nan_inf_filter=False,  # a NaN loss must reach the callback and fail the trial, not be averaged away
             report_to="none",
             seed=hp.seed,
             data_seed=hp.seed,

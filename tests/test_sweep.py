@@ -145,3 +145,34 @@ def test_pruners_and_the_random_search_warning(caplog: pytest.LogCaptureFixture)
     with caplog.at_level("WARNING", logger="mlops.search_space"):
         make_sampler("random", SearchConfig(n_trials=10, sampler="random", space=space), seed=0)
     assert "random search over 6 dimensions with 10 trials: use 50 or more" in caplog.text
+
+
+def test_nan_loss_fails_only_that_trial(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    import mlops.training
+
+    real_finetune, real_loss = mlops.training.finetune, torch.nn.functional.cross_entropy
+    calls = {"n": 0}
+
+    def nan_loss(*args: object, **kwargs: object) -> torch.Tensor:
+        return real_loss(*args, **kwargs) * float("nan")  # type: ignore[arg-type]
+
+    def second_trial_diverges(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        with monkeypatch.context() as patch:
+            if calls["n"] == 2:
+                patch.setattr(torch.nn.functional, "cross_entropy", nan_loss)
+            return real_finetune(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mlops.training, "finetune", second_trial_diverges)
+    config = load_config(str(TINY_CONFIG), {"search.n_trials": 3})
+    result = run_sweep(config, SweepOptions(promote=False))
+    client = MlflowClient()
+    children = {
+        r.data.params["trial_number"]: r for r in _runs(client, "tiny") if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id
+    }
+    assert children["1"].info.status == "FAILED"
+    assert children["1"].data.tags["error"].startswith("TrainingDiverged: train loss became nan at step")
+    assert children["0"].info.status == children["2"].info.status == "FINISHED"
+    assert client.get_run(result.parent_run_id).data.metrics["n_failed"] == 1
