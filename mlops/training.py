@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.data import ClassificationData, Split
 from mlops.environment import seed_everything
-from mlops.metrics import classification_scores, confusion
+from mlops.metrics import CLASSIFICATION_METRICS, confusion
 from mlops.models import ModelSource, default_head_modules, default_lora_targets
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class _Encoded:
 
 
 def _loraplus_optimizer(model: torch.nn.Module, hp: TrainingConfig) -> torch.optim.Optimizer:
-    """LoRA+ parameter groups: B matrices and the newly initialised head learn `loraplus_lr_ratio` times faster."""
+    """LoRA+ parameter groups: B matrices (zero at start) and the head modules learn `loraplus_lr_ratio` times faster."""
     import torch
 
     fast: list[torch.nn.Parameter] = []
@@ -124,8 +124,8 @@ def _mlflow_callback(reporter: Reporter | None, metric: str) -> Any:
 
 def _compute_metrics(eval_pred: Any) -> dict[str, float]:
     logits, labels = eval_pred
-    predictions = logits.argmax(-1).tolist()
-    return {k.removeprefix("x_"): v for k, v in classification_scores(predictions, labels.tolist(), "x").items()}
+    predictions, references = logits.argmax(-1).tolist(), labels.tolist()
+    return {m.name: m.compute(predictions, references) for m in CLASSIFICATION_METRICS}
 
 
 def build_peft_classifier(
