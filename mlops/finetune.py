@@ -52,7 +52,7 @@ def train_and_log(
 ) -> FinetuneResult:
     """Train under the active MLflow run, recording params, dataset inputs, environment, metrics and the adapter.
 
-    Exceptions propagate: the caller tags the run (`mlops.runs.tag_error`) and ends it.
+    Exceptions propagate: the caller's `mlops.runs.ended` tags the run and ends it.
     """
     import mlflow
 

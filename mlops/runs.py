@@ -22,24 +22,30 @@ def entry_run(experiment: str, run_name: str, tags: dict[str, str] | None = None
 
     if not os.environ.get("MLFLOW_RUN_ID"):
         mlflow.set_experiment(experiment)
-    run = mlflow.start_run(run_name=run_name, tags=tags)
+    with ended(mlflow.start_run(run_name=run_name, tags=tags)) as run:
+        yield run
+
+
+@contextmanager
+def ended(run: Run, killed_by: tuple[type[BaseException], ...] = ()) -> Iterator[Run]:
+    """End `run` (the active run) FINISHED, FAILED with an `error` tag, or KILLED.
+
+    KILLED is for Ctrl-C and for the exception types in `killed_by` (a pruned trial): the
+    run was stopped on purpose, so it gets no `error` tag.
+    """
+    import mlflow
+
+    stopped: tuple[type[BaseException], ...] = (KeyboardInterrupt, *killed_by)
     try:
         yield run
-    except KeyboardInterrupt:
+    except stopped:
         mlflow.end_run("KILLED")
         raise
     except BaseException as exc:
-        tag_error(exc)
+        mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:4000])
         mlflow.end_run("FAILED")
         raise
     mlflow.end_run("FINISHED")
-
-
-def tag_error(exc: BaseException) -> None:
-    """Record why the active run failed, as an `error` tag (type and message)."""
-    import mlflow
-
-    mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:4000])
 
 
 def redact_url(url: str) -> str:

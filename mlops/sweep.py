@@ -92,7 +92,7 @@ def run_trial_as_child_run(trial: optuna.Trial, config: ExperimentConfig, prepar
     import optuna
 
     from mlops.finetune import train_and_log
-    from mlops.runs import tag_error
+    from mlops.runs import ended
     from mlops.search_space import suggest
 
     hp = replace(config.training, **suggest(trial, config.search.space))
@@ -104,23 +104,15 @@ def run_trial_as_child_run(trial: optuna.Trial, config: ExperimentConfig, prepar
             pruned_at.append(epoch)
             raise optuna.TrialPruned(f"pruned at epoch {epoch} ({config.search.metric}={value:.4f})")
 
-    # Not a `with` block: a pruned trial ends KILLED, and ending the child run inside a
-    # `with` would make the block's exit end the parent instead.
-    child = mlflow.start_run(run_name=f"trial-{trial.number}", nested=True)
-    trial.set_user_attr("mlflow_run_id", child.info.run_id)
-    try:
+    with ended(mlflow.start_run(run_name=f"trial-{trial.number}", nested=True), killed_by=(optuna.TrialPruned,)) as child:
+        trial.set_user_attr("mlflow_run_id", child.info.run_id)
         mlflow.set_tags({"optuna.study_name": trial.study.study_name, "optuna.trial_number": str(trial.number)})
         mlflow.log_param("trial_number", trial.number)
-        result = train_and_log(config, hp, prepared, scratch / f"trial-{trial.number}", reporter=report)
-    except optuna.TrialPruned as pruned:
-        mlflow.set_tags({"pruned": "true", "pruned_at_epoch": str(pruned_at[-1]), "pruned_reason": str(pruned)})
-        mlflow.end_run("KILLED")
-        raise
-    except BaseException as exc:
-        tag_error(exc)
-        mlflow.end_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        raise
-    mlflow.end_run("FINISHED")
+        try:
+            result = train_and_log(config, hp, prepared, scratch / f"trial-{trial.number}", reporter=report)
+        except optuna.TrialPruned as pruned:
+            mlflow.set_tags({"pruned": "true", "pruned_at_epoch": str(pruned_at[-1]), "pruned_reason": str(pruned)})
+            raise
     trial.set_user_attr("test_metrics", result.test)
     return result.validation[config.search.metric]
 
