@@ -27,12 +27,21 @@ def _seconds(trial: optuna.trial.FrozenTrial) -> float:
     return trial.duration.total_seconds() if trial.duration is not None else 0.0
 
 
+def trial_counts(study: optuna.Study) -> dict[str, float]:
+    """`n_complete`, `n_pruned`, `n_failed` (floats, as MLflow metrics)."""
+    import optuna
+
+    states = optuna.trial.TrialState
+    wanted = {"n_complete": states.COMPLETE, "n_pruned": states.PRUNED, "n_failed": states.FAIL}
+    return {name: float(sum(t.state == state for t in study.trials)) for name, state in wanted.items()}
+
+
 def sweep_report(study: optuna.Study, metric: str, top: int = 5) -> str:
     """A markdown report: best trial, the top trials, pruned/failed counts and compute spent."""
     import optuna
 
-    states = optuna.trial.TrialState
-    done = [t for t in study.trials if t.state == states.COMPLETE]
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    counts = trial_counts(study)
     ranked = sorted(done, key=lambda t: float(t.value or 0.0), reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)
     best = study.best_trial
     names = sorted({k for t in ranked[:top] for k in t.params})
@@ -43,8 +52,7 @@ def sweep_report(study: optuna.Study, metric: str, top: int = 5) -> str:
         f"Best: trial {best.number}, {metric} = {best.value:.4f} ({study.direction.name.lower()}), "
         + ", ".join(f"{k}={v}" for k, v in best.params.items()),
         "",
-        f"Trials: {len(done)} complete, {sum(t.state == states.PRUNED for t in study.trials)} pruned, "
-        f"{sum(t.state == states.FAIL for t in study.trials)} failed.",
+        f"Trials: {counts['n_complete']:.0f} complete, {counts['n_pruned']:.0f} pruned, {counts['n_failed']:.0f} failed.",
         f"Compute: {sum(_epochs(t) for t in study.trials)} trial-epochs, {wall:.0f} s of trial wall time.",
         "",
         f"## Top {min(top, len(ranked))}",
@@ -87,14 +95,8 @@ def _log_plots(study: optuna.Study) -> None:
 def log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTrial:
     """Log the summary to the active (parent) run and return the best trial."""
     import mlflow
-    import optuna
 
-    states = optuna.trial.TrialState
-    counts: dict[str, float] = {
-        "n_complete": sum(t.state == states.COMPLETE for t in study.trials),
-        "n_pruned": sum(t.state == states.PRUNED for t in study.trials),
-        "n_failed": sum(t.state == states.FAIL for t in study.trials),
-    }
+    counts = trial_counts(study)
     mlflow.log_metrics(counts)
     if not counts["n_complete"]:
         raise SweepError(f"no trial of study '{study.study_name}' completed; see the child runs' 'error' tags")
