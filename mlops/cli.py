@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="nested Optuna search; every trial is an MLflow child run")
     _add_config(p)
-    p.add_argument("--n-trials", type=_optional, help="total trials (default: the config's search.n_trials)")
+    p.add_argument("--n-trials", type=_optional, help="total trials of the study, across all workers (default: the config's)")
     p.add_argument("--sampler", type=_optional, help="tpe, random, grid, cmaes or qmc (default: the config's)")
     p.add_argument("--pruner", type=_optional, help="none, median or hyperband (default: the config's)")
     p.add_argument("--seed", type=_optional, help="seed for the sampler and every trial (default: the config's)")
@@ -92,7 +92,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     config = _load(args, overrides)
     result = run_sweep(config, SweepOptions(storage=args.storage, study_name=args.study_name, promote=args.promote))
     best = f"best trial {result.best_trial} ({config.search.metric}={result.best_value:.4f})"
-    print(f"sweep {result.parent_run_id}: {best}, study '{result.study_name}'")
+    print(f"sweep {result.parent_run_id}: {best}, study '{result.study_name}'; this worker ran {result.trials_run} trial(s)")
+    if not result.finalized:
+        print("the summary and registration were already written by another worker of this study")
     if result.gate_report is not None:
         print(f"{config.registry.model_name} v{result.registered_version}: {result.gate_report.summary()}")
     return 0

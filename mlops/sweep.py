@@ -1,12 +1,22 @@
-"""A nested Optuna search: one MLflow parent run per sweep, and each trial becomes an MLflow child run.
+"""A nested Optuna search: one MLflow parent run per study, and each trial becomes an MLflow child run.
 
 Flow: check everything (config, data, model, policy, storage) before any run starts, then
-parent run -> trials as child runs -> best trial summary -> register + staging gate.
+join the study (the first worker's run is the parent) -> claim trials until the study's total
+budget is spent -> summarise on the parent -> register + staging gate (once per study).
+
+Any number of workers may run the same command against one PostgreSQL storage; re-running it
+with the same `study_name` continues the study. See `mlops.study` for the coordination.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import logging
 import tempfile
+import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,19 +24,22 @@ from typing import TYPE_CHECKING
 from mlops.config import ExperimentConfig
 from mlops.errors import ConfigError, GateFailed
 from mlops.finetune import Prepared, prepare
-from mlops.runs import entry_run, log_params_effective, redact_url
-from mlops.sweep_report import log_sweep_summary
+from mlops.runs import ended, entry_run, log_params_effective
+from mlops.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, SharedStudy, open_shared_study
+from mlops.sweep_report import best_trial, log_sweep_summary
 
 if TYPE_CHECKING:
     import optuna
 
     from mlops.promotion import GateReport, PromotionPolicy
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class SweepOptions:
     storage: str | None = None  # default: optuna.db beside the SQLite tracking database
-    study_name: str | None = None  # default: <config name>-<parent run id prefix>, a new study
+    study_name: str | None = None  # default: a new study, <config name>-<random suffix>
     promote: bool = True
 
 
@@ -39,6 +52,18 @@ class SweepResult:
     best_run_id: str
     registered_version: str | None
     gate_report: GateReport | None
+    worker_run_id: str = ""
+    trials_run: int = 0  # by this worker
+    finalized: bool = True  # False when another worker wrote the final summary
+
+
+@dataclass(frozen=True)
+class SweepLink:
+    """Where a worker's trials go: the parent run (shared by all workers) and this worker's own run."""
+
+    parent_run_id: str
+    worker_run_id: str
+    experiment_id: str
 
 
 def default_storage() -> str:
@@ -52,41 +77,35 @@ def default_storage() -> str:
     return f"sqlite:///{folder / 'optuna.db'}"
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """The Optuna storage behind `url`; a bad URL or missing driver is a one-line `ConfigError`."""
-    import optuna
+def open_study(config: ExperimentConfig, storage: str | None, study_name: str) -> SharedStudy:
+    """Open the study and check that a resumed one still has its parent run in this tracking store."""
+    import mlflow
 
-    try:
-        return optuna.storages.get_storage(url)
-    except (ValueError, ImportError, optuna.exceptions.OptunaError) as exc:
-        raise ConfigError(f"storage: cannot open Optuna storage {redact_url(url)!r}: {str(exc).splitlines()[0]}") from None
-    except Exception as exc:  # SQLAlchemy's errors for unreachable or malformed databases
-        raise ConfigError(f"storage: cannot open Optuna storage {redact_url(url)!r}: {type(exc).__name__}") from None
-
-
-def _open_study(config: ExperimentConfig, storage: optuna.storages.BaseStorage, study_name: str) -> optuna.Study:
-    import optuna
-
-    from mlops.search_space import make_pruner, make_sampler
-
-    sampler = make_sampler(config.search.sampler, config.search, config.training.seed)
-    epochs = config.search.space.get("epochs")
-    max_epochs = int(epochs.high) if epochs is not None and epochs.high is not None else config.training.epochs
-    return optuna.create_study(
-        storage=storage,
-        study_name=study_name,
-        sampler=sampler,
-        pruner=make_pruner(config.search.pruner, max_epochs),
-        direction=config.search.direction,
-        load_if_exists=True,
+    shared = open_shared_study(
+        storage or default_storage(), study_name, direction=config.search.direction, heartbeat_interval=config.search.heartbeat_interval
     )
+    parent = shared.study.user_attrs.get(PARENT_ATTR)
+    if parent is not None:
+        try:
+            mlflow.MlflowClient().get_run(parent)
+        except mlflow.exceptions.MlflowException:
+            shared.close()
+            raise ConfigError(
+                f"study_name: study '{study_name}' belongs to MLflow run {parent}, which tracking store "
+                f"{mlflow.get_tracking_uri()} does not have; pick a new study_name"
+            ) from None
+    return shared
 
 
-def run_trial_as_child_run(trial: optuna.Trial, config: ExperimentConfig, prepared: Prepared, scratch: Path) -> float:
-    """The objective: one trial = one nested MLflow run holding its params, curves, metrics and adapter.
+def run_trial_as_child_run(
+    trial: optuna.Trial, config: ExperimentConfig, prepared: Prepared, scratch: Path, link: SweepLink, retry_of: int | None = None
+) -> float:
+    """The objective: one trial = one MLflow child run of the sweep's parent, holding its params,
+    curves, metrics and adapter.
 
-    A pruned trial's run ends KILLED with `pruned*` tags and keeps its curves; a failed one
-    ends FAILED with an `error` tag. Optuna records PRUNED or FAIL, and the sweep goes on.
+    The child is created under `link.parent_run_id` explicitly, so a second worker or a resumed
+    sweep adds its trials to the same parent. A pruned trial's run ends KILLED with `pruned*`
+    tags and keeps its curves; a failed one ends FAILED with an `error` tag.
     """
     import mlflow
     import optuna
@@ -104,9 +123,18 @@ def run_trial_as_child_run(trial: optuna.Trial, config: ExperimentConfig, prepar
             pruned_at.append(epoch)
             raise optuna.TrialPruned(f"pruned at epoch {epoch} ({config.search.metric}={value:.4f})")
 
-    with ended(mlflow.start_run(run_name=f"trial-{trial.number}", nested=True), killed_by=(optuna.TrialPruned,)) as child:
-        trial.set_user_attr("mlflow_run_id", child.info.run_id)
-        mlflow.set_tags({"optuna.study_name": trial.study.study_name, "optuna.trial_number": str(trial.number)})
+    tags = {
+        "mlflow.parentRunId": link.parent_run_id,
+        "optuna.study_name": trial.study.study_name,
+        "optuna.trial_number": str(trial.number),
+        "mlops.worker_run_id": link.worker_run_id,
+    }
+    if retry_of is not None:
+        tags["mlops.retry_of_trial"] = str(retry_of)
+    created = mlflow.MlflowClient().create_run(link.experiment_id, tags=tags, run_name=f"trial-{trial.number}")
+    trial.set_user_attr("mlflow_run_id", created.info.run_id)
+    trial.set_user_attr("mlflow_worker_run_id", link.worker_run_id)
+    with ended(mlflow.start_run(run_id=created.info.run_id, nested=True), killed_by=(optuna.TrialPruned,)):
         mlflow.log_param("trial_number", trial.number)
         try:
             result = train_and_log(config, hp, prepared, scratch / f"trial-{trial.number}", reporter=report)
@@ -143,56 +171,200 @@ def _register_and_gate(
     return version.version, report, None
 
 
-def run_sweep(config: ExperimentConfig, options: SweepOptions) -> SweepResult:
-    """Run the search, summarise it on the parent run, then register and gate the best adapter."""
+def _close_orphaned_runs(shared: SharedStudy, failed: list[optuna.trial.FrozenTrial], link: SweepLink) -> None:
+    """End the MLflow runs of trials whose worker died: FAILED, with the trial that retries them."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    for trial in failed:
+        shared.mark_closed(trial.number)
+        retry = shared.retry_of(trial.number)
+        for run_id, what in ((trial.user_attrs.get("mlflow_run_id"), "trial"), (trial.user_attrs.get("mlflow_worker_run_id"), "worker")):
+            if not run_id or run_id in (link.parent_run_id, link.worker_run_id):
+                continue
+            run = client.get_run(run_id)
+            if run.info.status != "RUNNING":
+                continue
+            client.set_tag(run_id, "error", f"worker lost: trial {trial.number} stopped sending heartbeats; Optuna marked it FAIL")
+            if what == "trial":
+                client.set_tag(run_id, "mlops.retried_by_trial", str(retry) if retry is not None else "none (retry limit reached)")
+            client.set_terminated(run_id, "FAILED")
+            logger.warning("trial %d lost its worker; its %s run %s is now FAILED (retried by trial %s)", trial.number, what, run_id, retry)
+
+
+def _run_one(
+    shared: SharedStudy, trial: optuna.Trial, config: ExperimentConfig, prepared: Prepared, scratch: Path, link: SweepLink
+) -> None:
+    """Run one claimed trial and tell Optuna its outcome; an exception fails this trial only."""
+    import optuna
+
+    states = optuna.trial.TrialState
+    with shared.heartbeat(trial):
+        try:
+            value = run_trial_as_child_run(trial, config, prepared, scratch, link, shared.retried_trial(trial.number))
+        except optuna.TrialPruned as pruned:
+            shared.study.tell(trial, state=states.PRUNED)
+            logger.info("trial %d pruned: %s", trial.number, pruned)
+        except Exception as exc:
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:1000])
+            shared.study.tell(trial, state=states.FAIL)
+            logger.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
+        except KeyboardInterrupt:
+            shared.study.tell(trial, state=states.FAIL)
+            raise
+        else:
+            frozen = shared.study.tell(trial, value)
+            logger.info("trial %d %s: %s=%s", trial.number, frozen.state.name.lower(), config.search.metric, value)
+    gc.collect()
+
+
+def _work(shared: SharedStudy, config: ExperimentConfig, prepared: Prepared, scratch: Path, link: SweepLink) -> int:
+    """Claim and run trials until the study's total budget is spent and no other worker is mid-trial.
+
+    While waiting for other workers, stale trials (dead workers) are failed and retried.
+    """
+    started, ran = time.monotonic(), 0
+    timeout = config.search.timeout
+    poll = max(0.5, min(5.0, config.search.heartbeat_interval / 2))
+    while timeout is None or time.monotonic() - started < timeout:
+        trial = shared.claim(config.search.n_trials)
+        if trial is not None:
+            _run_one(shared, trial, config, prepared, scratch, link)
+            ran += 1
+            continue
+        if not shared.unfinished():
+            break
+        _close_orphaned_runs(shared, shared.fail_stale(), link)
+        time.sleep(poll)
+    return ran
+
+
+@contextlib.contextmanager
+def _on_parent(link: SweepLink) -> Iterator[None]:
+    """Make the parent run the active run: it is ours, or reopened (and ended) for the summary."""
+    import mlflow
+
+    if link.parent_run_id == link.worker_run_id:
+        yield
+        return
+    with ended(mlflow.start_run(run_id=link.parent_run_id, nested=True)):
+        yield
+
+
+def _finalize(
+    shared: SharedStudy, config: ExperimentConfig, prepared: Prepared, scratch: Path, link: SweepLink, promote: bool
+) -> tuple[optuna.trial.FrozenTrial | None, str | None, GateReport | None, GateFailed | None]:
+    """Summarise the study on the parent run and register its best trial, once per outcome.
+
+    Under the study lock, so with several workers the last one to finish writes the final
+    summary and a best trial is registered only once.
+    """
+    with shared.lock():
+        finished = sum(t.state.is_finished() for t in shared.counted_trials())
+        if shared.study.user_attrs.get(FINALIZED_ATTR) == finished:
+            return None, None, None, None
+        version, report, failed = None, None, None
+        with _on_parent(link):
+            best = log_sweep_summary(shared.study, config.search.metric)
+            if promote and prepared.policy is not None and shared.study.user_attrs.get(REGISTERED_ATTR) != best.number:
+                version, report, failed = _register_and_gate(
+                    config, prepared.policy, best.user_attrs["mlflow_run_id"], scratch, best, link.parent_run_id
+                )
+                shared.study.set_user_attr(REGISTERED_ATTR, best.number)
+        shared.study.set_user_attr(FINALIZED_ATTR, finished)
+    return best, version, report, failed
+
+
+def _log_worker_start(shared: SharedStudy, config: ExperimentConfig, prepared: Prepared, link: SweepLink, seed: int) -> None:
     import mlflow
 
     from mlops.baseline import tfidf_baseline
     from mlops.data import log_dataset_inputs
     from mlops.environment import log_environment
 
-    prepared = prepare(config, options.promote)
-    storage = options.storage or default_storage()
-    optuna_storage = open_storage(storage)
-    failed: GateFailed | None = None
-    with (
-        entry_run(config.mlflow_experiment, f"sweep-{config.name}", tags={"mlops.entry_point": "sweep"}) as parent,
-        tempfile.TemporaryDirectory(prefix="mlops-sweep-") as tmp,
-    ):
-        parent_id = parent.info.run_id
-        study_name = options.study_name or f"{config.name}-{parent_id[:8]}"
-        study = _open_study(config, optuna_storage, study_name)
-        study.set_user_attr("mlflow_parent_run_id", parent_id)
-        mlflow.set_tags({"optuna.study_name": study_name, "optuna.storage": redact_url(storage)})
-        log_params_effective(
-            {
-                "config": config.name,
-                "task": config.task,
-                "model_source": config.model.source,
-                "sampler": config.search.sampler,
-                "n_trials": config.search.n_trials,
-                "seed": config.training.seed,
-                "metric": config.search.metric,
-                "study_name": study_name,
-                "storage": redact_url(storage),
-            }
-        )
-        mlflow.log_artifact(config.source_file, "config")
-        log_environment()
+    is_parent = link.parent_run_id == link.worker_run_id
+    if not is_parent:
+        mlflow.set_tags({"mlops.role": "sweep-worker", "mlops.sweep_parent_run_id": link.parent_run_id})
+    mlflow.set_tags({"optuna.study_name": shared.study.study_name, "optuna.storage": shared.redacted})
+    log_params_effective(
+        {
+            "config": config.name,
+            "task": config.task,
+            "model_source": config.model.source,
+            "sampler": config.search.sampler,
+            "pruner": config.search.pruner,
+            "n_trials": config.search.n_trials,
+            "seed": config.training.seed,
+            "sampler_seed": seed,
+            "metric": config.search.metric,
+            "study_name": shared.study.study_name,
+            "storage": shared.redacted,
+        }
+    )
+    mlflow.log_artifact(config.source_file, "config")
+    log_environment()
+    if is_parent:
         log_dataset_inputs(prepared.data)
         mlflow.log_metrics(tfidf_baseline(prepared.data, config.training.seed))
-        scratch = Path(tmp)
-        study.optimize(
-            lambda trial: run_trial_as_child_run(trial, config, prepared, scratch),
-            n_trials=config.search.n_trials,
-            catch=(Exception,),
-            gc_after_trial=True,
-        )
-        best = log_sweep_summary(study, config.search.metric)
-        best_run_id = best.user_attrs["mlflow_run_id"]
-        version, report = None, None
-        if prepared.policy is not None:
-            version, report, failed = _register_and_gate(config, prepared.policy, best_run_id, scratch, best, parent_id)
+
+
+def run_sweep(config: ExperimentConfig, options: SweepOptions) -> SweepResult:
+    """Join (or start) the study, run trials until its budget is spent, then summarise and gate."""
+    import mlflow
+
+    from mlops.search_space import make_pruner, make_sampler
+
+    prepared = prepare(config, options.promote)
+    study_name = options.study_name or f"{config.name}-{uuid.uuid4().hex[:8]}"
+    shared = open_study(config, options.storage, study_name)
+    failed: GateFailed | None = None
+    try:
+        with (
+            entry_run(config.mlflow_experiment, f"sweep-{config.name}", tags={"mlops.entry_point": "sweep"}) as run,
+            tempfile.TemporaryDirectory(prefix="mlops-sweep-") as tmp,
+        ):
+            parent_id, worker = shared.join(run.info.run_id)
+            link = SweepLink(parent_id, run.info.run_id, mlflow.MlflowClient().get_run(parent_id).info.experiment_id)
+            seed = config.training.seed + worker  # workers (and resumed sweeps) draw different random points
+            epochs = config.search.space.get("epochs")
+            max_epochs = int(epochs.high) if epochs is not None and epochs.high is not None else config.training.epochs
+            shared.use_sampler(make_sampler(config.search.sampler, config.search, seed), make_pruner(config.search.pruner, max_epochs))
+            _log_worker_start(shared, config, prepared, link, seed)
+            scratch = Path(tmp)
+            _close_orphaned_runs(shared, shared.fail_stale() + _failed_with_running_runs(shared), link)
+            ran = _work(shared, config, prepared, scratch, link)
+            mlflow.log_metric("trials_run_by_worker", ran)
+            best, version, report, failed = _finalize(shared, config, prepared, scratch, link, options.promote)
+            finalized = best is not None
+            if best is None:  # another worker wrote the final summary
+                best = best_trial(shared.study)
+    finally:
+        shared.close()
     if failed is not None:
         raise failed
-    return SweepResult(parent_id, study_name, best.number, float(best.value or 0.0), best_run_id, version, report)
+    return SweepResult(
+        parent_id,
+        study_name,
+        best.number,
+        float(best.value or 0.0),
+        best.user_attrs.get("mlflow_run_id", ""),
+        version,
+        report,
+        worker_run_id=link.worker_run_id,
+        trials_run=ran,
+        finalized=finalized,
+    )
+
+
+def _failed_with_running_runs(shared: SharedStudy) -> list[optuna.trial.FrozenTrial]:
+    """FAIL trials whose MLflow run is still RUNNING: their worker died before it could end it."""
+    import mlflow
+    import optuna
+
+    client = mlflow.MlflowClient()
+    out = []
+    for trial in shared.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)):
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id and client.get_run(run_id).info.status == "RUNNING":
+            out.append(trial)
+    return out

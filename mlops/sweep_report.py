@@ -92,25 +92,40 @@ def _log_plots(study: optuna.Study) -> None:
         plt.close("all")
 
 
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The study's best trial; `SweepError` if none completed."""
+    import optuna
+
+    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        raise SweepError(f"no trial of study '{study.study_name}' completed; see the child runs' 'error' tags")
+    return study.best_trial
+
+
 def log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTrial:
-    """Log the summary to the active (parent) run and return the best trial."""
+    """Log the summary to the active (parent) run and return the best trial.
+
+    Safe to repeat when a resumed study finishes again: the best trial goes into metrics and
+    tags (params are immutable in MLflow) and the artifacts are overwritten.
+    """
     import mlflow
 
     counts = trial_counts(study)
     mlflow.log_metrics(counts)
-    if not counts["n_complete"]:
-        raise SweepError(f"no trial of study '{study.study_name}' completed; see the child runs' 'error' tags")
-    best = study.best_trial
-    mlflow.log_params({f"best_{k}": v for k, v in best.params.items()})
-    mlflow.log_param("best_trial_number", best.number)
+    best = best_trial(study)
+    mlflow.set_tags({f"best.{k}": str(v) for k, v in best.params.items()})
     mlflow.log_metrics(
-        {f"best_{metric}": float(best.value or 0.0), **{f"best_{k}": v for k, v in best.user_attrs.get("test_metrics", {}).items()}}
+        {
+            "best_trial_number": best.number,
+            f"best_{metric}": float(best.value or 0.0),
+            **{f"best_{k}": v for k, v in best.user_attrs.get("test_metrics", {}).items()},
+        }
     )
+    columns = ["trial", "state", metric, *sorted({k for t in study.trials for k in t.params}), "run_id"]
     rows = [
-        {"trial": t.number, "state": t.state.name, metric: t.value, **t.params, "run_id": t.user_attrs.get("mlflow_run_id", "")}
+        [t.number, t.state.name, t.value, *(t.params.get(k) for k in columns[3:-1]), t.user_attrs.get("mlflow_run_id", "")]
         for t in study.trials
     ]
-    mlflow.log_table({k: [r.get(k) for r in rows] for k in rows[0]}, "sweep_summary.json")
+    mlflow.log_dict({"columns": columns, "data": rows}, "sweep_summary.json")  # MLflow's table layout
     mlflow.log_text(sweep_report(study, metric), "sweep_report.md")
     _log_plots(study)
     return best

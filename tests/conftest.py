@@ -39,3 +39,12 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server on 127.0.0.1 for the whole session (databases `optuna` and `mlflow`)."""
+    from .services import postgres
+
+    with postgres(databases=("optuna", "mlflow", "scratch")) as url:
+        yield url

@@ -50,7 +50,7 @@ def test_mlflow_run_sweep_end_to_end(tmp_path: Path) -> None:
         assert child.data.params["seed"] == "7"
         assert len(client.get_metric_history(child.info.run_id, "train_loss")) > 1
         assert "environment.json" in {a.path for a in client.list_artifacts(child.info.run_id)}
-    assert "baseline_test_f1" in parent.data.metrics and "best_trial_number" in parent.data.params
+    assert "baseline_test_f1" in parent.data.metrics and "best_trial_number" in parent.data.metrics
     assert parent.data.params["storage_effective"].startswith(f"sqlite:///{tmp_path}")
     version = client.get_model_version_by_alias("tiny-detector", "staging")
     assert version.tags["gate.staging"] == "passed"

@@ -39,7 +39,7 @@ def test_sweep_builds_run_tree_and_promotes(tracking: str) -> None:
 
     parent = client.get_run(result.parent_run_id)
     assert parent.info.status == "FINISHED"
-    assert parent.data.params["best_trial_number"] == str(result.best_trial)
+    assert parent.data.metrics["best_trial_number"] == result.best_trial
     assert parent.data.tags["optuna.study_name"] == result.study_name
     assert parent.data.tags["optuna.storage"].endswith("optuna.db")
     assert 0.5 < parent.data.metrics["baseline_test_f1"] < 1.0

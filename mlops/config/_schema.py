@@ -158,11 +158,19 @@ class SearchConfig:
     metric: str = field(default="eval_f1", metadata=_help("the child-run metric the study optimises"))
     direction: Literal["maximize", "minimize"] = "maximize"
     space: dict[str, ParamSpace] = field(default_factory=dict)
+    timeout: float | None = field(default=None, metadata=_help("seconds after which a worker starts no new trial"))
+    heartbeat_interval: int = field(
+        default=60, metadata=_help("seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried once")
+    )
 
     def check(self, path: str) -> list[str]:
         errors = []
         if self.n_trials < 1:
             errors.append(f"{path}.n_trials: must be >= 1, got {self.n_trials}")
+        if self.timeout is not None and self.timeout <= 0:
+            errors.append(f"{path}.timeout: must be > 0 seconds, got {self.timeout}")
+        if self.heartbeat_interval < 1:
+            errors.append(f"{path}.heartbeat_interval: must be >= 1 second, got {self.heartbeat_interval}")
         for name in self.space:
             if name not in HYPERPARAMETERS:
                 errors.append(f"{path}.space.{name}: not a tunable hyperparameter; use one of {', '.join(HYPERPARAMETERS)}")
