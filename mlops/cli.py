@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mlops.errors import MlopsError
+from mlops.errors import ConfigError, MlopsError
 
 _HP_TYPES: dict[str, Callable[[str], Any]] = {
     "learning_rate": float,
@@ -54,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_optional, help="seed for the sampler and every trial (default: the config's)")
     p.add_argument("--storage", type=_optional, help="Optuna storage URL (default: optuna.db beside mlflow.db)")
     p.add_argument("--study-name", type=_optional, help="name of the Optuna study; an existing one is continued")
+    p.add_argument("--promote", type=_bool, default=True, help="register the best adapter and apply the staging gate")
+
+    p = sub.add_parser("main", help="the staged pipeline: data, hyperparameter and structure stages, then evaluate and promote")
+    _add_config(p)
+    p.add_argument("--n-trials", type=_optional, help="total trial budget of all stages (default: the config's pipeline.n_trials)")
+    p.add_argument("--timeout", type=_optional, help="total seconds, split like the trials (default: none)")
+    p.add_argument("--fractions", type=_optional, help="budget shares data,hyperparameters,structure (default: 0.7,0.2,0.1)")
+    p.add_argument("--seed", type=_optional, help="seed for the samplers and every trial (default: the config's)")
+    p.add_argument("--storage", type=_optional, help="Optuna storage URL (default: optuna.db beside mlflow.db)")
+    p.add_argument("--study-name", type=_optional, help="prefix of the stage studies; an existing one is continued")
     p.add_argument("--promote", type=_bool, default=True, help="register the best adapter and apply the staging gate")
 
     p = sub.add_parser("finetune", help="one LoRA fine-tuning run; hyperparameters override the config")
@@ -100,6 +110,41 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fractions(text: str | None) -> dict[str, float] | None:
+    from mlops.config import STAGES
+
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        values = [float(x) for x in parts]
+    except ValueError:
+        values = []
+    if len(values) != len(STAGES):
+        raise ConfigError(f"fractions: give {len(STAGES)} numbers for {','.join(STAGES)}, e.g. 0.7,0.2,0.1; got {text!r}")
+    return dict(zip(STAGES, values, strict=True))
+
+
+def _cmd_main(args: argparse.Namespace) -> int:
+    from mlops.pipeline import PipelineOptions, run_main
+
+    overrides = {
+        "pipeline.n_trials": args.n_trials,
+        "pipeline.timeout": args.timeout,
+        "pipeline.fractions": _fractions(args.fractions),
+        "training.seed": args.seed,
+    }
+    config = _load(args, overrides)
+    result = run_main(config, PipelineOptions(storage=args.storage, study_name=args.study_name, promote=args.promote))
+    split = ", ".join(f"{stage} {n}" for stage, n in result.budget.items())
+    best = result.stages[result.winner]
+    print(f"main {result.run_id}: trials per stage: {split}")
+    print(f"best: the {result.winner} stage's trial {best.best_trial}, {config.search.metric}={best.best_value:.4f}")
+    if result.registered_version is not None:
+        print(f"{config.registry.model_name} v{result.registered_version} registered")
+    return 0
+
+
 def _cmd_finetune(args: argparse.Namespace) -> int:
     from mlops.finetune import run_finetune
 
@@ -137,6 +182,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sweep": _cmd_sweep,
+    "main": _cmd_main,
     "finetune": _cmd_finetune,
     "evaluate": _cmd_evaluate,
     "promote": _cmd_promote,

@@ -12,14 +12,19 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def entry_run(experiment: str, run_name: str, tags: dict[str, str] | None = None) -> Iterator[Run]:
+def entry_run(experiment: str, run_name: str, tags: dict[str, str] | None = None, nested: bool = False) -> Iterator[Run]:
     """The run an entry point logs to; it ends FAILED (or KILLED on Ctrl-C) if the body raises.
 
     Under `mlflow run`, MLFLOW_RUN_ID names the project run: it is taken over (and renamed),
-    never replaced, and the experiment is the one `mlflow run` chose.
+    never replaced, and the experiment is the one `mlflow run` chose. `nested` makes it a
+    child of the active run instead (a stage of the `main` pipeline).
     """
     import mlflow
 
+    if nested:
+        with ended(mlflow.start_run(run_name=run_name, tags=tags, nested=True)) as run:
+            yield run
+        return
     if not os.environ.get("MLFLOW_RUN_ID"):
         mlflow.set_experiment(experiment)
     with ended(mlflow.start_run(run_name=run_name, tags=tags)) as run:

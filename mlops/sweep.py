@@ -17,9 +17,9 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops.config import ExperimentConfig
 from mlops.errors import ConfigError, GateFailed
@@ -41,6 +41,8 @@ class SweepOptions:
     storage: str | None = None  # default: optuna.db beside the SQLite tracking database
     study_name: str | None = None  # default: a new study, <config name>-<random suffix>
     promote: bool = True
+    nested: bool = False  # run as a child of the active run (a stage of `main`)
+    run_name: str | None = None  # default: sweep-<config name>
 
 
 @dataclass
@@ -52,6 +54,7 @@ class SweepResult:
     best_run_id: str
     registered_version: str | None
     gate_report: GateReport | None
+    best_params: dict[str, Any] = field(default_factory=dict)
     worker_run_id: str = ""
     trials_run: int = 0  # by this worker
     finalized: bool = True  # False when another worker wrote the final summary
@@ -145,21 +148,25 @@ def run_trial_as_child_run(
     return result.validation[config.search.metric]
 
 
-def _register_and_gate(
-    config: ExperimentConfig, policy: PromotionPolicy, best_run_id: str, scratch: Path, best: optuna.trial.FrozenTrial, parent_run_id: str
+def register_and_gate(
+    config: ExperimentConfig, policy: PromotionPolicy, best_run_id: str, trial_number: int, parent_run_id: str, scratch: Path
 ) -> tuple[str, GateReport | None, GateFailed | None]:
+    """Log the best trial's adapter as a servable model, register it, and apply the staging gate.
+
+    Tags go on the active run; a gate failure is returned (nothing moved), not raised.
+    """
     import mlflow
 
     from mlops.promotion import promote_if_gates_pass, register_version
     from mlops.serving import log_adapter_model
 
-    adapter_dir = scratch / f"trial-{best.number}"
+    adapter_dir = scratch / f"trial-{trial_number}"
     if not adapter_dir.is_dir():  # best trial ran in an earlier session of a resumed study
         adapter_dir = Path(mlflow.artifacts.download_artifacts(run_id=best_run_id, artifact_path="adapter", dst_path=str(scratch / "best")))
     with mlflow.start_run(run_id=best_run_id, nested=True):
         info = log_adapter_model(adapter_dir)
     client = mlflow.MlflowClient()
-    tags = {"source_run_id": best_run_id, "sweep_run_id": parent_run_id, "optuna_trial": str(best.number), "policy": policy.source_file}
+    tags = {"source_run_id": best_run_id, "sweep_run_id": parent_run_id, "optuna_trial": str(trial_number), "policy": policy.source_file}
     version = register_version(client, config.registry.model_name, info.model_uri, best_run_id, tags)
     mlflow.set_tag("registered_version", f"{version.name}/{version.version}")
     try:
@@ -267,8 +274,8 @@ def _finalize(
         with _on_parent(link):
             best = log_sweep_summary(shared.study, config.search.metric)
             if promote and prepared.policy is not None and shared.study.user_attrs.get(REGISTERED_ATTR) != best.number:
-                version, report, failed = _register_and_gate(
-                    config, prepared.policy, best.user_attrs["mlflow_run_id"], scratch, best, link.parent_run_id
+                version, report, failed = register_and_gate(
+                    config, prepared.policy, best.user_attrs["mlflow_run_id"], best.number, link.parent_run_id, scratch
                 )
                 shared.study.set_user_attr(REGISTERED_ATTR, best.number)
         shared.study.set_user_attr(FINALIZED_ATTR, finished)
@@ -317,10 +324,11 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions) -> SweepResult:
     prepared = prepare(config, options.promote)
     study_name = options.study_name or f"{config.name}-{uuid.uuid4().hex[:8]}"
     shared = open_study(config, options.storage, study_name)
+    run_name = options.run_name or f"sweep-{config.name}"
     failed: GateFailed | None = None
     try:
         with (
-            entry_run(config.mlflow_experiment, f"sweep-{config.name}", tags={"mlops.entry_point": "sweep"}) as run,
+            entry_run(config.mlflow_experiment, run_name, tags={"mlops.entry_point": "sweep"}, nested=options.nested) as run,
             tempfile.TemporaryDirectory(prefix="mlops-sweep-") as tmp,
         ):
             parent_id, worker = shared.join(run.info.run_id)
@@ -350,6 +358,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions) -> SweepResult:
         best.user_attrs.get("mlflow_run_id", ""),
         version,
         report,
+        best_params=dict(best.params),
         worker_run_id=link.worker_run_id,
         trials_run=ran,
         finalized=finalized,

@@ -3,10 +3,13 @@
 from mlops.config._load import apply_overrides, load_config, packaged_configs, read_yaml, resolve_config_path
 from mlops.config._schema import (
     HYPERPARAMETERS,
+    STAGES,
+    STRUCTURE_PARAMETERS,
     DatasetConfig,
     ExperimentConfig,
     ModelConfig,
     ParamSpace,
+    PipelineConfig,
     RegistryConfig,
     SearchConfig,
     TrainingConfig,
@@ -15,10 +18,13 @@ from mlops.config._validate import build
 
 __all__ = [
     "HYPERPARAMETERS",
+    "STAGES",
+    "STRUCTURE_PARAMETERS",
     "DatasetConfig",
     "ExperimentConfig",
     "ModelConfig",
     "ParamSpace",
+    "PipelineConfig",
     "RegistryConfig",
     "SearchConfig",
     "TrainingConfig",

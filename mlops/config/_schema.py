@@ -177,6 +177,43 @@ class SearchConfig:
         return errors
 
 
+STAGES = ("data", "hyperparameters", "structure")
+STRUCTURE_PARAMETERS = ("lora_r", "lora_alpha", "lora_dropout")
+
+
+def _default_fractions() -> dict[str, float]:
+    return {"data": 0.7, "hyperparameters": 0.2, "structure": 0.1}  # the tuning guide's split
+
+
+@dataclass
+class PipelineConfig:
+    """The staged practice run by `main`: data, then hyperparameters, then structure, then promote."""
+
+    n_trials: int = field(default=12, metadata=_help("the total trial budget, split between the stages by `fractions`"))
+    timeout: float | None = field(default=None, metadata=_help("total seconds, split between the stages like the trials"))
+    fractions: dict[str, float] = field(default_factory=_default_fractions)
+    structure_space: dict[str, ParamSpace] = field(
+        default_factory=dict, metadata=_help("structural choices searched with the best hyperparameters fixed; default: lora_r, lora_alpha")
+    )
+
+    def check(self, path: str) -> list[str]:
+        errors = []
+        if self.n_trials < 2:
+            errors.append(f"{path}.n_trials: must be >= 2 (one per searching stage), got {self.n_trials}")
+        if self.timeout is not None and self.timeout <= 0:
+            errors.append(f"{path}.timeout: must be > 0 seconds, got {self.timeout}")
+        if set(self.fractions) != set(STAGES):
+            errors.append(f"{path}.fractions: needs exactly the stages {', '.join(STAGES)}, got {', '.join(self.fractions) or 'none'}")
+        elif any(f < 0 for f in self.fractions.values()) or abs(sum(self.fractions.values()) - 1.0) > 1e-6:
+            errors.append(f"{path}.fractions: must be >= 0 and sum to 1, got {self.fractions}")
+        elif self.fractions["hyperparameters"] + self.fractions["structure"] <= 0:
+            errors.append(f"{path}.fractions: the hyperparameter and structure stages cannot both get 0")
+        for name in self.structure_space:
+            if name not in STRUCTURE_PARAMETERS:
+                errors.append(f"{path}.structure_space.{name}: not a structural choice; use one of {', '.join(STRUCTURE_PARAMETERS)}")
+        return errors
+
+
 @dataclass
 class RegistryConfig:
     model_name: str
@@ -193,6 +230,7 @@ class ExperimentConfig:
     experiment_name: str | None = None
     training: TrainingConfig = field(default_factory=TrainingConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     source_file: str = field(default="", init=False, metadata=_help("set by the loader: where this config came from"))
 
     def check(self, path: str) -> list[str]:
@@ -203,7 +241,13 @@ class ExperimentConfig:
             errors.append(
                 f"search.metric: '{self.search.metric}' is not produced by {self.task}; use one of {', '.join(SEARCH_METRICS[self.task])}"
             )
-        for name, space in self.search.space.items():
+        errors += self._check_space("search.space", self.search.space)
+        errors += self._check_space("pipeline.structure_space", self.pipeline.structure_space)
+        return errors
+
+    def _check_space(self, path: str, spaces: dict[str, ParamSpace]) -> list[str]:
+        errors = []
+        for name, space in spaces.items():
             if name not in HYPERPARAMETERS:
                 continue
             candidates: dict[str, Any] = {"low": space.low, "high": space.high}
@@ -213,7 +257,7 @@ class ExperimentConfig:
                 if value is None:
                     continue
                 problems = replace(self.training, **{name: value}).check("")
-                errors += [f"search.space.{name}.{where}: {p.split(': ', 1)[1]}" for p in problems if p.startswith(f".{name}:")]
+                errors += [f"{path}.{name}.{where}: {p.split(': ', 1)[1]}" for p in problems if p.startswith(f".{name}:")]
         return errors
 
     @property

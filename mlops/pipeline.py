@@ -1,0 +1,168 @@
+"""The staged tuning practice as one MLflow run (`main`): data, then hyperparameters, then structure,
+then evaluate and promote. One parent run, one child run per stage; the sweeps' trials nest under
+their stage.
+
+The trial budget (and the optional time budget) is split between the stages by
+`pipeline.fractions` (the guide's 70/20/10 by default). A stage that cannot run yet gives its
+share to the others, in proportion, and the split actually used is logged next to the planned one.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from mlops.config import STRUCTURE_PARAMETERS, ExperimentConfig, ParamSpace
+from mlops.errors import ConfigError, GateFailed
+from mlops.sweep import SweepOptions, SweepResult
+
+logger = logging.getLogger(__name__)
+
+DATA_STAGE_UNAVAILABLE = "data augmentation is not available yet; its share of the budget went to the other stages"
+DEFAULT_STRUCTURE_SPACE = {
+    "lora_r": ParamSpace(type="categorical", choices=[4, 8, 16]),
+    "lora_alpha": ParamSpace(type="categorical", choices=[8, 16, 32]),
+}
+
+
+@dataclass
+class PipelineOptions:
+    storage: str | None = None
+    study_name: str | None = None  # stage studies are <name>-hyperparameters and <name>-structure
+    promote: bool = True
+
+
+@dataclass
+class PipelineResult:
+    run_id: str
+    budget: dict[str, int]
+    stages: dict[str, SweepResult]
+    winner: str  # the stage whose best trial was promoted
+    registered_version: str | None
+
+
+def split_budget(total: int, fractions: dict[str, float], runnable: set[str]) -> dict[str, int]:
+    """Trials per stage: `total` split by `fractions` over the runnable stages (largest remainder).
+
+    Every runnable stage with a positive fraction gets at least one trial; others get 0.
+    """
+    active = {s: f for s, f in fractions.items() if s in runnable and f > 0}
+    weight = sum(active.values())
+    exact = {s: total * f / weight for s, f in active.items()}
+    out = {s: max(1, int(x)) for s, x in exact.items()}
+    for stage in sorted(exact, key=lambda s: exact[s] - int(exact[s]), reverse=True):
+        if sum(out.values()) >= total:
+            break
+        out[stage] += 1
+    while sum(out.values()) > total:  # the minimum of one per stage overshot: take from the largest
+        largest = max(out, key=lambda s: out[s])
+        out[largest] -= 1
+    return {s: out.get(s, 0) for s in fractions}
+
+
+def stage_spaces(config: ExperimentConfig) -> tuple[dict[str, ParamSpace], dict[str, ParamSpace]]:
+    """(hyperparameter space, structure space): structural keys move out of `search.space`."""
+    hp = {k: v for k, v in config.search.space.items() if k not in STRUCTURE_PARAMETERS}
+    structure = (
+        dict(config.pipeline.structure_space)
+        or {k: v for k, v in config.search.space.items() if k in STRUCTURE_PARAMETERS}
+        or dict(DEFAULT_STRUCTURE_SPACE)
+    )
+    if not hp:
+        raise ConfigError(f"search.space: the hyperparameter stage needs a parameter other than {', '.join(STRUCTURE_PARAMETERS)}")
+    return hp, structure
+
+
+def _stage_config(
+    config: ExperimentConfig, space: dict[str, ParamSpace], n_trials: int, timeout: float | None, fixed: dict[str, Any] | None = None
+) -> ExperimentConfig:
+    """The config of one searching stage: its space and budget, with earlier stages' winners fixed."""
+    search = replace(config.search, space=space, n_trials=n_trials, timeout=timeout)
+    staged = replace(config, search=search, training=replace(config.training, **(fixed or {})))
+    staged.source_file = config.source_file  # not an init field: `replace` drops it
+    return staged
+
+
+def _better(a: SweepResult, b: SweepResult, direction: str) -> bool:
+    return a.best_value > b.best_value if direction == "maximize" else a.best_value < b.best_value
+
+
+def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResult:
+    """Run the stages under one parent run and promote the best adapter found by any of them."""
+    import mlflow
+
+    from mlops.environment import log_environment
+    from mlops.finetune import prepare
+    from mlops.runs import ended, entry_run, log_params_effective
+    from mlops.sweep import register_and_gate, run_sweep
+
+    hp_space, structure_space = stage_spaces(config)
+    prepared = prepare(config, options.promote)  # bad input fails here, before any run
+    runnable = {"hyperparameters", "structure"}
+    budget = split_budget(config.pipeline.n_trials, config.pipeline.fractions, runnable)
+    total_timeout = config.pipeline.timeout
+    timeouts = {s: total_timeout * n / config.pipeline.n_trials if total_timeout else None for s, n in budget.items()}
+    base = options.study_name or f"{config.name}-main-{uuid.uuid4().hex[:8]}"
+    stages: dict[str, SweepResult] = {}
+    failed: GateFailed | None = None
+    with entry_run(config.mlflow_experiment, f"main-{config.name}", tags={"mlops.entry_point": "main"}) as run:
+        log_params_effective(
+            {
+                "config": config.name,
+                "n_trials": config.pipeline.n_trials,
+                "timeout": total_timeout or "none",
+                "seed": config.training.seed,
+                "study_name": base,
+                **{f"fraction_{s}": f for s, f in config.pipeline.fractions.items()},
+                **{f"budget_{s}": n for s, n in budget.items()},
+            }
+        )
+        mlflow.log_artifact(config.source_file, "config")
+        log_environment()
+
+        with ended(mlflow.start_run(run_name="stage-1-data", nested=True, tags={"mlops.stage": "data"})):
+            mlflow.set_tag("mlops.stage.skipped", DATA_STAGE_UNAVAILABLE)
+            logger.warning("stage data: skipped: %s", DATA_STAGE_UNAVAILABLE)
+
+        hp_config = _stage_config(config, hp_space, budget["hyperparameters"], timeouts["hyperparameters"])
+        stages["hyperparameters"] = run_sweep(
+            hp_config,
+            SweepOptions(options.storage, f"{base}-hyperparameters", promote=False, nested=True, run_name="stage-2-hyperparameters"),
+        )
+        fixed = stages["hyperparameters"].best_params
+        structure_config = _stage_config(config, structure_space, budget["structure"], timeouts["structure"], fixed)
+        stages["structure"] = run_sweep(
+            structure_config,
+            SweepOptions(options.storage, f"{base}-structure", promote=False, nested=True, run_name="stage-3-structure"),
+        )
+        mlflow.set_tags({f"fixed.{k}": str(v) for k, v in fixed.items()})
+
+        winner = "structure" if _better(stages["structure"], stages["hyperparameters"], config.search.direction) else "hyperparameters"
+        best = stages[winner]
+        version = None
+        scores = {f"best_{config.search.metric}": best.best_value, **{f"best_{k}": v for k, v in _test_metrics(best.best_run_id).items()}}
+        outcome = {"winner_stage": winner, "winner_run_id": best.best_run_id}
+        with ended(mlflow.start_run(run_name="stage-4-evaluate-promote", nested=True, tags={"mlops.stage": "promote"})):
+            mlflow.log_metrics(scores)
+            mlflow.set_tags(outcome)
+            if prepared.policy is not None:
+                with tempfile.TemporaryDirectory(prefix="mlops-main-") as tmp:
+                    version, _, failed = register_and_gate(
+                        config, prepared.policy, best.best_run_id, best.best_trial, run.info.run_id, Path(tmp)
+                    )
+        mlflow.log_metrics(scores)
+        mlflow.set_tags(outcome)
+    if failed is not None:
+        raise failed
+    return PipelineResult(run.info.run_id, budget, stages, winner, version)
+
+
+def _test_metrics(run_id: str) -> dict[str, float]:
+    import mlflow
+
+    metrics: dict[str, float] = mlflow.MlflowClient().get_run(run_id).data.metrics
+    return {k: v for k, v in metrics.items() if k.startswith("test_")}

@@ -1,0 +1,76 @@
+"""The staged pipeline (`main`): budget split, one child run per stage, fixed hyperparameters, promotion."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from mlops.pipeline import split_budget
+
+from .conftest import TINY_CONFIG
+from .test_e2e import _mlflow_run
+
+GUIDE = {"data": 0.7, "hyperparameters": 0.2, "structure": 0.1}
+
+
+def test_budget_split_follows_the_fractions_and_passes_on_a_skipped_share() -> None:
+    assert split_budget(10, GUIDE, {"data", "hyperparameters", "structure"}) == {"data": 7, "hyperparameters": 2, "structure": 1}
+    assert split_budget(10, GUIDE, {"hyperparameters", "structure"}) == {"data": 0, "hyperparameters": 7, "structure": 3}
+    assert split_budget(2, GUIDE, {"hyperparameters", "structure"}) == {"data": 0, "hyperparameters": 1, "structure": 1}
+    assert sum(split_budget(7, {"data": 0.5, "hyperparameters": 0.3, "structure": 0.2}, {"hyperparameters", "structure"}).values()) == 7
+
+
+def test_bad_fractions_are_a_one_line_error(tracking: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "mlops", "main", "--config", str(TINY_CONFIG), "--fractions", "0.5,0.5"], capture_output=True, text=True
+    )
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "fractions:" in out.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "mlops", "main", "--config", str(TINY_CONFIG), "--fractions", "0.5,0.6,0.1"], capture_output=True, text=True
+    )
+    assert out.returncode == 2 and "pipeline.fractions: must be >= 0 and sum to 1" in out.stderr
+    assert MlflowClient().search_runs([e.experiment_id for e in MlflowClient().search_experiments()]) == []
+
+
+@pytest.mark.e2e
+def test_mlflow_run_main_runs_every_stage_under_one_parent(tmp_path: Path) -> None:
+    out = _mlflow_run(tmp_path, "config=tests/configs/tiny.yaml", "n_trials=3", "study_name=staged", entry_point="main")
+    assert out.returncode == 0, out.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("e2e").experiment_id])
+    main = next(r for r in runs if r.data.tags.get("mlflow.project.entryPoint") == "main")
+    assert main.info.status == "FINISHED"
+    assert (main.data.params["budget_data"], main.data.params["budget_hyperparameters"], main.data.params["budget_structure"]) == (
+        "0",
+        "2",
+        "1",
+    )
+    assert main.data.params["fraction_data"] == "0.7"
+    stages = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == main.info.run_id}
+    assert sorted(stages) == ["stage-1-data", "stage-2-hyperparameters", "stage-3-structure", "stage-4-evaluate-promote"]
+    assert all(r.info.status == "FINISHED" for r in stages.values())
+    assert stages["stage-1-data"].data.tags["mlops.stage.skipped"].startswith("data augmentation is not available")
+
+    def trials(stage: str) -> list:
+        return [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stages[stage].info.run_id]
+
+    hp, structure = trials("stage-2-hyperparameters"), trials("stage-3-structure")
+    assert len(hp) == 2 and len(structure) == 1
+    best_lr = optuna.load_study(study_name="staged-hyperparameters", storage=f"sqlite:///{tmp_path / 'optuna.db'}").best_params[
+        "learning_rate"
+    ]
+    assert float(structure[0].data.params["learning_rate"]) == pytest.approx(best_lr), "structure stage keeps the best hyperparameters"
+    assert (
+        "lora_r" in structure[0].data.params
+        and "lora_r"
+        not in optuna.load_study(study_name="staged-hyperparameters", storage=f"sqlite:///{tmp_path / 'optuna.db'}").best_params
+    ), "lora_r is structural: searched in stage 3 only"
+    promote = stages["stage-4-evaluate-promote"]
+    assert promote.data.tags["winner_stage"] in ("hyperparameters", "structure") and "best_test_f1" in main.data.metrics
+    version = client.get_model_version_by_alias("tiny-detector", "staging")
+    assert version.run_id == promote.data.tags["winner_run_id"] and version.tags["sweep_run_id"] == main.info.run_id
