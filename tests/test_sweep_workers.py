@@ -163,3 +163,36 @@ def test_two_mlflow_run_workers_share_one_exact_budget(postgres_url: str, tmp_pa
     assert all(r.info.status != "RUNNING" for r in _all_runs(client))
     assert len(client.search_model_versions("name='tiny-detector'")) == 1, "the best trial is registered once"
     assert client.get_run(parent_id).data.metrics["n_complete"] == 5
+
+
+@pytest.mark.e2e
+def test_optuna_dashboard_opens_the_sweeps_study(tracking: str, tmp_path: Path) -> None:
+    import json
+    import shutil
+    import urllib.request
+
+    from .services import free_port
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    config = load_config(str(TINY_CONFIG), {"search.n_trials": 2, "training.max_steps": 2})
+    run_sweep(config, SweepOptions(storage=storage, study_name="dash", promote=False))
+    dashboard = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
+    assert dashboard, "optuna-dashboard is a dev dependency"
+    port = free_port()
+    server = subprocess.Popen([dashboard, storage, "--port", str(port), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, studies = time.monotonic() + 60, None
+        while studies is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as response:
+                    studies = json.load(response)["study_summaries"]
+            except OSError:
+                time.sleep(0.3)
+        assert studies is not None, "optuna-dashboard did not answer"
+        summary = next(s for s in studies if s["study_name"] == "dash")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}", timeout=10) as response:
+            detail = json.load(response)
+        assert len(detail["trials"]) == 2 and {t["state"] for t in detail["trials"]} == {"Complete"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
