@@ -1,9 +1,21 @@
-"""A TF-IDF + logistic-regression baseline, so the UI shows what fine-tuning adds."""
+"""Cheap baselines on the same splits, so the UI shows what fine-tuning adds.
+
+Classification: TF-IDF + logistic regression. Summarisation: "lead", the document's first
+sentence, the classic extractive baseline.
+"""
 
 from __future__ import annotations
 
-from mlops.data import ClassificationData
+import re
+
+from mlops.data import ClassificationData, SummarizationData, TaskData
 from mlops.metrics import classification_scores
+
+
+def baseline_metrics(data: TaskData, seed: int) -> dict[str, float]:
+    if isinstance(data, SummarizationData):
+        return lead_baseline(data)
+    return tfidf_baseline(data, seed)
 
 
 def tfidf_baseline(data: ClassificationData, seed: int) -> dict[str, float]:
@@ -18,4 +30,19 @@ def tfidf_baseline(data: ClassificationData, seed: int) -> dict[str, float]:
     for split in ("validation", "test"):
         predictions = model.predict(data.split(split).texts).tolist()
         scores.update(classification_scores(predictions, data.split(split).labels, f"baseline_{split}"))
+    return scores
+
+
+def lead_baseline(data: SummarizationData) -> dict[str, float]:
+    """`baseline_test_rougeL` etc.: the first sentence of each document as its summary."""
+    from mlops.summarization import key_term_recall, rouge
+
+    scores: dict[str, float] = {}
+    for split in ("validation", "test"):
+        pairs = data.split(split)
+        leads = [re.split(r"(?<=[.!?])\s+", d.strip(), maxsplit=1)[0] for d in pairs.documents]
+        rouge_scores, _ = rouge(leads, pairs.summaries)
+        scores.update({f"baseline_{split}_{k}": v for k, v in rouge_scores.items()})
+        if any(pairs.key_terms):
+            scores[f"baseline_{split}_key_term_recall"] = key_term_recall(leads, pairs.key_terms)[0]
     return scores

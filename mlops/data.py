@@ -1,4 +1,5 @@
-"""Load a text-classification dataset (CSV, JSONL, Parquet, `datasets`), map its columns and split it.
+"""Load a dataset (CSV, JSONL, Parquet, `datasets`), map its columns and split it: text
+classification (text, label) or summarisation (document, summary, optional key terms).
 
 Every problem is a `DataError` naming the config field or the file.
 """
@@ -41,6 +42,49 @@ class ClassificationData:
 
     def split(self, name: str) -> Split:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]
+
+    def frame(self, name: str) -> tuple[pd.DataFrame, str]:
+        """The split as a table, and its target column (for MLflow's dataset inputs)."""
+        import pandas as pd
+
+        split = self.split(name)
+        return pd.DataFrame({"text": split.texts, "label": [self.label_names[i] for i in split.labels]}), "label"
+
+
+@dataclass
+class PairSplit:
+    """Documents with their reference summaries (and the key terms each summary must keep, if given)."""
+
+    documents: list[str]
+    summaries: list[str]
+    key_terms: list[list[str]]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+
+@dataclass
+class SummarizationData:
+    train: PairSplit
+    validation: PairSplit
+    test: PairSplit
+    name: str
+
+    def split(self, name: str) -> PairSplit:
+        return {"train": self.train, "validation": self.validation, "test": self.test}[name]
+
+    def frame(self, name: str) -> tuple[pd.DataFrame, str]:
+        import json
+
+        import pandas as pd
+
+        split = self.split(name)
+        terms = [json.dumps(t) for t in split.key_terms]
+        return pd.DataFrame({"document": split.documents, "summary": split.summaries, "key_terms": terms}), "summary"
+
+
+TaskData = ClassificationData | SummarizationData
 
 
 def demo_dataset_dir(name: str) -> Path:
@@ -113,18 +157,19 @@ def _frames(cfg: DatasetConfig, base_dir: Path) -> dict[str, tuple[pd.DataFrame,
     return {"all": (_read_frame(path, cfg.format, "dataset.path"), str(path))}
 
 
-def _check_columns(frame: pd.DataFrame, cfg: DatasetConfig, source: str) -> None:
-    for field in ("text_column", "label_column"):
+def _check_columns(frame: pd.DataFrame, cfg: DatasetConfig, source: str, fields: tuple[str, ...]) -> None:
+    for field in fields:
         column = getattr(cfg, field)
-        if column not in frame.columns:
+        if column is not None and column not in frame.columns:
             raise DataError(f"dataset.{field}: column '{column}' not in {source} (columns: {', '.join(map(str, frame.columns))})")
 
 
-def _seeded_split(frame: pd.DataFrame, cfg: DatasetConfig, seed: int, label_column: str) -> dict[str, pd.DataFrame]:
+def _seeded_split(frame: pd.DataFrame, cfg: DatasetConfig, seed: int, label_column: str | None) -> dict[str, pd.DataFrame]:
     from sklearn.model_selection import train_test_split
 
-    counts = frame[label_column].value_counts()
-    stratify = frame[label_column] if counts.min() >= 2 else None
+    stratify = None
+    if label_column is not None and frame[label_column].value_counts().min() >= 2:
+        stratify = frame[label_column]
     rest, test = train_test_split(frame, test_size=cfg.test_fraction, random_state=seed, stratify=stratify)
     val_share = cfg.validation_fraction / (1.0 - cfg.test_fraction)
     stratify_rest = rest[label_column] if stratify is not None else None
@@ -132,17 +177,16 @@ def _seeded_split(frame: pd.DataFrame, cfg: DatasetConfig, seed: int, label_colu
     return {"train": train, "validation": validation, "test": test}
 
 
-def load_classification_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> ClassificationData:
-    """Read the dataset named by `cfg`, check it, and return train/validation/test splits.
-
-    Splits come from the files when given (`splits` or a `datasets` dict with all three),
-    otherwise from a seeded, stratified split.
-    """
+def _split_frames(
+    cfg: DatasetConfig, base_dir: Path, seed: int, fields: tuple[str, ...], stratify_by: str | None
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Train/validation/test frames and where each came from: from the files when all three are
+    given (`splits` or a `datasets` dict), otherwise a seeded split (stratified by `stratify_by`)."""
     frames = _frames(cfg, base_dir)
     for frame, source in frames.values():
         if frame.empty:
             raise DataError(f"{source}: dataset is empty")
-        _check_columns(frame, cfg, source)
+        _check_columns(frame, cfg, source, fields)
     named = {k: v[0] for k, v in frames.items()}
     sources = {k: v[1] for k, v in frames.items()}
     if not all(s in named for s in SPLITS):
@@ -152,10 +196,42 @@ def load_classification_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> C
         origin = ", ".join(sources.values())
         if cfg.max_samples:
             whole = whole.sample(n=min(cfg.max_samples, len(whole)), random_state=seed)
-        named = _seeded_split(whole, cfg, seed, cfg.label_column)
+        named = _seeded_split(whole, cfg, seed, stratify_by)
         sources = {s: f"{origin} ({s}, seed {seed})" for s in SPLITS}
     elif cfg.max_samples:
         named["train"] = named["train"].head(cfg.max_samples)
+    return named, sources
+
+
+def load_summarization_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> SummarizationData:
+    """Read document/summary pairs (and key terms, if configured) into train/validation/test."""
+    from mlops.summarization import key_terms
+
+    fields = ("document_column", "summary_column", "key_terms_column")
+    named, sources = _split_frames(cfg, base_dir, seed, fields, None)
+    splits: dict[str, PairSplit] = {}
+    for name in SPLITS:
+        frame = named[name].dropna(subset=[cfg.document_column, cfg.summary_column])
+        if frame.empty:
+            raise DataError(f"{sources[name]}: the {name} split has no rows with both a document and a summary")
+        terms: list[list[str]] = [[] for _ in range(len(frame))]
+        if cfg.key_terms_column is not None:
+            try:
+                terms = [key_terms(v) if isinstance(v, str) and v.strip() else [] for v in frame[cfg.key_terms_column]]
+            except ValueError as exc:
+                raise DataError(f"dataset.key_terms_column: {sources[name]}: {exc}") from None
+        documents = frame[cfg.document_column].astype(str).tolist()
+        splits[name] = PairSplit(documents, frame[cfg.summary_column].astype(str).tolist(), terms, sources[name])
+    return SummarizationData(**splits, name=cfg.path)
+
+
+def load_classification_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> ClassificationData:
+    """Read the dataset named by `cfg`, check it, and return train/validation/test splits.
+
+    Splits come from the files when given (`splits` or a `datasets` dict with all three),
+    otherwise from a seeded, stratified split.
+    """
+    named, sources = _split_frames(cfg, base_dir, seed, ("text_column", "label_column"), cfg.label_column)
 
     train_labels = named["train"][cfg.label_column].astype(str)
     label_names = sorted(train_labels.unique())
@@ -175,18 +251,22 @@ def load_classification_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> C
     return ClassificationData(**splits, label_names=label_names, name=cfg.path)
 
 
-def log_dataset_inputs(data: ClassificationData, splits: tuple[str, ...] = SPLITS) -> None:
+def load_task_data(task: str, cfg: DatasetConfig, base_dir: Path, seed: int) -> TaskData:
+    if task == "summarization":
+        return load_summarization_data(cfg, base_dir, seed)
+    return load_classification_data(cfg, base_dir, seed)
+
+
+def log_dataset_inputs(data: TaskData, splits: tuple[str, ...] = SPLITS) -> None:
     """Record each split as an MLflow input (name + content digest) for lineage in the UI."""
     import warnings
 
     import mlflow
-    import pandas as pd
     from mlflow.data.pandas_dataset import from_pandas
 
     for name in splits:
-        split = data.split(name)
-        frame = pd.DataFrame({"text": split.texts, "label": [data.label_names[i] for i in split.labels]})
+        frame, target = data.frame(name)
         with warnings.catch_warnings():  # mlflow warns when a source is not a URI it knows
             warnings.simplefilter("ignore")
-            dataset = from_pandas(frame, source=split.source, name=f"{data.name}:{name}", targets="label")
+            dataset = from_pandas(frame, source=data.split(name).source, name=f"{data.name}:{name}", targets=target)
         mlflow.log_input(dataset, context=name)

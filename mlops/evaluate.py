@@ -15,18 +15,20 @@ if TYPE_CHECKING:
 
 
 def run_evaluate(config: ExperimentConfig, model_uri: str | None) -> dict[str, float]:
-    """Load a pyfunc model, predict the test split, log test_* metrics and the confusion matrix to a new run."""
+    """Load a pyfunc model, predict the test split and log `test_*` metrics to a new run: F1 and a
+    confusion matrix for classification, ROUGE and key-term recall plus a predictions table for
+    summarisation."""
     from pathlib import Path
 
     import mlflow
+    import pandas as pd
 
-    from mlops.data import load_classification_data, log_dataset_inputs
+    from mlops.data import ClassificationData, load_task_data, log_dataset_inputs
     from mlops.environment import log_environment
-    from mlops.metrics import classification_scores, confusion
     from mlops.runs import entry_run
 
     uri = model_uri or f"models:/{config.registry.model_name}@staging"
-    data = load_classification_data(config.dataset, Path(config.source_file).parent, config.training.seed)
+    data = load_task_data(config.task, config.dataset, Path(config.source_file).parent, config.training.seed)
     try:
         model = mlflow.pyfunc.load_model(uri)
     except mlflow.exceptions.MlflowException as exc:
@@ -34,14 +36,28 @@ def run_evaluate(config: ExperimentConfig, model_uri: str | None) -> dict[str, f
     with entry_run(config.mlflow_experiment, f"evaluate-{config.name}", tags={"mlops.entry_point": "evaluate", "model_uri": uri}):
         log_dataset_inputs(data, ("test",))
         log_environment()
-        import pandas as pd
+        if isinstance(data, ClassificationData):
+            from mlops.metrics import classification_scores, confusion
 
-        output = model.predict(pd.DataFrame({"text": data.test.texts}))
-        index = {name: i for i, name in enumerate(data.label_names)}
-        predictions = [index.get(label, -1) for label in output["label"]]
-        scores = classification_scores(predictions, data.test.labels, "test")
+            output = model.predict(pd.DataFrame({"text": data.test.texts}))
+            index = {name: i for i, name in enumerate(data.label_names)}
+            predictions = [index.get(label, -1) for label in output["label"]]
+            scores = classification_scores(predictions, data.test.labels, "test")
+            mlflow.log_dict(confusion(predictions, data.test.labels, data.label_names), "confusion_matrix.json")
+        else:
+            from mlops.summarization import key_term_recall, rouge
+
+            n = config.generation.eval_examples or len(data.test)
+            documents, references = data.test.documents[:n], data.test.summaries[:n]
+            summaries = model.predict(pd.DataFrame({"document": documents}))["summary"].astype(str).tolist()
+            rouge_scores, per_example = rouge(summaries, references)
+            scores = {f"test_{k}": v for k, v in rouge_scores.items()}
+            if any(data.test.key_terms[:n]):
+                scores["test_key_term_recall"] = key_term_recall(summaries, data.test.key_terms[:n])[0]
+            rows = config.generation.table_rows
+            table = {"document": documents, "reference": references, "prediction": summaries, "rougeL": per_example}
+            mlflow.log_table({k: v[:rows] for k, v in table.items()}, "predictions.json")
         mlflow.log_metrics(scores)
-        mlflow.log_dict(confusion(predictions, data.test.labels, data.label_names), "confusion_matrix.json")
     return scores
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.config import ExperimentConfig, TrainingConfig
+from mlops.data import PairSplit, SummarizationData
 from mlops.errors import ConfigError
 
+# Decoding settings logged as params of a summarisation run (each may be a trial's suggestion).
+_LOGGED_GENERATION = ("decoding", "temperature", "top_p", "num_beams", "max_new_tokens", "max_document_tokens", "max_summary_tokens")
+
 if TYPE_CHECKING:
-    from mlops.data import ClassificationData
+    from mlops.config import GenerationConfig
+    from mlops.data import TaskData
     from mlops.models import ModelSource
     from mlops.promotion import PromotionPolicy
     from mlops.training import FinetuneResult, Reporter
@@ -20,7 +25,7 @@ if TYPE_CHECKING:
 class Prepared:
     """What a training run needs, loaded and checked before any MLflow run exists."""
 
-    data: ClassificationData
+    data: TaskData
     source: ModelSource
     tokenizer: Any
     policy: PromotionPolicy | None
@@ -28,7 +33,7 @@ class Prepared:
 
 def prepare(config: ExperimentConfig, promote: bool) -> Prepared:
     """Everything that can fail on bad input, done before any MLflow run exists."""
-    from mlops.data import load_classification_data
+    from mlops.data import load_task_data
     from mlops.models import resolve_source
     from mlops.promotion import load_policy
 
@@ -43,15 +48,26 @@ def prepare(config: ExperimentConfig, promote: bool) -> Prepared:
             )
     source = resolve_source(config.model.source)
     tokenizer = source.load_tokenizer()
-    data = load_classification_data(config.dataset, base_dir, config.training.seed)
+    data = load_task_data(config.task, config.dataset, base_dir, config.training.seed)
+    if isinstance(data, SummarizationData):  # token budgets are checked on the real data, before any run starts
+        from mlops.summarization import encode_pairs
+
+        gen = config.generation
+        encode_pairs(tokenizer, data.train.documents, data.train.summaries, gen.template, gen.max_document_tokens, gen.max_summary_tokens)
     return Prepared(data, source, tokenizer, policy)
 
 
 def train_and_log(
-    config: ExperimentConfig, hp: TrainingConfig, prepared: Prepared, out_dir: Path, reporter: Reporter | None = None
+    config: ExperimentConfig,
+    hp: TrainingConfig,
+    prepared: Prepared,
+    out_dir: Path,
+    reporter: Reporter | None = None,
+    generation: GenerationConfig | None = None,
 ) -> FinetuneResult:
     """Train under the active MLflow run, recording params, dataset inputs, environment, metrics and the adapter.
 
+    `generation` (summarisation) overrides the config's decoding settings, e.g. with a trial's.
     Exceptions propagate: the caller's `mlops.runs.ended` tags the run and ends it.
     """
     import mlflow
@@ -61,24 +77,42 @@ def train_and_log(
     from mlops.runs import log_params_effective
     from mlops.training import finetune, hyperparameters_as_params
 
-    errors = hp.check("training")
+    gen = generation or config.generation
+    errors = hp.check("training") + (gen.check("generation") if config.task == "summarization" else [])
     if errors:
         raise ConfigError(errors)
-    log_params_effective({**hyperparameters_as_params(hp), "model_source": config.model.source, "config": config.name})
+    params = {**hyperparameters_as_params(hp), "model_source": config.model.source, "config": config.name}
+    if config.task == "summarization":
+        params |= {k: v for k, v in asdict(gen).items() if k in _LOGGED_GENERATION and v is not None}
+    log_params_effective(params)
+    lineage = getattr(prepared.source, "lineage", None)  # a base model from an earlier run (e.g. `pretrain`)
+    if callable(lineage):
+        mlflow.set_tags(lineage())
     log_dataset_inputs(prepared.data)
     log_environment()
-    result = finetune(
-        config, hp, prepared.data, prepared.source, prepared.tokenizer, out_dir, reporter=reporter, metric=config.search.metric
-    )
+    if isinstance(prepared.data, SummarizationData):
+        from mlops.summarizer import finetune_summarizer
+
+        result = finetune_summarizer(
+            config, hp, gen, prepared.data, prepared.source, prepared.tokenizer, out_dir, reporter=reporter, metric=config.search.metric
+        )
+    else:
+        result = finetune(
+            config, hp, prepared.data, prepared.source, prepared.tokenizer, out_dir, reporter=reporter, metric=config.search.metric
+        )
     mlflow.log_metrics(  # validation metrics are already in as curves; their last point is the final value
         {
             **result.test,
+            **result.metrics,
             "trainable_params": result.trainable_params,
             "total_params": result.total_params,
             "train_seconds": result.train_seconds,
         }
     )
-    mlflow.log_dict(result.confusion, "confusion_matrix.json")
+    for name, document in result.documents.items():
+        mlflow.log_dict(document, name)
+    for name, table in result.tables.items():
+        mlflow.log_table(table, name)
     mlflow.log_artifacts(str(result.adapter_dir), "adapter")
     return result
 
@@ -96,7 +130,8 @@ def run_finetune(config: ExperimentConfig) -> str:
         tempfile.TemporaryDirectory(prefix="mlops-ft-") as tmp,
     ):
         result = train_and_log(config, config.training, prepared, Path(tmp) / "adapter")
-        log_adapter_model(result.adapter_dir, example_texts=prepared.data.test.texts)
+        test = prepared.data.test
+        log_adapter_model(result.adapter_dir, example_texts=test.documents if isinstance(test, PairSplit) else test.texts)
     print(f"run {run.info.run_id}: " + ", ".join(f"{k}={v:.4f}" for k, v in {**result.validation, **result.test}.items()))
     run_id: str = run.info.run_id
     return run_id

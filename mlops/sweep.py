@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.config import ExperimentConfig
+from mlops.config import HYPERPARAMETERS, ExperimentConfig
 from mlops.errors import ConfigError, GateFailed
 from mlops.finetune import Prepared, prepare
 from mlops.runs import ended, entry_run, log_params_effective
@@ -116,8 +116,11 @@ def run_trial_as_child_run(
     from mlops.finetune import train_and_log
     from mlops.runs import ended
     from mlops.search_space import suggest
+    from mlops.summarizer import generation_with
 
-    hp = replace(config.training, **suggest(trial, config.search.space))
+    params = suggest(trial, config.search.space)
+    hp = replace(config.training, **{k: v for k, v in params.items() if k in HYPERPARAMETERS})
+    generation = generation_with(config.generation, params) if config.task == "summarization" else None
     pruned_at: list[int] = []
 
     def report(value: float, epoch: int) -> None:
@@ -140,7 +143,7 @@ def run_trial_as_child_run(
     with ended(mlflow.start_run(run_id=created.info.run_id, nested=True), killed_by=(optuna.TrialPruned,)):
         mlflow.log_param("trial_number", trial.number)
         try:
-            result = train_and_log(config, hp, prepared, scratch / f"trial-{trial.number}", reporter=report)
+            result = train_and_log(config, hp, prepared, scratch / f"trial-{trial.number}", reporter=report, generation=generation)
         except optuna.TrialPruned as pruned:
             mlflow.set_tags({"pruned": "true", "pruned_at_epoch": str(pruned_at[-1]), "pruned_reason": str(pruned)})
             raise
@@ -285,7 +288,7 @@ def _finalize(
 def _log_worker_start(shared: SharedStudy, config: ExperimentConfig, prepared: Prepared, link: SweepLink, seed: int) -> None:
     import mlflow
 
-    from mlops.baseline import tfidf_baseline
+    from mlops.baseline import baseline_metrics
     from mlops.data import log_dataset_inputs
     from mlops.environment import log_environment
 
@@ -312,7 +315,7 @@ def _log_worker_start(shared: SharedStudy, config: ExperimentConfig, prepared: P
     log_environment()
     if is_parent:
         log_dataset_inputs(prepared.data)
-        mlflow.log_metrics(tfidf_baseline(prepared.data, config.training.seed))
+        mlflow.log_metrics(baseline_metrics(prepared.data, config.training.seed))
 
 
 def run_sweep(config: ExperimentConfig, options: SweepOptions) -> SweepResult:

@@ -1,12 +1,14 @@
-"""LoRA fine-tuning of a sequence classifier with HF `Trainer`, logging curves to the active MLflow run."""
+"""LoRA fine-tuning with HF `Trainer`, logging curves to the active MLflow run: the shared loop
+(`run_trainer`, `save_adapter`) and the sequence classifier (`finetune`)."""
 
 from __future__ import annotations
 
 import json
 import math
 import tempfile
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 
     from mlops.config import ExperimentConfig, TrainingConfig
 
+_TIMING_SUFFIXES = ("_runtime", "_per_second")
+
 # Called with (validation metric value, epoch) after each evaluation; may raise to stop the trial.
 Reporter = Callable[[float, int], None]
 MODEL_CARD = "mlops_model.json"
@@ -34,11 +38,13 @@ class TrainingDiverged(RuntimeError):
 class FinetuneResult:
     validation: dict[str, float]
     test: dict[str, float]
-    confusion: dict[str, Any]
     adapter_dir: Path
     trainable_params: int
     total_params: int
     train_seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)  # other run metrics (e.g. truncation counts)
+    documents: dict[str, Any] = field(default_factory=dict)  # JSON artifacts by file name (e.g. the confusion matrix)
+    tables: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # MLflow tables by file name (e.g. predictions)
 
 
 def pick_device(requested: str) -> tuple[str, str | None]:
@@ -111,7 +117,7 @@ def _mlflow_callback(reporter: Reporter | None, metric: str) -> Any:
 
         def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kw: Any) -> None:
             metrics = metrics or {}
-            curves = {k: float(v) for k, v in metrics.items() if k in ("eval_loss", "eval_f1", "eval_precision", "eval_recall")}
+            curves = {k: float(v) for k, v in metrics.items() if k.startswith("eval_") and not k.endswith(_TIMING_SUFFIXES)}
             if state.global_step == self.last_eval_step:
                 return  # the same point again (a final evaluate() after the last epoch's)
             self.last_eval, self.last_eval_step = curves, state.global_step
@@ -150,39 +156,39 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     return trainable, sum(p.numel() for p in model.parameters())
 
 
-def finetune(
-    config: ExperimentConfig,
+@contextmanager
+def run_trainer(
+    model: PreTrainedModel,
     hp: TrainingConfig,
-    data: ClassificationData,
-    source: ModelSource,
-    tokenizer: PreTrainedTokenizerBase,
-    output_dir: Path,
-    reporter: Reporter | None = None,
-    metric: str = "eval_f1",
-) -> FinetuneResult:
-    """Train a LoRA adapter, evaluate on validation (per epoch) and test (once), save the adapter.
+    train_set: Any,
+    val_set: Any,
+    collator: Any,
+    reporter: Reporter | None,
+    metric: str,
+    *,
+    compute_metrics: Callable[[Any], dict[str, float]] | None = None,
+    trainer_class: Any = None,
+    eval_batch_size: int = 64,
+    group_by_length: bool = False,
+) -> Iterator[tuple[Any, Any, float]]:
+    """Train with HF `Trainer` (LoRA+ optimizer, per-epoch evaluation, curves to the active MLflow
+    run) and yield (trainer, curves callback, train seconds) for final predictions.
 
-    Needs an active MLflow run: curves are logged to it as training goes.
+    The final weights are always evaluated, also when `max_steps` ends mid-epoch.
     """
     import time
     import warnings
 
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import Trainer, TrainingArguments
 
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)  # raised inside peft
-
-    seed_everything(hp.seed)
     device, precision = pick_device(hp.device)
-    model = build_peft_classifier(source, len(data.label_names), hp, config.model.target_modules, config.model.head_modules)
-    model.config.pad_token_id = tokenizer.pad_token_id
-    trainable, total = count_parameters(model)
-    train_set, val_set, test_set = (_Encoded(data.split(s), tokenizer, config.model.max_length) for s in ("train", "validation", "test"))
     with tempfile.TemporaryDirectory(prefix="mlops-trainer-") as scratch:
         args = TrainingArguments(
             output_dir=scratch,
             learning_rate=hp.learning_rate,
             per_device_train_batch_size=hp.batch_size,
-            per_device_eval_batch_size=max(64, hp.batch_size),
+            per_device_eval_batch_size=eval_batch_size,
             gradient_accumulation_steps=hp.gradient_accumulation_steps,
             num_train_epochs=hp.epochs,
             max_steps=hp.max_steps or -1,
@@ -200,15 +206,17 @@ def finetune(
             dataloader_num_workers=0,
             bf16=precision == "bf16",
             fp16=precision == "fp16",
+            train_sampling_strategy="group_by_length" if group_by_length else "random",
+            remove_unused_columns=False,
         )
         curves = _mlflow_callback(reporter, metric)
-        trainer = Trainer(
+        trainer = (trainer_class or Trainer)(
             model=model,
             args=args,
             train_dataset=train_set,
             eval_dataset=val_set,
-            data_collator=DataCollatorWithPadding(tokenizer),
-            compute_metrics=_compute_metrics,
+            data_collator=collator,
+            compute_metrics=compute_metrics,
             optimizers=(_loraplus_optimizer(model, hp), None),
             callbacks=[curves],
         )
@@ -217,38 +225,60 @@ def finetune(
         train_seconds = time.perf_counter() - start
         if curves.last_eval_step != trainer.state.global_step:  # max_steps ended mid-epoch: evaluate the final weights
             trainer.evaluate()
-        validation = dict(curves.last_eval)
-        prediction = trainer.predict(test_set, metric_key_prefix="test")  # type: ignore[arg-type]
-    test_predictions = prediction.predictions.argmax(-1).tolist()  # type: ignore[union-attr]
-    test = {k: float(v) for k, v in (prediction.metrics or {}).items() if k in ("test_loss", "test_f1", "test_precision", "test_recall")}
-    save_adapter(model, tokenizer, output_dir, config, data.label_names)
-    import mlflow
+        yield trainer, curves, train_seconds
 
+
+def finetune(
+    config: ExperimentConfig,
+    hp: TrainingConfig,
+    data: ClassificationData,
+    source: ModelSource,
+    tokenizer: PreTrainedTokenizerBase,
+    output_dir: Path,
+    reporter: Reporter | None = None,
+    metric: str = "eval_f1",
+) -> FinetuneResult:
+    """Train a LoRA classifier adapter, evaluate on validation (per epoch) and test (once), save the adapter.
+
+    Needs an active MLflow run: curves are logged to it as training goes.
+    """
+    import mlflow
+    from transformers import DataCollatorWithPadding
+
+    seed_everything(hp.seed)
+    model = build_peft_classifier(source, len(data.label_names), hp, config.model.target_modules, config.model.head_modules)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    trainable, total = count_parameters(model)
+    train_set, val_set, test_set = (_Encoded(data.split(s), tokenizer, config.model.max_length) for s in ("train", "validation", "test"))
+    collator = DataCollatorWithPadding(tokenizer)
+    with run_trainer(
+        model, hp, train_set, val_set, collator, reporter, metric, compute_metrics=_compute_metrics, eval_batch_size=max(64, hp.batch_size)
+    ) as (trainer, curves, train_seconds):
+        validation = dict(curves.last_eval)
+        prediction = trainer.predict(test_set, metric_key_prefix="test")
+    test_predictions = prediction.predictions.argmax(-1).tolist()
+    test = {k: float(v) for k, v in (prediction.metrics or {}).items() if k in ("test_loss", "test_f1", "test_precision", "test_recall")}
+    save_adapter(model, tokenizer, output_dir, config, {"label_names": data.label_names, "max_length": config.model.max_length})
     mlflow.flush_async_logging()
     return FinetuneResult(
         validation=validation,
         test=test,
-        confusion=confusion(test_predictions, data.test.labels, data.label_names),
         adapter_dir=output_dir,
         trainable_params=trainable,
         total_params=total,
         train_seconds=train_seconds,
+        documents={"confusion_matrix.json": confusion(test_predictions, data.test.labels, data.label_names)},
     )
 
 
 def save_adapter(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path, config: ExperimentConfig, label_names: list[str]
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path, config: ExperimentConfig, card: dict[str, Any]
 ) -> None:
-    """The adapter (with the trained head), the tokenizer, and a card naming the base model source."""
+    """The adapter (with any trained head), the tokenizer, and a card naming the task and the base model source."""
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
-    card = {
-        "task": config.task,
-        "base_model": config.model.source,
-        "label_names": label_names,
-        "max_length": config.model.max_length,
-    }
+    card = {"task": config.task, "base_model": config.model.source, **card}
     (out / MODEL_CARD).write_text(json.dumps(card, indent=2), encoding="utf-8")
 
 

@@ -2,14 +2,18 @@
 
 from mlops.config._load import apply_overrides, load_config, packaged_configs, read_yaml, resolve_config_path
 from mlops.config._schema import (
+    DECODING_PARAMETERS,
     HYPERPARAMETERS,
+    SEARCH_METRICS,
     STAGES,
     STRUCTURE_PARAMETERS,
     DatasetConfig,
     ExperimentConfig,
+    GenerationConfig,
     ModelConfig,
     ParamSpace,
     PipelineConfig,
+    PretrainConfig,
     RegistryConfig,
     SearchConfig,
     TrainingConfig,
@@ -17,14 +21,18 @@ from mlops.config._schema import (
 from mlops.config._validate import build
 
 __all__ = [
+    "DECODING_PARAMETERS",
     "HYPERPARAMETERS",
+    "SEARCH_METRICS",
     "STAGES",
     "STRUCTURE_PARAMETERS",
     "DatasetConfig",
     "ExperimentConfig",
+    "GenerationConfig",
     "ModelConfig",
     "ParamSpace",
     "PipelineConfig",
+    "PretrainConfig",
     "RegistryConfig",
     "SearchConfig",
     "TrainingConfig",

@@ -18,10 +18,15 @@ HYPERPARAMETERS = (
     "weight_decay",
     "seed",
 )
-
+# Decoding settings a summarisation trial may search (the guide's temperature 0.7..1.2, or greedy/beam).
+DECODING_PARAMETERS = ("temperature", "top_p", "num_beams", "decoding")
+TASKS = ("classification", "summarization")
 
 # Validation-split metrics the sweep can optimise, per task.
-SEARCH_METRICS = {"classification": ("eval_f1", "eval_precision", "eval_recall", "eval_loss")}
+SEARCH_METRICS = {
+    "classification": ("eval_f1", "eval_precision", "eval_recall", "eval_loss"),
+    "summarization": ("eval_rougeL", "eval_rouge1", "eval_rouge2", "eval_key_term_recall", "eval_loss"),
+}
 
 
 def _help(text: str) -> dict[str, str]:
@@ -32,8 +37,13 @@ def _help(text: str) -> dict[str, str]:
 class DatasetConfig:
     path: str = field(metadata=_help("CSV/JSONL/Parquet file, a `datasets` directory, `demo:NAME`, or `hub:NAME`"))
     format: Literal["auto", "csv", "jsonl", "parquet", "disk", "hub"] = "auto"
-    text_column: str = "text"
-    label_column: str = "label"
+    text_column: str = field(default="text", metadata=_help("classification: the input text"))
+    label_column: str = field(default="label", metadata=_help("classification: the class label"))
+    document_column: str = field(default="document", metadata=_help("summarization: the text to summarise"))
+    summary_column: str = field(default="summary", metadata=_help("summarization: the reference summary"))
+    key_terms_column: str | None = field(
+        default=None, metadata=_help("summarization: a JSON list of terms a summary must keep (for key_term_recall)")
+    )
     splits: dict[str, str] = field(
         default_factory=dict, metadata=_help("given split files: train/validation/test -> path (overrides `path`)")
     )
@@ -112,6 +122,77 @@ class TrainingConfig:
 
 
 @dataclass
+class GenerationConfig:
+    """Summarisation: prompt, truncation budgets and decoding (used for evaluation and serving)."""
+
+    template: str | None = field(
+        default=None, metadata=_help("prompt with a {document} placeholder; default: the tokenizer's chat template, else 'Summarize ...'")
+    )
+    max_document_tokens: int = 256
+    max_summary_tokens: int = 64
+    max_new_tokens: int = 48
+    decoding: Literal["greedy", "sample", "beam"] = "greedy"
+    temperature: float = field(default=1.0, metadata=_help("sampling temperature (decoding: sample); the guide searches 0.7..1.2"))
+    top_p: float = 1.0
+    num_beams: int = 4
+    batch_size: int = field(default=8, metadata=_help("prompts generated together (left padding, KV cache)"))
+    eval_subset: int = field(default=16, metadata=_help("validation examples scored at each evaluation during training (pruning)"))
+    eval_examples: int | None = field(default=None, metadata=_help("validation/test examples scored at the end; default: all"))
+    table_rows: int = field(default=20, metadata=_help("test examples logged in the predictions table"))
+    packing: bool = field(default=False, metadata=_help("pack training examples into rows (no attention or labels across examples)"))
+    group_by_length: bool = field(default=False, metadata=_help("batch examples of similar length together"))
+
+    def check(self, path: str) -> list[str]:
+        errors = []
+        if self.decoding not in ("greedy", "sample", "beam"):
+            errors.append(f"{path}.decoding: must be one of greedy, sample, beam, got {self.decoding!r}")
+        if self.template is not None and "{document}" not in self.template:
+            errors.append(f"{path}.template: must contain the placeholder {{document}}")
+        for name in ("max_document_tokens", "max_summary_tokens", "max_new_tokens", "num_beams", "batch_size", "eval_subset", "table_rows"):
+            if getattr(self, name) < 1:
+                errors.append(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.temperature <= 5.0:
+            errors.append(f"{path}.temperature: must be in (0, 5], got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            errors.append(f"{path}.top_p: must be in (0, 1], got {self.top_p}")
+        if self.eval_examples is not None and self.eval_examples < 1:
+            errors.append(f"{path}.eval_examples: must be >= 1, got {self.eval_examples}")
+        return errors
+
+
+@dataclass
+class PretrainConfig:
+    """Continued pre-training (`pretrain`): causal-LM training on domain text mixed with general text."""
+
+    domain_text: str = field(
+        default="demo:legal", metadata=_help("a .txt file (passages separated by blank lines), JSONL/CSV with a text column, or demo:NAME")
+    )
+    general_text: str | None = field(default="demo:fraud", metadata=_help("general text mixed in, same forms; none: domain text only"))
+    text_column: str = field(default="text", metadata=_help("the text column of JSONL/CSV inputs (demo data: its main text column)"))
+    domain_fraction: float = field(default=0.5, metadata=_help("share of domain text in the training mix; the guide recommends >= 0.3"))
+    heldout_fraction: float = field(default=0.1, metadata=_help("share of domain passages kept out for perplexity"))
+    mode: Literal["lora", "full"] = "lora"
+    block_size: int = field(default=128, metadata=_help("tokens per training block (passages are concatenated and cut)"))
+    learning_rate: float = 1e-4
+    batch_size: int = 4
+    max_steps: int = 40
+    seed: int = 42
+
+    def check(self, path: str) -> list[str]:
+        errors = []
+        if not 0.0 < self.domain_fraction <= 1.0:
+            errors.append(f"{path}.domain_fraction: must be in (0, 1], got {self.domain_fraction}")
+        if not 0.0 < self.heldout_fraction < 0.5:
+            errors.append(f"{path}.heldout_fraction: must be in (0, 0.5), got {self.heldout_fraction}")
+        for name in ("block_size", "batch_size", "max_steps"):
+            if getattr(self, name) < 1:
+                errors.append(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            errors.append(f"{path}.learning_rate: must be > 0, got {self.learning_rate}")
+        return errors
+
+
+@dataclass
 class ParamSpace:
     """One searchable hyperparameter: float/int with bounds, or categorical choices."""
 
@@ -172,8 +253,9 @@ class SearchConfig:
         if self.heartbeat_interval < 1:
             errors.append(f"{path}.heartbeat_interval: must be >= 1 second, got {self.heartbeat_interval}")
         for name in self.space:
-            if name not in HYPERPARAMETERS:
-                errors.append(f"{path}.space.{name}: not a tunable hyperparameter; use one of {', '.join(HYPERPARAMETERS)}")
+            if name not in HYPERPARAMETERS + DECODING_PARAMETERS:
+                known = ", ".join(HYPERPARAMETERS + DECODING_PARAMETERS)
+                errors.append(f"{path}.space.{name}: not a tunable hyperparameter; use one of {known}")
         return errors
 
 
@@ -223,7 +305,7 @@ class RegistryConfig:
 @dataclass
 class ExperimentConfig:
     name: str
-    task: Literal["classification"]
+    task: Literal["classification", "summarization"]
     dataset: DatasetConfig
     model: ModelConfig
     registry: RegistryConfig
@@ -231,6 +313,8 @@ class ExperimentConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     source_file: str = field(default="", init=False, metadata=_help("set by the loader: where this config came from"))
 
     def check(self, path: str) -> list[str]:
@@ -241,6 +325,9 @@ class ExperimentConfig:
             errors.append(
                 f"search.metric: '{self.search.metric}' is not produced by {self.task}; use one of {', '.join(SEARCH_METRICS[self.task])}"
             )
+        if self.task != "summarization":
+            decoding = [k for k in self.search.space if k in DECODING_PARAMETERS]
+            errors += [f"search.space.{k}: a decoding setting; only summarization decodes" for k in decoding]
         errors += self._check_space("search.space", self.search.space)
         errors += self._check_space("pipeline.structure_space", self.pipeline.structure_space)
         return errors
@@ -248,7 +335,7 @@ class ExperimentConfig:
     def _check_space(self, path: str, spaces: dict[str, ParamSpace]) -> list[str]:
         errors = []
         for name, space in spaces.items():
-            if name not in HYPERPARAMETERS:
+            if name not in HYPERPARAMETERS + DECODING_PARAMETERS:
                 continue
             candidates: dict[str, Any] = {"low": space.low, "high": space.high}
             candidates.update({f"choices[{i}]": v for i, v in enumerate(space.choices or [])})
@@ -256,7 +343,8 @@ class ExperimentConfig:
             for where, value in candidates.items():
                 if value is None:
                     continue
-                problems = replace(self.training, **{name: value}).check("")
+                section: Any = self.generation if name in DECODING_PARAMETERS else self.training
+                problems = replace(section, **{name: value}).check("")
                 errors += [f"{path}.{name}.{where}: {p.split(': ', 1)[1]}" for p in problems if p.startswith(f".{name}:")]
         return errors
 

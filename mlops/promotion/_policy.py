@@ -43,7 +43,7 @@ class PromotionPolicy:
         errors = []
         if not self.aliases:
             errors.append("aliases: define at least one alias (e.g. staging)")
-        for alias, rules in self.aliases.items():
+        for alias, rules in (self.aliases or {}).items():
             for i, gate in enumerate(rules.gates):
                 if gate.not_worse_than is not None and gate.not_worse_than not in self.aliases:
                     errors.append(f"aliases.{alias}.gates[{i}].not_worse_than: unknown alias '{gate.not_worse_than}'")
@@ -56,13 +56,14 @@ class PromotionPolicy:
 
 
 def resolve_policy_path(name_or_path: str, config_dir: Path | None = None) -> Path:
-    """A path, or a name looked up as `registry/NAME.yaml` in the working directory, beside the config, or in this checkout."""
+    """A path, or a name looked up as `registry/NAME.yaml` in the working directory or beside the config's folder,
+    then as `NAME.yaml` beside the config, then in this checkout's `registry/`."""
     candidates = [Path(name_or_path)]
     if not name_or_path.endswith((".yaml", ".yml")):
         stem = f"{name_or_path}.yaml"
         candidates = [
             Path("registry") / stem,
-            *([config_dir / stem, config_dir.parent / "registry" / stem] if config_dir else []),
+            *([config_dir.parent / "registry" / stem, config_dir / stem] if config_dir else []),
             REPO_REGISTRY_DIR / stem,
         ]
     for path in candidates:
