@@ -66,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--study-name", type=_optional, help="prefix of the stage studies; an existing one is continued")
     p.add_argument("--promote", type=_bool, default=True, help="register the best adapter and apply the staging gate")
 
+    p = sub.add_parser("pretrain", help="continued pre-training on domain text; the result is a model source for finetune/sweep")
+    _add_config(p)
+    p.add_argument("--domain-text", type=_optional, help="domain text: .txt, JSONL/CSV, or demo:NAME (default: the config's)")
+    p.add_argument("--general-text", type=_optional, help="general text mixed in (default: the config's)")
+    p.add_argument("--domain-fraction", type=_optional, help="share of domain text in the mix; >= 0.3 recommended")
+    p.add_argument("--mode", type=_optional, help="lora (merged into the weights at the end) or full")
+    p.add_argument("--max-steps", type=_optional, help="optimizer steps")
+
     p = sub.add_parser("finetune", help="one LoRA fine-tuning run; hyperparameters override the config")
     _add_config(p)
     for name in _HP_TYPES:
@@ -145,6 +153,16 @@ def _cmd_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from mlops.pretrain import run_pretrain
+
+    keys = ("domain_text", "general_text", "domain_fraction", "mode", "max_steps")
+    config = _load(args, {f"pretrain.{k}": getattr(args, k) for k in keys})
+    result = run_pretrain(config)
+    print(f"start a fine-tune from it with: model.source={result.model_uri}")
+    return 0
+
+
 def _cmd_finetune(args: argparse.Namespace) -> int:
     from mlops.finetune import run_finetune
 
@@ -183,6 +201,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sweep": _cmd_sweep,
     "main": _cmd_main,
+    "pretrain": _cmd_pretrain,
     "finetune": _cmd_finetune,
     "evaluate": _cmd_evaluate,
     "promote": _cmd_promote,

@@ -85,9 +85,7 @@ def train_and_log(
     if config.task == "summarization":
         params |= {k: v for k, v in asdict(gen).items() if k in _LOGGED_GENERATION and v is not None}
     log_params_effective(params)
-    lineage = getattr(prepared.source, "lineage", None)  # a base model from an earlier run (e.g. `pretrain`)
-    if callable(lineage):
-        mlflow.set_tags(lineage())
+    mlflow.set_tags(prepared.source.lineage())  # a base model from an earlier run (`pretrain`) names that run
     log_dataset_inputs(prepared.data)
     log_environment()
     if isinstance(prepared.data, SummarizationData):

@@ -43,6 +43,10 @@ class ModelSource(ABC):
         """Return a decoder-only language model with its LM head (for generation tasks)."""
         raise ModelSourceError(f"model.source '{self.name}' has no causal-LM weights; it can only be used for classification")
 
+    def lineage(self) -> dict[str, str]:
+        """Run tags naming where these weights came from, for runs that start from them; empty for a plain base model."""
+        return {}
+
 
 _SOURCES: dict[str, ModelSource] = {}
 
@@ -308,6 +312,48 @@ def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+class RunArtifactSource(PretrainedDirSource):
+    """A model directory logged to an MLflow run (`runs:/<run_id>/pretrained`, from `pretrain`), downloaded once.
+
+    The copy lives under `model_cache_dir() / "runs" / <run_id> / pretrained`, so later loads (a sweep's trials,
+    a served model) need neither the tracking server nor a second download.
+    """
+
+    scheme = "runs:/"
+
+    def __init__(self, uri: str) -> None:
+        run_id, _, artifact_path = uri[len(self.scheme) :].strip("/").partition("/")
+        if not run_id or not artifact_path:
+            raise ModelSourceError(f"model.source: '{uri}' is not a run artifact URI; expected runs:/<run_id>/pretrained")
+        super().__init__(uri, name=uri, description=f"the model logged at '{artifact_path}' of run {run_id}")
+        self.run_id = run_id
+        self.artifact_path = artifact_path.strip("/")
+
+    def path(self) -> str:
+        cached = model_cache_dir() / "runs" / self.run_id / self.artifact_path
+        if not cached.is_dir():  # it only ever appears whole, by rename
+            logger.info("model.source '%s': downloading once into %s", self.location, cached)
+            _write_atomically(cached, self._download)
+        return str(cached)
+
+    def lineage(self) -> dict[str, str]:
+        return {"mlops.base_model_run_id": self.run_id, "mlops.base_model_uri": self.location}
+
+    def _download(self, staging: Path) -> None:
+        from mlflow.artifacts import download_artifacts
+        from mlflow.exceptions import MlflowException
+
+        try:
+            fetched = Path(download_artifacts(run_id=self.run_id, artifact_path=self.artifact_path, dst_path=str(staging / ".fetch")))
+        except (MlflowException, OSError) as exc:
+            raise ModelSourceError(f"model.source: cannot download '{self.location}' ({str(exc).splitlines()[0]})") from None
+        if not (fetched / "config.json").is_file():
+            raise ModelSourceError(f"model.source: '{self.location}' has no config.json; not a transformers model directory")
+        for item in fetched.iterdir():
+            item.rename(staging / item.name)
+        shutil.rmtree(staging / ".fetch")
+
+
 register_source(MiniLMSource())
 register_source(TinyRandomBertSource())
 register_source(TinyRandomLlamaSource())
@@ -315,13 +361,15 @@ register_source(SmolLM2Source())
 
 
 def resolve_source(name: str) -> ModelSource:
-    """A registered name, an existing local directory, or a hub id (`org/name`).
+    """A registered name, an existing local directory, a run artifact (`runs:/<run_id>/pretrained`), or a hub id (`org/name`).
 
     Hub ids are only tried when the hub is reachable in principle (HF_HUB_OFFLINE unset);
     anything else is a `ModelSourceError` listing the named sources.
     """
     if name in _SOURCES:
         return _SOURCES[name]
+    if name.startswith(RunArtifactSource.scheme):
+        return RunArtifactSource(name)
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -330,7 +378,9 @@ def resolve_source(name: str) -> ModelSource:
     listing = "; ".join(f"{k} ({v})" for k, v in available_sources().items())
     if "/" in name and not name.startswith((".", "/")) and os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false"):
         return HubSource(name, listing)
-    raise ModelSourceError(f"model.source: unknown model '{name}'; available offline: {listing}; or give a local directory")
+    raise ModelSourceError(
+        f"model.source: unknown model '{name}'; available offline: {listing}; or give a local directory or runs:/<run_id>/pretrained"
+    )
 
 
 class HubSource(PretrainedDirSource):

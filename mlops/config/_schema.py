@@ -67,7 +67,9 @@ class DatasetConfig:
 
 @dataclass
 class ModelConfig:
-    source: str = field(metadata=_help("a model source name (see `mlops models`), a local path, or a hub id"))
+    source: str = field(
+        metadata=_help("a model source name (see `mlops models`), a local path, runs:/<run_id>/pretrained (from `pretrain`), or a hub id")
+    )
     max_length: int = 64
     target_modules: list[str] | None = field(default=None, metadata=_help("LoRA target modules; default per architecture"))
     head_modules: list[str] | None = field(
