@@ -209,13 +209,24 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
     args = _parser().parse_args(argv)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # `kill`, a scheduler's stop: end runs KILLED, not RUNNING
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         return COMMANDS[args.command](args)
     except MlopsError as exc:
         print(f"mlops {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"mlops {args.command}: stopped; runs in progress were ended KILLED", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -96,3 +96,23 @@ def test_gate_failure_exits_2_and_moves_nothing(tracking: str, tmp_path: Path, c
     assert "production gate failed" in err and "alias 'production' not moved" in err
     client = MlflowClient()
     assert client.get_registered_model("tiny-detector").aliases == {"staging": 1}
+
+
+def test_sigterm_ends_the_run_killed_not_running(tracking: str) -> None:
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops", "finetune", "--config", str(TINY_CONFIG)], env=os.environ, stderr=subprocess.PIPE, text=True
+    )
+    client = MlflowClient()
+    deadline, runs = time.monotonic() + 120, []
+    while not runs and time.monotonic() < deadline and proc.poll() is None:
+        runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+        time.sleep(0.2)
+    assert runs, "the finetune run never started"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "stopped" in err
+    assert client.get_run(runs[0].info.run_id).info.status == "KILLED"
