@@ -314,7 +314,8 @@ def generate_summaries(
     settings: DecodingSettings,
     batch_size: int = 8,
 ) -> list[str]:
-    """One summary per document, generated `batch_size` prompts at a time with the KV cache.
+    """One summary per document, generated `batch_size` prompts at a time with the KV cache,
+    in batches of similar prompt length (returned in input order).
 
     Prompts are left-padded by hand (the tokenizer's padding_side is never touched) and passed with their
     attention mask; `generate` derives position ids from that mask (cumsum - 1), so a padded prompt gets
@@ -329,16 +330,20 @@ def generate_summaries(
         raise SummarizationConfigError("the tokenizer has neither a pad_token nor an eos_token to pad prompts with")
     prompts = [prompt_ids(tokenizer, document, template, max_document_tokens)[0] for document in documents]
     kwargs = {**settings.generate_kwargs(), "pad_token_id": pad, "eos_token_id": _stop_token_ids(model, tokenizer)}
+    # Batches of similar prompt lengths waste little on padding; the results go back in input order.
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    summaries: list[str] = [""] * len(prompts)
     was_training = model.training
     model.eval()
-    summaries: list[str] = []
     try:
         with torch.inference_mode(), _seeded(settings.seed, model.device):
-            for start in range(0, len(prompts), batch_size):
-                input_ids, attention_mask = _left_padded(prompts[start : start + batch_size], int(pad), model.device)
+            for start in range(0, len(order), batch_size):
+                batch = order[start : start + batch_size]
+                input_ids, attention_mask = _left_padded([prompts[i] for i in batch], int(pad), model.device)
                 output = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)  # type: ignore[operator]
                 new_tokens = output[:, input_ids.shape[1] :]
-                summaries += [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+                for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), strict=True):
+                    summaries[i] = text.strip()
     finally:
         model.train(was_training)
     return summaries

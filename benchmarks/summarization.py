@@ -1,0 +1,199 @@
+"""Summarisation benchmarks, each a side-by-side ratio measured in one process:
+
+- P2 training throughput: the toolkit's training (prompt-masked labels, dynamic padding, length
+  grouping) in samples/s, divided by a plain HF Trainer + PEFT script with default settings
+  (every example padded to the maximum length, labels = input ids). Same model, data, LoRA and
+  hyperparameters; the two sides alternate for `--rounds` rounds. Goal >= 1.0, aim 1.3.
+- P3 evaluation throughput: batched generation (left padding, KV cache) divided by one-by-one
+  generation on the same 32 validation documents, greedy. The outputs must be identical. Goal >= 5.
+- P6 adapter size: the logged MLflow model's bytes divided by the base model's bytes, LoRA r=8.
+  Goal <= 0.02.
+
+    python benchmarks/summarization.py                       # SmolLM2-135M, the legal demo data
+    python benchmarks/summarization.py --model tiny-random-llama --steps 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _config(model: str, steps: int, batch_size: int):  # type: ignore[no-untyped-def]
+    from mlops.config import load_config
+
+    return load_config(
+        "legal-summarization",
+        {"model.source": model, "training.max_steps": steps, "training.batch_size": batch_size, "training.logging_steps": steps},
+    )
+
+
+def plain_trainer_samples_per_second(config, data, source, steps: int) -> float:  # type: ignore[no-untyped-def]
+    """What a team writes without the toolkit: pad everything to max length, train on every token."""
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import Trainer, TrainingArguments, set_seed
+
+    from mlops.models import default_causal_lm_targets
+
+    tokenizer = source.load_tokenizer()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    gen = config.generation
+    max_length = gen.max_document_tokens + gen.max_summary_tokens + 32
+    texts = [f"Summarize:\n{d}\nSummary: {s}{tokenizer.eos_token}" for d, s in zip(data.train.documents, data.train.summaries, strict=True)]
+    enc = tokenizer(texts, truncation=True, max_length=max_length, padding="max_length")
+    rows = [
+        {"input_ids": ids, "attention_mask": mask, "labels": ids} for ids, mask in zip(enc["input_ids"], enc["attention_mask"], strict=True)
+    ]
+    set_seed(config.training.seed)
+    base = source.load_causal_lm()
+    hp = config.training  # the same LoRA as the toolkit's: rank, alpha, dropout and target modules
+    targets = default_causal_lm_targets(base)
+    lora = LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=hp.lora_r, lora_alpha=hp.lora_alpha, lora_dropout=hp.lora_dropout, target_modules=targets
+    )
+    model = get_peft_model(base, lora)
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out,
+            per_device_train_batch_size=config.training.batch_size,
+            learning_rate=config.training.learning_rate,
+            max_steps=steps,
+            report_to="none",
+            use_cpu=True,
+            save_strategy="no",
+            logging_steps=steps,
+        )
+        result = Trainer(model=model, args=args, train_dataset=rows).train()
+    return float(result.metrics["train_samples_per_second"])
+
+
+def toolkit_samples_per_second(config, data, source, steps: int) -> float:  # type: ignore[no-untyped-def]
+    import mlflow
+
+    from mlops.summarization import encode_pairs, make_collator
+    from mlops.summarizer import _Rows, build_peft_causal_lm
+    from mlops.training import run_trainer
+
+    tokenizer = source.load_tokenizer()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    gen = config.generation
+    rows, _ = encode_pairs(
+        tokenizer, data.train.documents, data.train.summaries, gen.template, gen.max_document_tokens, gen.max_summary_tokens
+    )
+    model = build_peft_causal_lm(source, config.training, None)
+    hp = config.training
+    with tempfile.TemporaryDirectory() as tracking:
+        mlflow.set_tracking_uri(f"sqlite:///{tracking}/mlflow.db")
+        with (
+            mlflow.start_run(),
+            run_trainer(model, hp, _Rows(rows), _Rows(rows[:1]), make_collator(tokenizer), None, "", group_by_length=True) as (
+                trainer,
+                _,
+                seconds,
+            ),
+        ):
+            samples = trainer.state.global_step * hp.batch_size
+    return samples / seconds
+
+
+def generation_ratio(config, data, source, n: int, batch_size: int) -> dict[str, float | bool]:  # type: ignore[no-untyped-def]
+    from mlops.summarization import DecodingSettings, generate_one_by_one, generate_summaries
+
+    tokenizer, model = source.load_tokenizer(), source.load_causal_lm()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    gen = config.generation
+    documents = data.validation.documents[:n]
+    settings = DecodingSettings(max_new_tokens=gen.max_new_tokens, decoding="greedy")
+    start = time.perf_counter()
+    batched = generate_summaries(model, tokenizer, documents, gen.template, gen.max_document_tokens, settings, batch_size=batch_size)
+    batched_s = time.perf_counter() - start
+    start = time.perf_counter()
+    single = generate_one_by_one(model, tokenizer, documents, gen.template, gen.max_document_tokens, settings)
+    single_s = time.perf_counter() - start
+    return {"batched_s": batched_s, "one_by_one_s": single_s, "ratio": single_s / batched_s, "identical": batched == single}
+
+
+def adapter_size_ratio(config, source) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    import mlflow
+
+    from mlops.serving import log_adapter_model
+    from mlops.summarizer import build_peft_causal_lm
+    from mlops.training import save_adapter
+
+    base_dir = Path(source.path()) if hasattr(source, "path") else None
+    model = build_peft_causal_lm(source, config.training, None)
+    base_bytes = sum(p.numel() * p.element_size() for p in model.get_base_model().parameters())
+    if base_dir is not None and base_dir.is_dir():
+        base_bytes = sum(f.stat().st_size for f in base_dir.rglob("*.safetensors"))
+    with tempfile.TemporaryDirectory() as tmp:
+        adapter = Path(tmp) / "adapter"
+        save_adapter(model, source.load_tokenizer(), adapter, config, {"generation": {}, "seed": 0})
+        mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+        with mlflow.start_run():
+            info = log_adapter_model(adapter)
+            local = Path(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(Path(tmp) / "logged")))
+        logged = sum(f.stat().st_size for f in local.rglob("*") if f.is_file())
+        weights = sum(f.stat().st_size for f in local.rglob("adapter_model.safetensors"))
+    return {"logged_bytes": logged, "adapter_weights_bytes": weights, "base_bytes": base_bytes, "ratio": logged / base_bytes}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--steps", type=int, default=8, help="training steps per P2 measurement")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--examples", type=int, default=32, help="documents generated for P3")
+    parser.add_argument("--gen-batch-size", type=int, default=16, help="prompts per batch for P3")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["p2", "p3", "p6"])
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "summarization.json"))
+    args = parser.parse_args()
+
+    from mlops.data import load_task_data
+    from mlops.models import resolve_source
+
+    config = _config(args.model, args.steps, args.batch_size)
+    data = load_task_data(config.task, config.dataset, Path("."), config.training.seed)
+    source = resolve_source(args.model)
+    results: dict[str, object] = {"model": args.model}
+    if "p2" not in args.skip:
+        ours, plain = [], []
+        plain_trainer_samples_per_second(config, data, source, 1)  # warm-up: first-call costs on neither side
+        toolkit_samples_per_second(config, data, source, 1)
+        for _ in range(args.rounds):
+            plain.append(plain_trainer_samples_per_second(config, data, source, args.steps))
+            ours.append(toolkit_samples_per_second(config, data, source, args.steps))
+        results["p2"] = {"toolkit": ours, "plain": plain, "ratio": statistics.median(ours) / statistics.median(plain)}
+    if "p3" not in args.skip:
+        results["p3"] = generation_ratio(config, data, source, args.examples, args.gen_batch_size)
+    if "p6" not in args.skip:
+        results["p6"] = adapter_size_ratio(config, source)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print("| benchmark | figure |\n|---|---|")
+    if "p2" in results:
+        p2 = results["p2"]
+        print(f"| P2 training samples/s, toolkit / plain Trainer | {p2['ratio']:.2f} ({p2['toolkit']} vs {p2['plain']}) |")  # type: ignore[index]
+    if "p3" in results:
+        p3 = results["p3"]
+        what = f"P3 batched ({args.gen_batch_size}) / one-by-one generation, {args.examples} docs greedy"
+        print(f"| {what} | {p3['ratio']:.2f} (identical: {p3['identical']}) |")  # type: ignore[index]
+    if "p6" in results:
+        p6 = results["p6"]
+        print(f"| P6 logged model / base model bytes | {p6['ratio']:.4f} ({p6['logged_bytes']} / {p6['base_bytes']}) |")  # type: ignore[index]
+
+
+if __name__ == "__main__":
+    main()
