@@ -294,7 +294,7 @@ def _sqlite_guard(url: str) -> IO[str] | None:
     database = url.split("///", 1)[1] if "///" in url else ""
     if not database or database == ":memory:":
         return None
-    lock_path = Path(database).resolve().with_suffix(".lock")
+    lock_path = Path(f"{Path(database).resolve()}.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     handle = lock_path.open("a")
     try:
