@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from mlops.config import ParamSpace, SearchConfig
@@ -36,8 +37,8 @@ def suggest(trial: optuna.Trial, space: dict[str, ParamSpace]) -> dict[str, Any]
 def make_sampler(name: str, search: SearchConfig, seed: int) -> optuna.samplers.BaseSampler:
     import optuna
 
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
+    if name == "tpe":  # Optuna's default of 10 random start-up trials would make a short sweep a random search
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, search.n_trials // 3)))
     if name == "random":
         if len(search.space) > RANDOM_MANY_DIMS and search.n_trials < RANDOM_MIN_TRIALS:
             logger.warning(
@@ -52,9 +53,28 @@ def make_sampler(name: str, search: SearchConfig, seed: int) -> optuna.samplers.
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
     if name == "grid":
-        grid = {k: p.grid_values() for k, p in search.space.items()}
-        return optuna.samplers.GridSampler(grid, seed=seed)
+
+        class GridSampler(optuna.samplers.GridSampler):
+            """Optuna's grid sampler, minus its `study.stop()` when the grid is done: that only works
+            inside `study.optimize`, and our loop stops at the budget, capped by `grid_size`."""
+
+            def after_trial(self, *args: Any, **kwargs: Any) -> None:
+                return None
+
+        return GridSampler({k: p.grid_values() for k, p in search.space.items()}, seed=seed)
     raise ConfigError(f"sampler: must be one of {', '.join(SAMPLERS)}, got {name!r}")
+
+
+def grid_size(search: SearchConfig) -> int:
+    return math.prod(len(p.grid_values()) for p in search.space.values())
+
+
+def trial_budget(search: SearchConfig) -> int:
+    """`n_trials`, except that a grid search runs each point once: at most the grid's size."""
+    if search.sampler == "grid" and search.n_trials > grid_size(search):
+        logger.info("the grid has %d points: running %d trials, not %d", grid_size(search), grid_size(search), search.n_trials)
+        return grid_size(search)
+    return search.n_trials
 
 
 def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:

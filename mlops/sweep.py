@@ -125,7 +125,7 @@ def run_trial_as_child_run(
 
     def report(value: float, epoch: int) -> None:
         trial.report(value, epoch)
-        if trial.should_prune():
+        if epoch < hp.epochs and trial.should_prune():  # after the last epoch there is nothing left to save
             pruned_at.append(epoch)
             raise optuna.TrialPruned(f"pruned at epoch {epoch} ({config.search.metric}={value:.4f})")
 
@@ -233,11 +233,14 @@ def _work(shared: SharedStudy, config: ExperimentConfig, prepared: Prepared, scr
 
     While waiting for other workers, stale trials (dead workers) are failed and retried.
     """
+    from mlops.search_space import trial_budget
+
     started, ran = time.monotonic(), 0
+    budget = trial_budget(config.search)
     timeout = config.search.timeout
     poll = max(0.5, min(5.0, config.search.heartbeat_interval / 2))
     while timeout is None or time.monotonic() - started < timeout:
-        trial = shared.claim(config.search.n_trials)
+        trial = shared.claim(budget)
         if trial is not None:
             _run_one(shared, trial, config, prepared, scratch, link)
             ran += 1

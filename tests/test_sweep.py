@@ -176,3 +176,13 @@ def test_nan_loss_fails_only_that_trial(tracking: str, monkeypatch: pytest.Monke
     assert children["1"].data.tags["error"].startswith("TrainingDiverged: train loss became nan at step")
     assert children["0"].info.status == children["2"].info.status == "FINISHED"
     assert client.get_run(result.parent_run_id).data.metrics["n_failed"] == 1
+
+
+def test_grid_search_runs_each_point_once_and_finishes(tracking: str) -> None:
+    config = load_config(str(TINY_CONFIG), {"search.n_trials": 9, "search.sampler": "grid", "training.max_steps": 1})
+    result = run_sweep(config, SweepOptions(promote=False))
+    client = MlflowClient()
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.metrics["n_complete"] == 4, "2 learning rates x 2 ranks"
+    study = optuna.load_study(study_name=result.study_name, storage=parent.data.params["storage"])
+    assert sorted((t.params["learning_rate"], t.params["lora_r"]) for t in study.trials) == [(1e-4, 4), (1e-4, 8), (1e-3, 4), (1e-3, 8)]
