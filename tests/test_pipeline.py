@@ -74,3 +74,15 @@ def test_mlflow_run_main_runs_every_stage_under_one_parent(tmp_path: Path) -> No
     assert promote.data.tags["winner_stage"] in ("hyperparameters", "structure") and "best_test_f1" in main.data.metrics
     version = client.get_model_version_by_alias("tiny-detector", "staging")
     assert version.run_id == promote.data.tags["winner_run_id"] and version.tags["sweep_run_id"] == main.info.run_id
+
+
+def test_structure_stage_fixes_training_and_decoding_winners() -> None:
+    from mlops.config import load_config
+    from mlops.pipeline import _stage_config, stage_spaces
+
+    config = load_config(str(TINY_CONFIG.parent / "tiny-summarizer.yaml"))
+    hp_space, structure_space = stage_spaces(config)
+    assert set(hp_space) == {"learning_rate", "decoding", "temperature"} and set(structure_space) == {"lora_r", "lora_alpha"}
+    staged = _stage_config(config, structure_space, 3, None, {"learning_rate": 1e-3, "decoding": "sample", "temperature": 0.9})
+    assert (staged.training.learning_rate, staged.generation.decoding, staged.generation.temperature) == (1e-3, "sample", 0.9)
+    assert staged.search.n_trials == 3 and staged.search.space == structure_space and staged.source_file == config.source_file
