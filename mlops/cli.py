@@ -88,6 +88,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--to", default="staging", help="alias to move (default: %(default)s)")
     p.add_argument("--version", type=_optional, help="model version (default: the staging holder for production, else the latest)")
 
+    p = sub.add_parser("registry", help="query the model registry")
+    registry = p.add_subparsers(dest="registry_command", required=True, metavar="COMMAND")
+    h = registry.add_parser("history", help="every alias move recorded for a registered model, oldest first")
+    h.add_argument("model", help="registered model name")
+    h.add_argument("--alias", type=_optional, help="only this alias")
+
+    p = sub.add_parser("rollback", help="move an alias back to its previous holder (recorded in the audit trail)")
+    p.add_argument("model", help="registered model name")
+    p.add_argument("--alias", default="production", help="alias to roll back (default: %(default)s)")
+
     sub.add_parser("models", help="list the model sources available offline")
     return parser
 
@@ -189,6 +199,31 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_registry(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from mlops.promotion import history
+
+    events = history(MlflowClient(), args.model, args.alias)
+    if not events:
+        print(f"{args.model}: no alias moves recorded")
+    for e in events:
+        moved = f"v{e['from_version']} -> v{e['to_version']}" if e["from_version"] else f"(none) -> v{e['to_version']}"
+        who = f"{e['who']}  run {e['source_run_id']}"
+        print(f"{e['seq']:>4}  {e['when']}  {e['action']:<8}  {e['alias']:<12}  {moved:<14}  {who}  {e['why']}")
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from mlops.promotion import rollback
+
+    event = rollback(MlflowClient(), args.model, args.alias)
+    print(f"{args.model}: '{args.alias}' v{event['from_version']} -> v{event['to_version']} (audit #{event['seq']})")
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from mlops.models import available_sources
 
@@ -205,6 +240,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "finetune": _cmd_finetune,
     "evaluate": _cmd_evaluate,
     "promote": _cmd_promote,
+    "registry": _cmd_registry,
+    "rollback": _cmd_rollback,
     "models": _cmd_models,
 }
 

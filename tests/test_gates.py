@@ -66,3 +66,34 @@ def test_alias_moves_only_through_passing_gates(tracking: str) -> None:
     with pytest.raises(GateFailed):
         promote_if_gates_pass(client, policy, bad, "staging")
     assert client.get_model_version_by_alias("m", "staging").version == worse.version
+
+
+def test_every_alias_move_is_audited_and_rollback_goes_back(tracking: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlops.cli import main
+    from mlops.promotion import history
+
+    client = MlflowClient()
+    policy = _policy()
+    first, second = _version_with(client, 0.95), _version_with(client, 0.97)
+    assert main(["rollback", "m", "--alias", "production"]) == 2, "no holder yet: refuse"
+    promote_if_gates_pass(client, policy, first, "production")
+    assert main(["rollback", "m", "--alias", "production"]) == 2, "no previous holder: refuse"
+    assert client.get_model_version_by_alias("m", "production").version == first.version, "a refused rollback moves nothing"
+    promote_if_gates_pass(client, policy, second, "production")
+
+    assert main(["rollback", "m", "--alias", "production"]) == 0
+    assert client.get_model_version_by_alias("m", "production").version == first.version
+    events = history(client, "m", "production")
+    v1, v2 = str(first.version), str(second.version)
+    assert [(e["action"], e["from_version"], e["to_version"]) for e in events] == [
+        ("promote", None, v1),
+        ("promote", v1, v2),
+        ("rollback", v2, v1),
+    ]
+    assert all("@" in e["who"] and e["when"].endswith("+00:00") for e in events)
+    assert events[1]["source_run_id"] == second.run_id and "test_f1" in events[1]["why"]
+
+    capsys.readouterr()
+    assert main(["registry", "history", "m", "--alias", "production"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and "rollback" in lines[2] and f"v{second.version} -> v{first.version}" in lines[2]

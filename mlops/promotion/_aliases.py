@@ -60,5 +60,7 @@ def promote_if_gates_pass(client: MlflowClient, policy: PromotionPolicy, version
     record_gate_report(client, version, report)
     if not report.passed:
         raise GateFailed(f"{version.name} v{version.version}: {report.summary()}; alias '{alias}' not moved")
-    client.set_registered_model_alias(version.name, alias, version.version)
+    from mlops.promotion._audit import move_alias
+
+    move_alias(client, version.name, alias, str(version.version), "promote", report.summary())
     return report
