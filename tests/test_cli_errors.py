@@ -114,5 +114,6 @@ def test_sigterm_ends_the_run_killed_not_running(tracking: str) -> None:
     assert runs, "the finetune run never started"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "stopped" in err
+    # main returns 130; on some runs the interpreter then exits by SIGINT (-2) during shutdown, after the runs ended
+    assert proc.returncode in (130, -signal.SIGINT) and "stopped; runs in progress were ended KILLED" in err, err[-2000:]
     assert client.get_run(runs[0].info.run_id).info.status == "KILLED"
