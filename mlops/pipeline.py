@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mlops.config import HYPERPARAMETERS, STRUCTURE_PARAMETERS, ExperimentConfig, ParamSpace
+from mlops.config import STRUCTURE_PARAMETERS, ExperimentConfig, ParamSpace
 from mlops.errors import ConfigError, GateFailed
 from mlops.sweep import SweepOptions, SweepResult
 
@@ -82,13 +82,7 @@ def _stage_config(
 ) -> ExperimentConfig:
     """The config of one searching stage: its space and budget, with earlier stages' winners fixed."""
     search = replace(config.search, space=space, n_trials=n_trials, timeout=timeout)
-    from mlops.summarizer import generation_with
-
-    fixed = fixed or {}
-    training = replace(config.training, **{k: v for k, v in fixed.items() if k in HYPERPARAMETERS})
-    staged = replace(config, search=search, training=training, generation=generation_with(config.generation, fixed))
-    staged.source_file = config.source_file  # not an init field: `replace` drops it
-    return staged
+    return config.with_params(fixed or {}, search=search)
 
 
 def _better(a: SweepResult, b: SweepResult, direction: str) -> bool:

@@ -8,7 +8,7 @@ generated in batches and scored, and the first test examples are logged as a rea
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -178,10 +178,3 @@ def finetune_summarizer(
         metrics={**train_stats.as_metrics("train"), **val_stats.as_metrics("eval_subset")},
         tables={"predictions.json": {k: v[:rows] for k, v in table.items()}},
     )
-
-
-def generation_with(gen: GenerationConfig, params: dict[str, Any]) -> GenerationConfig:
-    """`gen` with the decoding settings a trial suggested (temperature, top_p, num_beams, decoding)."""
-    from mlops.config import DECODING_PARAMETERS
-
-    return replace(gen, **{k: v for k, v in params.items() if k in DECODING_PARAMETERS})

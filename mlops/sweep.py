@@ -17,11 +17,11 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.config import HYPERPARAMETERS, ExperimentConfig
+from mlops.config import ExperimentConfig
 from mlops.errors import ConfigError, GateFailed
 from mlops.finetune import Prepared, prepare
 from mlops.runs import ended, entry_run, log_params_effective
@@ -116,11 +116,10 @@ def run_trial_as_child_run(
     from mlops.finetune import train_and_log
     from mlops.runs import ended
     from mlops.search_space import suggest
-    from mlops.summarizer import generation_with
 
     params = suggest(trial, config.search.space)
-    hp = replace(config.training, **{k: v for k, v in params.items() if k in HYPERPARAMETERS})
-    generation = generation_with(config.generation, params) if config.task == "summarization" else None
+    trial_config = config.with_params(params)
+    hp, generation = trial_config.training, trial_config.generation
     pruned_at: list[int] = []
 
     def report(value: float, epoch: int) -> None:

@@ -350,6 +350,15 @@ class ExperimentConfig:
                 errors += [f"{path}.{name}.{where}: {p.split(': ', 1)[1]}" for p in problems if p.startswith(f".{name}:")]
         return errors
 
+    def with_params(self, params: dict[str, Any], **sections: Any) -> ExperimentConfig:
+        """This config with searched values applied: hyperparameters to `training`, decoding settings to
+        `generation`; other `sections` (e.g. `search`) replaced as given. `source_file` is kept."""
+        training = replace(self.training, **{k: v for k, v in params.items() if k in HYPERPARAMETERS})
+        generation = replace(self.generation, **{k: v for k, v in params.items() if k in DECODING_PARAMETERS})
+        updated = replace(self, training=training, generation=generation, **sections)
+        updated.source_file = self.source_file  # not an init field: `replace` drops it
+        return updated
+
     @property
     def mlflow_experiment(self) -> str:
         return self.experiment_name or self.name
