@@ -277,29 +277,20 @@ def _train(model: PreTrainedModel, blocks: list[list[int]], pt: PretrainConfig, 
     import time
     import warnings
 
-    from transformers import Trainer, TrainingArguments, default_data_collator
+    from transformers import Trainer, default_data_collator
 
-    from mlops.training import _mlflow_callback, pick_device
+    from mlops.training import _mlflow_callback, training_arguments
 
-    device, precision = pick_device(config.training.device)
     rows = [{"input_ids": b, "labels": b} for b in blocks]
     with tempfile.TemporaryDirectory(prefix="mlops-pretrain-") as scratch:
-        args = TrainingArguments(
-            output_dir=scratch,
+        args = training_arguments(
+            scratch,
+            device=config.training.device,
             learning_rate=pt.learning_rate,
-            per_device_train_batch_size=pt.batch_size,
+            batch_size=pt.batch_size,
             max_steps=pt.max_steps,
-            lr_scheduler_type="linear",
-            save_strategy="no",
-            logging_steps=config.training.logging_steps,
-            logging_nan_inf_filter=False,  # a NaN loss must reach the callback and fail the run
-            report_to="none",
             seed=pt.seed,
-            data_seed=pt.seed,
-            use_cpu=device == "cpu",
-            dataloader_num_workers=0,
-            bf16=precision == "bf16",
-            fp16=precision == "fp16",
+            logging_steps=config.training.logging_steps,
         )
         trainer = Trainer(
             model=model, args=args, train_dataset=rows, data_collator=default_data_collator, callbacks=[_mlflow_callback(None, "")]

@@ -156,6 +156,35 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     return trainable, sum(p.numel() for p in model.parameters())
 
 
+def training_arguments(
+    output_dir: str, *, device: str, learning_rate: float, batch_size: int, max_steps: int, seed: int, logging_steps: int, **extra: Any
+) -> Any:
+    """`TrainingArguments` as every toolkit run uses them: seeded, no checkpoints, no reporting
+    integrations (curves go to MLflow through our callback), NaN losses not filtered, the device
+    and mixed precision from `pick_device`. `extra` adds run-specific settings."""
+    from transformers import TrainingArguments
+
+    device_name, precision = pick_device(device)
+    return TrainingArguments(
+        output_dir=output_dir,
+        learning_rate=learning_rate,
+        per_device_train_batch_size=batch_size,
+        max_steps=max_steps,
+        lr_scheduler_type="linear",
+        save_strategy="no",
+        logging_steps=logging_steps,
+        logging_nan_inf_filter=False,  # a NaN loss must reach the callback and fail the run, not be averaged away
+        report_to="none",
+        seed=seed,
+        data_seed=seed,
+        use_cpu=device_name == "cpu",
+        dataloader_num_workers=0,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        **extra,
+    )
+
+
 @contextmanager
 def run_trainer(
     model: PreTrainedModel,
@@ -179,33 +208,24 @@ def run_trainer(
     import time
     import warnings
 
-    from transformers import Trainer, TrainingArguments
+    from transformers import Trainer
 
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)  # raised inside peft
-    device, precision = pick_device(hp.device)
     with tempfile.TemporaryDirectory(prefix="mlops-trainer-") as scratch:
-        args = TrainingArguments(
-            output_dir=scratch,
+        args = training_arguments(
+            scratch,
+            device=hp.device,
             learning_rate=hp.learning_rate,
-            per_device_train_batch_size=hp.batch_size,
+            batch_size=hp.batch_size,
+            max_steps=hp.max_steps or -1,
+            seed=hp.seed,
+            logging_steps=hp.logging_steps,
             per_device_eval_batch_size=eval_batch_size,
             gradient_accumulation_steps=hp.gradient_accumulation_steps,
             num_train_epochs=hp.epochs,
-            max_steps=hp.max_steps or -1,
             warmup_steps=hp.warmup_ratio,
             weight_decay=hp.weight_decay,
-            lr_scheduler_type="linear",
             eval_strategy="epoch",
-            save_strategy="no",
-            logging_steps=hp.logging_steps,
-            logging_nan_inf_filter=False,  # a NaN loss must reach the callback and fail the trial, not be averaged away
-            report_to="none",
-            seed=hp.seed,
-            data_seed=hp.seed,
-            use_cpu=device == "cpu",
-            dataloader_num_workers=0,
-            bf16=precision == "bf16",
-            fp16=precision == "fp16",
             train_sampling_strategy="group_by_length" if group_by_length else "random",
             remove_unused_columns=False,
         )
