@@ -132,6 +132,7 @@ def test_pruned_trial_ends_killed_with_its_curves(tracking: str, tmp_path: Path,
     data = yaml.safe_load(TINY_CONFIG.read_text())
     del data["training"]["max_steps"]  # whole epochs: one evaluation (and pruning point) per epoch
     data["training"]["epochs"] = 2
+    data["dataset"]["max_samples"] = 400  # short epochs
     data["registry"]["policy"] = str(TINY_CONFIG.parents[1] / "registry" / "tiny-detector.yaml")
     path = tmp_path / "epochs.yaml"
     path.write_text(yaml.safe_dump(data))
