@@ -1,4 +1,4 @@
-"""MLflow "model from code": a LoRA adapter plus a reference to its base model source.
+"""MLflow "model from code": an adapter (LoRA or bottleneck, with any pruned heads and gates) plus a reference to its base model source.
 
 Only the adapter directory is stored with the model; the base weights are resolved
 through `mlops.models` when the model loads, so the logged model stays small.
@@ -18,16 +18,16 @@ from mlflow.pyfunc.model import PythonModel
 class AdapterClassifier(PythonModel):  # type: ignore[misc]
     def load_context(self, context: Any) -> None:
         import torch
-        from peft import PeftModel
         from transformers import AutoTokenizer
 
         from mlops.models import resolve_source
+        from mlops.structure import load_adapted_model
         from mlops.training import MODEL_CARD
 
         adapter_dir = Path(context.artifacts["adapter"])
         self.card = json.loads((adapter_dir / MODEL_CARD).read_text(encoding="utf-8"))
         base = resolve_source(self.card["base_model"]).load_classifier(len(self.card["label_names"]))
-        self.model = PeftModel.from_pretrained(base, str(adapter_dir)).eval()
+        self.model = load_adapted_model(base, adapter_dir, self.card)  # re-pruned heads, FFN adapters, then the PEFT adapter
         self.tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
         self.torch = torch
 

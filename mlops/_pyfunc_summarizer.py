@@ -1,4 +1,4 @@
-"""MLflow "model from code": a causal-LM LoRA adapter plus a reference to its base model source.
+"""MLflow "model from code": a causal-LM adapter (LoRA, prefix or bottleneck) plus a reference to its base model source.
 
 Only the adapter directory (with the tokenizer and the generation settings it was judged with)
 is stored; the base weights are resolved through `mlops.models` when the model loads.
@@ -17,18 +17,18 @@ from mlflow.pyfunc.model import PythonModel
 
 class AdapterSummarizer(PythonModel):  # type: ignore[misc]
     def load_context(self, context: Any) -> None:
-        from peft import PeftModel
         from transformers import AutoTokenizer
 
         from mlops.config import GenerationConfig
         from mlops.models import resolve_source
+        from mlops.structure import load_adapted_model
         from mlops.summarizer import decoding_settings
         from mlops.training import MODEL_CARD
 
         adapter_dir = Path(context.artifacts["adapter"])
         card = json.loads((adapter_dir / MODEL_CARD).read_text(encoding="utf-8"))
         base = resolve_source(card["base_model"]).load_causal_lm()
-        self.model: Any = PeftModel.from_pretrained(base, str(adapter_dir)).eval()
+        self.model: Any = load_adapted_model(base, adapter_dir, card)  # FFN adapters and gates, then the PEFT adapter
         self.tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
         self.generation = GenerationConfig(**card["generation"])
         self.settings = decoding_settings(self.generation, int(card.get("seed", 0)))

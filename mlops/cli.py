@@ -22,6 +22,16 @@ _HP_TYPES: dict[str, Callable[[str], Any]] = {
     "warmup_ratio": float,
     "weight_decay": float,
     "seed": int,
+    "gradient_accumulation_steps": int,
+    "lr_scheduler": str,
+    "num_cycles": int,
+    "gradient_checkpointing": str,
+    "adapter": str,
+    "num_virtual_tokens": int,
+    "reduction_factor": int,
+    "ffn_gate": str,
+    "freeze_ratio": float,
+    "prune_heads": float,
 }
 
 
@@ -74,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", type=_optional, help="lora (merged into the weights at the end) or full")
     p.add_argument("--max-steps", type=_optional, help="optimizer steps")
 
+    p = sub.add_parser("augment", help="augment the train split; the result is a dataset (runs:/<run id>/augmented) for later configs")
+    _add_config(p)
+    p.add_argument("--methods", type=_optional, help="comma-separated: synonym,swap,delete,insert,back_translation (default: the config's)")
+    p.add_argument("--multiplier", type=_optional, help="augmented copies per training example (default: the config's)")
+    p.add_argument("--synonym-p", type=_optional, help="probability that a word is replaced by a WordNet synonym")
+    p.add_argument("--seed", type=_optional, help="seed of every method (default: augment.seed, else training.seed)")
+    p.add_argument("--output-dir", type=_optional, help="also write the splits to this new folder (usable as dataset.path)")
+    p.add_argument("--install-wordnet", action="store_true", help="install Debian's WordNet 3.0 database for nltk into this environment")
+
     p = sub.add_parser("finetune", help="one LoRA fine-tuning run; hyperparameters override the config")
     _add_config(p)
     for name in _HP_TYPES:
@@ -86,7 +105,17 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("promote", help="apply a policy gate and move an alias only if it passes")
     _add_config(p)
     p.add_argument("--to", default="staging", help="alias to move (default: %(default)s)")
-    p.add_argument("--version", type=_optional, help="model version (default: the staging holder for production, else the latest)")
+    p.add_argument(
+        "--version", type=_optional, help="model version (default: the holder of the alias's candidate_from in the policy, else the latest)"
+    )
+    p.add_argument(
+        "--legacy-stage",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="also set the deprecated registry stage (Staging/Production), for servers that read stages; default: aliases only",
+    )
 
     p = sub.add_parser("registry", help="query the model registry")
     registry = p.add_subparsers(dest="registry_command", required=True, metavar="COMMAND")
@@ -97,6 +126,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rollback", help="move an alias back to its previous holder (recorded in the audit trail)")
     p.add_argument("model", help="registered model name")
     p.add_argument("--alias", default="production", help="alias to roll back (default: %(default)s)")
+
+    p = sub.add_parser("reproduce", help="re-run a registered version's trial from its lineage; print each metric's delta")
+    p.add_argument("model_uri", help="models:/<name>/<version> or models:/<name>@<alias>")
+
+    p = sub.add_parser("export", help="write a registered model's adapter, or merged full weights, to a new directory")
+    p.add_argument("model_uri", help="models:/<name>/<version> or models:/<name>@<alias>")
+    p.add_argument("--out", required=True, help="new directory to write")
+    p.add_argument("--merge", action="store_true", help="merge the adapter into the base weights (for runtimes without adapters)")
 
     sub.add_parser("models", help="list the model sources available offline")
     return parser
@@ -173,6 +210,33 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_augment(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if args.install_wordnet:
+        from mlops.augment import install_wordnet
+        from mlops.augment.wordnet import wordnet
+
+        folder = install_wordnet()
+        print(f"WordNet {wordnet().get_version()} installed for nltk in {folder}")
+        return 0
+    from mlops.augment import run_augment
+
+    methods = None if args.methods is None else [m.strip() for m in args.methods.split(",") if m.strip()]
+    overrides = {
+        "augment.methods": methods,
+        "augment.multiplier": args.multiplier,
+        "augment.synonym_p": args.synonym_p,
+        "augment.seed": args.seed,
+    }
+    config = _load(args, overrides)
+    result = run_augment(config, Path(args.output_dir) if args.output_dir else None)
+    counts = result.counts
+    print(f"augment {result.run_id}: train rows {counts['rows_in']} -> {counts['rows_out']}; validation and test unchanged")
+    print(f"use it with: dataset.path={result.dataset_uri}")
+    return 0
+
+
 def _cmd_finetune(args: argparse.Namespace) -> int:
     from mlops.finetune import run_finetune
 
@@ -194,8 +258,29 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     from mlops.evaluate import run_promote
 
     config = _load(args, {})
-    report = run_promote(config, args.to, args.version)
+    report = run_promote(config, args.to, args.version, legacy_stage=args.legacy_stage)
     print(report.summary())
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from mlops.reproduce import run_reproduce
+
+    result = run_reproduce(args.model_uri)
+    print(f"reproduction run {result.run_id} of run {result.original_run_id}:")
+    for metric, (original, reproduced, delta) in result.deltas.items():
+        print(f"  {metric:<28} {original:>12.6f} -> {reproduced:>12.6f}  delta {delta:+.3g}")
+    print(f"largest absolute delta: {result.max_abs_delta:.3g}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mlops.export import run_export
+
+    out = run_export(args.model_uri, Path(args.out), args.merge)
+    print(f"{args.model_uri}: {'merged weights' if args.merge else 'adapter'} written to {out}")
     return 0
 
 
@@ -237,11 +322,14 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sweep": _cmd_sweep,
     "main": _cmd_main,
     "pretrain": _cmd_pretrain,
+    "augment": _cmd_augment,
     "finetune": _cmd_finetune,
     "evaluate": _cmd_evaluate,
     "promote": _cmd_promote,
     "registry": _cmd_registry,
     "rollback": _cmd_rollback,
+    "reproduce": _cmd_reproduce,
+    "export": _cmd_export,
     "models": _cmd_models,
 }
 

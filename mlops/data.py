@@ -6,6 +6,7 @@ Every problem is a `DataError` naming the config field or the file.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from mlops.config import DatasetConfig
 
 SPLITS = ("train", "validation", "test")
+RUN_ARTIFACT_SCHEME = "runs:/"
 _FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 
 
@@ -148,13 +150,67 @@ def _frames(cfg: DatasetConfig, base_dir: Path) -> dict[str, tuple[pd.DataFrame,
     if cfg.path.startswith("demo:"):
         folder = demo_dataset_dir(cfg.path[len("demo:") :])
         return {s: (_read_frame(folder / f"{s}.csv", "csv", "dataset.path"), str(folder / f"{s}.csv")) for s in SPLITS}
+    if cfg.path.startswith(RUN_ARTIFACT_SCHEME):
+        return _run_artifact_frames(cfg.path)
     if cfg.path.startswith("hub:") or cfg.format == "hub":
         name = cfg.path.removeprefix("hub:")
         return {k: (v, f"{name}/{k}") for k, v in _read_datasets(name, "hub").items()}
     path = local(cfg.path)
+    if cfg.format in ("auto", "csv") and all((path / f"{s}.csv").is_file() for s in SPLITS):  # e.g. a copy of `augment`'s output
+        return {s: (_read_frame(path / f"{s}.csv", "csv", "dataset.path"), str(path / f"{s}.csv")) for s in SPLITS}
     if cfg.format == "disk" or (cfg.format == "auto" and path.is_dir()):
         return {k: (v, f"{path}/{k}") for k, v in _read_datasets(str(path), "disk").items()}
     return {"all": (_read_frame(path, cfg.format, "dataset.path"), str(path))}
+
+
+def _run_artifact_frames(uri: str) -> dict[str, tuple[pd.DataFrame, str]]:
+    """The three split CSVs logged to a run (`runs:/<run_id>/augmented`, from `augment`), read from a temporary download."""
+    import tempfile
+
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+
+    run_id, _, artifact_path = uri[len(RUN_ARTIFACT_SCHEME) :].strip("/").partition("/")
+    if not run_id or not artifact_path:
+        raise DataError(f"dataset.path: '{uri}' is not a run artifact URI; expected runs:/<run_id>/augmented")
+    with tempfile.TemporaryDirectory(prefix="mlops-data-") as tmp:
+        try:
+            folder = Path(download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=tmp))
+        except (MlflowException, OSError) as exc:
+            raise DataError(f"dataset.path: cannot download '{uri}' ({str(exc).splitlines()[0]})") from None
+        missing = [f"{s}.csv" for s in SPLITS if not (folder / f"{s}.csv").is_file()]
+        if missing:
+            raise DataError(f"dataset.path: '{uri}' has no {', '.join(missing)}; expected the `augmented` artifact of an augment run")
+        return {s: (_read_frame(folder / f"{s}.csv", "csv", "dataset.path"), f"{uri.rstrip('/')}/{s}.csv") for s in SPLITS}
+
+
+def dataset_lineage(cfg: DatasetConfig) -> dict[str, str]:
+    """Run tags naming the `augment` run a dataset came from (`runs:/<run_id>/augmented`); empty for any other dataset."""
+    if not cfg.path.startswith(RUN_ARTIFACT_SCHEME):
+        return {}
+    run_id = cfg.path[len(RUN_ARTIFACT_SCHEME) :].strip("/").partition("/")[0]
+    return {"mlops.augment_run_id": run_id, "mlops.dataset_uri": cfg.path}
+
+
+def write_task_data(data: TaskData, cfg: DatasetConfig, folder: Path) -> None:
+    """Write each split to `<folder>/<split>.csv` under the config's column names, so that `dataset.path`
+    (that folder, or the run artifact it was logged as) reads it back with the same config."""
+    import json
+
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in SPLITS:
+        columns: dict[str, list[Any]]
+        if isinstance(data, ClassificationData):
+            split = data.split(name)
+            columns = {cfg.text_column: split.texts, cfg.label_column: [data.label_names[i] for i in split.labels]}
+        else:
+            pairs = data.split(name)
+            columns = {cfg.document_column: pairs.documents, cfg.summary_column: pairs.summaries}
+            if cfg.key_terms_column is not None:
+                columns[cfg.key_terms_column] = [json.dumps(t, ensure_ascii=False) for t in pairs.key_terms]
+        pd.DataFrame(columns).to_csv(folder / f"{name}.csv", index=False)
 
 
 def _check_columns(frame: pd.DataFrame, cfg: DatasetConfig, source: str, fields: tuple[str, ...]) -> None:
@@ -257,16 +313,55 @@ def load_task_data(task: str, cfg: DatasetConfig, base_dir: Path, seed: int) -> 
     return load_classification_data(cfg, base_dir, seed)
 
 
-def log_dataset_inputs(data: TaskData, splits: tuple[str, ...] = SPLITS) -> None:
-    """Record each split as an MLflow input (name + content digest) for lineage in the UI."""
+@functools.cache
+def _register_run_artifact_source() -> None:
+    """Teach MLflow's dataset-source registry `runs:/<run_id>/<path>` (data read from an `augment` run's artifact),
+    which it does not resolve itself, so that such splits keep that URI as their logged source."""
+    from mlflow.artifacts import download_artifacts
+    from mlflow.data.dataset_source import DatasetSource
+    from mlflow.data.dataset_source_registry import register_dataset_source
+
+    class RunArtifactDatasetSource(DatasetSource):
+        def __init__(self, uri: str) -> None:
+            self.uri = uri
+
+        @staticmethod
+        def _get_source_type() -> str:
+            return "mlflow_run_artifact"
+
+        def load(self, dst_path: str | None = None) -> str:
+            return download_artifacts(artifact_uri=self.uri, dst_path=dst_path)
+
+        @staticmethod
+        def _can_resolve(raw_source: Any) -> bool:
+            return isinstance(raw_source, str) and raw_source.startswith(RUN_ARTIFACT_SCHEME)
+
+        @classmethod
+        def _resolve(cls, raw_source: Any) -> RunArtifactDatasetSource:
+            return cls(str(raw_source))
+
+        def to_dict(self) -> dict[str, Any]:
+            return {"uri": self.uri}
+
+        @classmethod
+        def from_dict(cls, source_dict: dict[Any, Any]) -> RunArtifactDatasetSource:
+            return cls(source_dict["uri"])
+
+    register_dataset_source(RunArtifactDatasetSource)  # type: ignore[arg-type]  # it takes the class; its hint says an instance
+
+
+def log_dataset_inputs(data: TaskData, splits: tuple[str, ...] = SPLITS, context: str | None = None) -> None:
+    """Record each split as an MLflow input (name + content digest) for lineage in the UI; the context is the
+    split's name unless given (e.g. `augment_source` for the train split an augmented one was made from)."""
     import warnings
 
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
 
+    _register_run_artifact_source()
     for name in splits:
         frame, target = data.frame(name)
         with warnings.catch_warnings():  # mlflow warns when a source is not a URI it knows
             warnings.simplefilter("ignore")
             dataset = from_pandas(frame, source=data.split(name).source, name=f"{data.name}:{name}", targets=target)
-        mlflow.log_input(dataset, context=name)
+        mlflow.log_input(dataset, context=context or name)

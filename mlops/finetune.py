@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +33,11 @@ class Prepared:
 
 def prepare(config: ExperimentConfig, promote: bool) -> Prepared:
     """Everything that can fail on bad input, done before any MLflow run exists."""
+    from mlops.augment import build_augmenters, methods_in_use
     from mlops.data import load_task_data
     from mlops.models import resolve_source
     from mlops.promotion import load_policy
+    from mlops.structure import preflight
 
     base_dir = Path(config.source_file).parent
     policy = None
@@ -48,7 +50,11 @@ def prepare(config: ExperimentConfig, promote: bool) -> Prepared:
             )
     source = resolve_source(config.model.source)
     tokenizer = source.load_tokenizer()
+    preflight(config, source)  # structure options the architecture cannot take (e.g. head pruning on LLaMA)
     data = load_task_data(config.task, config.dataset, base_dir, config.training.seed)
+    methods = methods_in_use(config)
+    if methods:  # a missing WordNet database or translation model fails here, not in a trial
+        build_augmenters(config.augment, methods)
     if isinstance(data, SummarizationData):  # token budgets are checked on the real data, before any run starts
         from mlops.summarization import encode_pairs
 
@@ -72,22 +78,38 @@ def train_and_log(
     """
     import mlflow
 
-    from mlops.data import log_dataset_inputs
+    from mlops.data import dataset_lineage, log_dataset_inputs
     from mlops.environment import log_environment
-    from mlops.runs import log_params_effective
+    from mlops.promotion import RESOLVED_CONFIG_ARTIFACT
+    from mlops.reproduce import resolved_config
+    from mlops.runs import is_main_process, log_params_effective, world_size
     from mlops.training import finetune, hyperparameters_as_params
 
     gen = generation or config.generation
     errors = hp.check("training") + (gen.check("generation") if config.task == "summarization" else [])
     if errors:
         raise ConfigError(errors)
+    main = is_main_process()  # the other ranks of a distributed launch train alongside rank 0 and log nothing
     params = {**hyperparameters_as_params(hp), "model_source": config.model.source, "config": config.name}
+    params |= {"world_size": world_size(), "effective_batch_size": world_size() * hp.batch_size * hp.gradient_accumulation_steps}
     if config.task == "summarization":
         params |= {k: v for k, v in asdict(gen).items() if k in _LOGGED_GENERATION and v is not None}
-    log_params_effective(params)
-    mlflow.set_tags(prepared.source.lineage())  # a base model from an earlier run (`pretrain`) names that run
-    log_dataset_inputs(prepared.data)
-    log_environment()
+    if main:
+        log_params_effective(params)
+        mlflow.log_dict(resolved_config(config, hp, gen), RESOLVED_CONFIG_ARTIFACT)  # what `mlops reproduce` re-runs
+        # a base model from an earlier run (`pretrain`) or a dataset from one (`augment`) names that run
+        mlflow.set_tags({**prepared.source.lineage(), **dataset_lineage(config.dataset)})
+    if config.augment.methods:  # the train split, augmented with this run's (a trial's) settings; logged even at multiplier 0
+        from mlops.augment import augment_training_data, log_augmentation
+
+        seed = hp.seed if config.augment.seed is None else config.augment.seed
+        outcome = augment_training_data(prepared.data, config.augment, seed)  # every rank: they must see the same data
+        if main:
+            log_augmentation(outcome)
+        prepared = replace(prepared, data=outcome.data)
+    if main:
+        log_dataset_inputs(prepared.data)
+        log_environment()
     if isinstance(prepared.data, SummarizationData):
         from mlops.summarizer import finetune_summarizer
 
@@ -98,6 +120,8 @@ def train_and_log(
         result = finetune(
             config, hp, prepared.data, prepared.source, prepared.tokenizer, out_dir, reporter=reporter, metric=config.search.metric
         )
+    if not main:
+        return result
     mlflow.log_metrics(  # validation metrics are already in as curves; their last point is the final value
         {
             **result.test,
@@ -119,10 +143,14 @@ def run_finetune(config: ExperimentConfig) -> str:
     """The `finetune` entry point: one run with the config's (overridden) hyperparameters; returns its run id."""
     import tempfile
 
-    from mlops.runs import entry_run
+    from mlops.runs import entry_run, is_main_process
     from mlops.serving import log_adapter_model
 
     prepared = prepare(config, promote=False)
+    if not is_main_process():  # another rank of a distributed launch (accelerate, torchrun): it trains, rank 0 logs the one run
+        with tempfile.TemporaryDirectory(prefix="mlops-ft-") as tmp:
+            train_and_log(config, config.training, prepared, Path(tmp) / "adapter")
+        return ""
     with (
         entry_run(config.mlflow_experiment, f"finetune-{config.name}", tags={"mlops.entry_point": "finetune"}) as run,
         tempfile.TemporaryDirectory(prefix="mlops-ft-") as tmp,

@@ -43,6 +43,10 @@ class ModelSource(ABC):
         """Return a decoder-only language model with its LM head (for generation tasks)."""
         raise ModelSourceError(f"model.source '{self.name}' has no causal-LM weights; it can only be used for classification")
 
+    def load_seq2seq(self) -> PreTrainedModel:
+        """Return an encoder-decoder model with its LM head (a translation model, for back-translation)."""
+        raise ModelSourceError(f"model source '{self.name}' is not a sequence-to-sequence (translation) model")
+
     def lineage(self) -> dict[str, str]:
         """Run tags naming where these weights came from, for runs that start from them; empty for a plain base model."""
         return {}
@@ -91,6 +95,12 @@ class PretrainedDirSource(ModelSource):
         from transformers import AutoModelForCausalLM
 
         model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(self.path())
+        return model
+
+    def load_seq2seq(self) -> PreTrainedModel:
+        from transformers import AutoModelForSeq2SeqLM
+
+        model: PreTrainedModel = AutoModelForSeq2SeqLM.from_pretrained(self.path())
         return model
 
 
@@ -354,10 +364,49 @@ class RunArtifactSource(PretrainedDirSource):
         shutil.rmtree(staging / ".fetch")
 
 
+class TinyRandomMarianSource(ModelSource):
+    """A 2-layer, 64-wide MarianMT encoder-decoder built in code with fixed weights; tiny-random-llama's tokenizer.
+    A stand-in translation model for testing back-translation: its output is noise, but it depends on the input."""
+
+    name = "tiny-random-marian"
+    description = "2-layer, 64-wide random MarianMT translation model built in code (tests of back-translation)"
+    weight_seed = 0
+
+    def load_tokenizer(self) -> PreTrainedTokenizerBase:
+        return TinyRandomLlamaSource().load_tokenizer()
+
+    def load_classifier(self, num_labels: int) -> PreTrainedModel:
+        raise ModelSourceError(f"model source '{self.name}' is a translation model; it cannot classify")
+
+    def load_seq2seq(self) -> PreTrainedModel:
+        from transformers import MarianConfig, MarianMTModel
+
+        tokenizer = self.load_tokenizer()
+        config = MarianConfig(
+            vocab_size=len(tokenizer),
+            d_model=64,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=128,
+            decoder_ffn_dim=128,
+            max_position_embeddings=TinyRandomLlamaSource.max_length,
+            scale_embedding=False,
+            init_std=0.5,  # at the usual 0.02 the positions drown the input and every text decodes alike
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.pad_token_id,
+            forced_eos_token_id=tokenizer.eos_token_id,
+        )
+        return _seeded(lambda: MarianMTModel(config), self.weight_seed)
+
+
 register_source(MiniLMSource())
 register_source(TinyRandomBertSource())
 register_source(TinyRandomLlamaSource())
 register_source(SmolLM2Source())
+register_source(TinyRandomMarianSource())
 
 
 def resolve_source(name: str) -> ModelSource:
@@ -406,6 +455,9 @@ class HubSource(PretrainedDirSource):
 
     def load_causal_lm(self) -> PreTrainedModel:
         return self._guard(super().load_causal_lm)  # type: ignore[no-any-return]
+
+    def load_seq2seq(self) -> PreTrainedModel:
+        return self._guard(super().load_seq2seq)  # type: ignore[no-any-return]
 
 
 def default_head_modules(model: PreTrainedModel) -> list[str]:

@@ -1,10 +1,11 @@
 """The staged tuning practice as one MLflow run (`main`): data, then hyperparameters, then structure,
 then evaluate and promote. One parent run, one child run per stage; the sweeps' trials nest under
-their stage.
+their stage. The data stage searches the training-data augmentation (`augment.*`); its winning
+settings, then the hyperparameter stage's, are fixed for the stages after it.
 
 The trial budget (and the optional time budget) is split between the stages by
-`pipeline.fractions` (the guide's 70/20/10 by default). A stage that cannot run yet gives its
-share to the others, in proportion, and the split actually used is logged next to the planned one.
+`pipeline.fractions` (the guide's 70/20/10 by default), and the split actually used is logged
+next to the planned one.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mlops.config import STRUCTURE_PARAMETERS, ExperimentConfig, ParamSpace
+from mlops.config import AUGMENT_PARAMETERS, STRUCTURE_PARAMETERS, ExperimentConfig, ParamSpace
 from mlops.errors import ConfigError, GateFailed
 from mlops.sweep import SweepOptions, SweepResult
 
 logger = logging.getLogger(__name__)
 
-DATA_STAGE_UNAVAILABLE = "data augmentation is not available yet; its share of the budget went to the other stages"
+DATA_STAGE_EMPTY = "no trials left for the data stage (pipeline.fractions.data is 0 or pipeline.n_trials too small)"
+DEFAULT_DATA_SPACE = {
+    "augment.synonym_p": ParamSpace(type="float", low=0.0, high=0.3),
+    "augment.multiplier": ParamSpace(type="int", low=0, high=2),
+}
 DEFAULT_STRUCTURE_SPACE = {
     "lora_r": ParamSpace(type="categorical", choices=[4, 8, 16]),
     "lora_alpha": ParamSpace(type="categorical", choices=[8, 16, 32]),
@@ -65,8 +70,8 @@ def split_budget(total: int, fractions: dict[str, float], runnable: set[str]) ->
 
 
 def stage_spaces(config: ExperimentConfig) -> tuple[dict[str, ParamSpace], dict[str, ParamSpace]]:
-    """(hyperparameter space, structure space): structural keys move out of `search.space`."""
-    hp = {k: v for k, v in config.search.space.items() if k not in STRUCTURE_PARAMETERS}
+    """(hyperparameter space, structure space): structural and augmentation keys move out of `search.space`."""
+    hp = {k: v for k, v in config.search.space.items() if k not in STRUCTURE_PARAMETERS and k not in AUGMENT_PARAMETERS}
     structure = (
         dict(config.pipeline.structure_space)
         or {k: v for k, v in config.search.space.items() if k in STRUCTURE_PARAMETERS}
@@ -75,6 +80,16 @@ def stage_spaces(config: ExperimentConfig) -> tuple[dict[str, ParamSpace], dict[
     if not hp:
         raise ConfigError(f"search.space: the hyperparameter stage needs a parameter other than {', '.join(STRUCTURE_PARAMETERS)}")
     return hp, structure
+
+
+def data_stage_space(config: ExperimentConfig) -> dict[str, ParamSpace]:
+    """The augmentation settings the data stage searches: `pipeline.data_space`, else the `augment.*` keys of
+    `search.space`, else synonym_p 0..0.3 and multiplier 0..2 (the methods: `augment.methods`, or the default ones)."""
+    return (
+        dict(config.pipeline.data_space)
+        or {k: v for k, v in config.search.space.items() if k in AUGMENT_PARAMETERS}
+        or dict(DEFAULT_DATA_SPACE)
+    )
 
 
 def _stage_config(
@@ -99,11 +114,12 @@ def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResu
     from mlops.sweep import register_and_gate, run_sweep
 
     hp_space, structure_space = stage_spaces(config)
-    prepared = prepare(config, options.promote)  # bad input fails here, before any run
-    runnable = {"hyperparameters", "structure"}
+    runnable = {"data", "hyperparameters", "structure"}
     budget = split_budget(config.pipeline.n_trials, config.pipeline.fractions, runnable)
     total_timeout = config.pipeline.timeout
     timeouts = {s: total_timeout * n / config.pipeline.n_trials if total_timeout else None for s, n in budget.items()}
+    data_config = _stage_config(config, data_stage_space(config), budget["data"], timeouts["data"])
+    prepared = prepare(data_config if budget["data"] else config, options.promote)  # bad input (WordNet too) fails here, before any run
     base = options.study_name or f"{config.name}-main-{uuid.uuid4().hex[:8]}"
     stages: dict[str, SweepResult] = {}
     failed: GateFailed | None = None
@@ -122,16 +138,23 @@ def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResu
         mlflow.log_artifact(config.source_file, "config")
         log_environment()
 
-        with ended(mlflow.start_run(run_name="stage-1-data", nested=True, tags={"mlops.stage": "data"})):
-            mlflow.set_tag("mlops.stage.skipped", DATA_STAGE_UNAVAILABLE)
-            logger.warning("stage data: skipped: %s", DATA_STAGE_UNAVAILABLE)
+        fixed: dict[str, Any] = {}  # each stage's winning values, fixed for the stages after it
+        if budget["data"]:
+            stages["data"] = run_sweep(
+                data_config, SweepOptions(options.storage, f"{base}-data", promote=False, nested=True, run_name="stage-1-data")
+            )
+            fixed |= stages["data"].best_params
+        else:
+            with ended(mlflow.start_run(run_name="stage-1-data", nested=True, tags={"mlops.stage": "data"})):
+                mlflow.set_tag("mlops.stage.skipped", DATA_STAGE_EMPTY)
+                logger.warning("stage data: skipped: %s", DATA_STAGE_EMPTY)
 
-        hp_config = _stage_config(config, hp_space, budget["hyperparameters"], timeouts["hyperparameters"])
+        hp_config = _stage_config(config, hp_space, budget["hyperparameters"], timeouts["hyperparameters"], fixed)
         stages["hyperparameters"] = run_sweep(
             hp_config,
             SweepOptions(options.storage, f"{base}-hyperparameters", promote=False, nested=True, run_name="stage-2-hyperparameters"),
         )
-        fixed = stages["hyperparameters"].best_params
+        fixed |= stages["hyperparameters"].best_params
         structure_config = _stage_config(config, structure_space, budget["structure"], timeouts["structure"], fixed)
         stages["structure"] = run_sweep(
             structure_config,
@@ -139,7 +162,10 @@ def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResu
         )
         mlflow.set_tags({f"fixed.{k}": str(v) for k, v in fixed.items()})
 
-        winner = "structure" if _better(stages["structure"], stages["hyperparameters"], config.search.direction) else "hyperparameters"
+        winner = next(iter(stages))  # a later stage must do strictly better to win
+        for stage in stages:
+            if _better(stages[stage], stages[winner], config.search.direction):
+                winner = stage
         best = stages[winner]
         version = None
         scores = {f"best_{config.search.metric}": best.best_value, **{f"best_{k}": v for k, v in _test_metrics(best.best_run_id).items()}}

@@ -21,10 +21,13 @@ def entry_run(experiment: str, run_name: str, tags: dict[str, str] | None = None
     """
     import mlflow
 
+    from mlops.tracking import check_tracking_server
+
     if nested:
         with ended(mlflow.start_run(run_name=run_name, tags=tags, nested=True)) as run:
             yield run
         return
+    check_tracking_server()  # an unreachable server or refused credentials: one line now, not retries later
     if not os.environ.get("MLFLOW_RUN_ID"):
         mlflow.set_experiment(experiment)
     with ended(mlflow.start_run(run_name=run_name, tags=tags)) as run:
@@ -36,9 +39,12 @@ def ended(run: Run, killed_by: tuple[type[BaseException], ...] = ()) -> Iterator
     """End `run` (the active run) FINISHED, FAILED with an `error` tag, or KILLED.
 
     KILLED is for Ctrl-C and for the exception types in `killed_by` (a pruned trial): the
-    run was stopped on purpose, so it gets no `error` tag.
+    run was stopped on purpose, so it gets no `error` tag. If the tracking server went away, the
+    run is dropped locally and a `TrackingServerError` raised: there is nothing to end it on.
     """
     import mlflow
+
+    from mlops.tracking import abandon_active_run, server_gone_error
 
     stopped: tuple[type[BaseException], ...] = (KeyboardInterrupt, *killed_by)
     try:
@@ -47,10 +53,37 @@ def ended(run: Run, killed_by: tuple[type[BaseException], ...] = ()) -> Iterator
         mlflow.end_run("KILLED")
         raise
     except BaseException as exc:
+        gone = server_gone_error(exc)
+        if gone is not None:
+            abandon_active_run()
+            if gone is exc:
+                raise
+            raise gone from exc
         mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:4000])
         mlflow.end_run("FAILED")
         raise
     mlflow.end_run("FINISHED")
+
+
+def process_rank() -> int:
+    """This process's global rank under a distributed launcher (torchrun, `accelerate launch`, mpirun); 0 otherwise."""
+    for name in ("RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK", "PMI_RANK"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+def is_main_process() -> bool:
+    """Only rank 0 talks to MLflow: the other ranks of a distributed run train, and log nothing."""
+    return process_rank() == 0
+
+
+def world_size() -> int:
+    """Processes training together (1 without a distributed launcher)."""
+    for name in ("WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMI_SIZE"):
+        if os.environ.get(name, "").isdigit():
+            return max(1, int(os.environ[name]))
+    return 1
 
 
 def redact_url(url: str) -> str:

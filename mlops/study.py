@@ -238,8 +238,12 @@ def open_shared_study(
     except Exception as exc:  # bad URL, missing driver, unreachable server: SQLAlchemy/Optuna errors
         if guard is not None:
             guard.close()
+        from sqlalchemy.exc import DBAPIError
+
         readable = isinstance(exc, ValueError | ImportError | optuna.exceptions.OptunaError)
         reason = str(exc).splitlines()[0] if readable else type(exc).__name__
+        if isinstance(exc, DBAPIError) and str(exc.orig).strip():  # the driver's words: refused, unknown host, bad password
+            reason = str(exc.orig).strip().splitlines()[0]
         raise ConfigError(f"storage: cannot open Optuna storage {redact_url(url)!r}: {reason}") from None
     if study.direction.name.lower() != direction:
         if guard is not None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mlops.config import ExperimentConfig, GenerationConfig, TrainingConfig
     from mlops.data import PairSplit, SummarizationData
     from mlops.models import ModelSource
+    from mlops.structure import StructureReport
     from mlops.summarization import DecodingSettings
 
 
@@ -38,19 +39,17 @@ def decoding_settings(gen: GenerationConfig, seed: int) -> DecodingSettings:
 
 
 def build_peft_causal_lm(source: ModelSource, hp: TrainingConfig, target_modules: list[str] | None) -> PreTrainedModel:
-    from peft import LoraConfig, TaskType, get_peft_model
+    return build_causal_lm(source, hp, target_modules)[0]
 
+
+def build_causal_lm(source: ModelSource, hp: TrainingConfig, target_modules: list[str] | None) -> tuple[PreTrainedModel, StructureReport]:
+    """The causal LM with its adapter (`hp.adapter`: lora, prefix or bottleneck) and structure (frozen layers, FFN gates)."""
     from mlops.models import default_causal_lm_targets
+    from mlops.structure import adapt
 
     base = source.load_causal_lm()
-    lora = LoraConfig(
-        task_type=TaskType.CAUSAL_LM,
-        r=hp.lora_r,
-        lora_alpha=hp.lora_alpha,
-        lora_dropout=hp.lora_dropout,
-        target_modules=target_modules or default_causal_lm_targets(base),
-    )
-    return get_peft_model(base, lora)  # type: ignore[return-value]
+    model, report = adapt(base, hp, "summarization", target_modules or default_causal_lm_targets(base), None)
+    return model, report
 
 
 class _Rows:
@@ -129,10 +128,12 @@ def finetune_summarizer(
     import mlflow
 
     from mlops.data import PairSplit
+    from mlops.promotion import PER_EXAMPLE_ARTIFACT, summarization_per_example
+    from mlops.runs import is_main_process
     from mlops.summarization import encode_pairs, make_collator
 
     seed_everything(hp.seed)
-    model = build_peft_causal_lm(source, hp, config.model.target_modules)
+    model, structure = build_causal_lm(source, hp, config.model.target_modules)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     trainable, total = count_parameters(model)
@@ -164,7 +165,9 @@ def finetune_summarizer(
     validation, _ = score_generation(model, tokenizer, data.validation, gen, settings, "eval", gen.eval_examples)
     validation["eval_loss"] = subset_scores.get("eval_loss", float("nan"))  # on the subset: loss needs no generation
     test, table = score_generation(model, tokenizer, data.test, gen, settings, "test", gen.eval_examples)
-    mlflow.log_metrics(validation, step=last_step)  # full-validation scores supersede the last subset point
+    per_example = {f"test_{k}": table[k] for k in ("rougeL", "key_term_recall") if k in table}
+    if is_main_process():  # the other ranks of a distributed launch have no run
+        mlflow.log_metrics(validation, step=last_step)  # full-validation scores supersede the last subset point
     save_adapter(model, tokenizer, output_dir, config, {"generation": asdict(gen), "seed": hp.seed})
     mlflow.flush_async_logging()
     rows = min(gen.table_rows, len(table["document"]))
@@ -175,6 +178,7 @@ def finetune_summarizer(
         trainable_params=trainable,
         total_params=total,
         train_seconds=train_seconds,
-        metrics={**train_stats.as_metrics("train"), **val_stats.as_metrics("eval_subset")},
+        metrics={**train_stats.as_metrics("train"), **val_stats.as_metrics("eval_subset"), **structure.metrics()},
         tables={"predictions.json": {k: v[:rows] for k, v in table.items()}},
+        documents={PER_EXAMPLE_ARTIFACT: summarization_per_example(data, per_example)},  # resampled by champion/challenger gates
     )

@@ -27,6 +27,7 @@ from mlops.finetune import Prepared, prepare
 from mlops.runs import ended, entry_run, log_params_effective
 from mlops.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, SharedStudy, open_shared_study
 from mlops.sweep_report import best_trial, log_sweep_summary
+from mlops.tracking import check_tracking_server, server_gone_error
 
 if TYPE_CHECKING:
     import optuna
@@ -142,7 +143,7 @@ def run_trial_as_child_run(
     with ended(mlflow.start_run(run_id=created.info.run_id, nested=True), killed_by=(optuna.TrialPruned,)):
         mlflow.log_param("trial_number", trial.number)
         try:
-            result = train_and_log(config, hp, prepared, scratch / f"trial-{trial.number}", reporter=report, generation=generation)
+            result = train_and_log(trial_config, hp, prepared, scratch / f"trial-{trial.number}", reporter=report, generation=generation)
         except optuna.TrialPruned as pruned:
             mlflow.set_tags({"pruned": "true", "pruned_at_epoch": str(pruned_at[-1]), "pruned_reason": str(pruned)})
             raise
@@ -153,13 +154,14 @@ def run_trial_as_child_run(
 def register_and_gate(
     config: ExperimentConfig, policy: PromotionPolicy, best_run_id: str, trial_number: int, parent_run_id: str, scratch: Path
 ) -> tuple[str, GateReport | None, GateFailed | None]:
-    """Log the best trial's adapter as a servable model, register it, and apply the staging gate.
+    """Log the best trial's adapter as a servable model, register it with its lineage, and apply the gate of
+    the policy's `after_sweep` alias (staging).
 
     Tags go on the active run; a gate failure is returned (nothing moved), not raised.
     """
     import mlflow
 
-    from mlops.promotion import promote_if_gates_pass, register_version
+    from mlops.promotion import lineage_tags, promote_if_gates_pass, register_version
     from mlops.serving import log_adapter_model
 
     adapter_dir = scratch / f"trial-{trial_number}"
@@ -169,14 +171,15 @@ def register_and_gate(
         info = log_adapter_model(adapter_dir)
     client = mlflow.MlflowClient()
     tags = {"source_run_id": best_run_id, "sweep_run_id": parent_run_id, "optuna_trial": str(trial_number), "policy": policy.source_file}
+    tags |= lineage_tags(client, best_run_id, parent_run_id)
     version = register_version(client, config.registry.model_name, info.model_uri, best_run_id, tags)
     mlflow.set_tag("registered_version", f"{version.name}/{version.version}")
     try:
-        report = promote_if_gates_pass(client, policy, version, "staging")
+        report = promote_if_gates_pass(client, policy, version, policy.after_sweep)
     except GateFailed as failed:
         mlflow.set_tag("promotion", f"rejected: {failed}"[:4000])
         return version.version, None, failed
-    mlflow.set_tag("promotion", f"staging -> v{version.version}")
+    mlflow.set_tag("promotion", f"{policy.after_sweep} -> v{version.version}")
     return version.version, report, None
 
 
@@ -215,8 +218,14 @@ def _run_one(
             shared.study.tell(trial, state=states.PRUNED)
             logger.info("trial %d pruned: %s", trial.number, pruned)
         except Exception as exc:
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:1000])
+            gone = server_gone_error(exc)  # the tracking server went away: every further trial would fail the same way,
+            reason = gone or exc
+            trial.set_user_attr("fail_reason", f"{type(reason).__name__}: {reason}"[:1000])
             shared.study.tell(trial, state=states.FAIL)
+            if gone is exc:  # so stop and leave the budget for a resume
+                raise
+            if gone is not None:
+                raise gone from exc
             logger.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
         except KeyboardInterrupt:
             shared.study.tell(trial, state=states.FAIL)
@@ -291,7 +300,7 @@ def _log_worker_start(shared: SharedStudy, config: ExperimentConfig, prepared: P
     import mlflow
 
     from mlops.baseline import baseline_metrics
-    from mlops.data import log_dataset_inputs
+    from mlops.data import dataset_lineage, log_dataset_inputs
     from mlops.environment import log_environment
 
     is_parent = link.parent_run_id == link.worker_run_id
@@ -316,6 +325,7 @@ def _log_worker_start(shared: SharedStudy, config: ExperimentConfig, prepared: P
     mlflow.log_artifact(config.source_file, "config")
     log_environment()
     if is_parent:
+        mlflow.set_tags(dataset_lineage(config.dataset))  # data from an `augment` run names that run
         log_dataset_inputs(prepared.data)
         mlflow.log_metrics(baseline_metrics(prepared.data, config.training.seed))
 
@@ -326,6 +336,8 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions) -> SweepResult:
 
     from mlops.search_space import make_pruner, make_sampler
 
+    if not options.nested:  # before the study is opened: a resumed study looks its parent run up there
+        check_tracking_server()
     prepared = prepare(config, options.promote)
     study_name = options.study_name or f"{config.name}-{uuid.uuid4().hex[:8]}"
     shared = open_study(config, options.storage, study_name)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from mlops.config import ExperimentConfig, TrainingConfig
+    from mlops.structure import StructureReport
 
 _TIMING_SUFFIXES = ("_runtime", "_per_second")
 
@@ -113,7 +114,8 @@ def _mlflow_callback(reporter: Reporter | None, metric: str) -> Any:
                 metrics = {"train_loss": loss}
                 if "learning_rate" in logs:
                     metrics["learning_rate"] = float(logs["learning_rate"])
-                mlflow.log_metrics(metrics, step=state.global_step, synchronous=False)
+                if state.is_world_process_zero:  # under DDP every rank calls back; only rank 0 has a run
+                    mlflow.log_metrics(metrics, step=state.global_step, synchronous=False)
 
         def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kw: Any) -> None:
             metrics = metrics or {}
@@ -121,7 +123,8 @@ def _mlflow_callback(reporter: Reporter | None, metric: str) -> Any:
             if state.global_step == self.last_eval_step:
                 return  # the same point again (a final evaluate() after the last epoch's)
             self.last_eval, self.last_eval_step = curves, state.global_step
-            mlflow.log_metrics(curves, step=state.global_step, synchronous=False)
+            if state.is_world_process_zero:
+                mlflow.log_metrics(curves, step=state.global_step, synchronous=False)
             if reporter is not None and metric in metrics:
                 reporter(float(metrics[metric]), math.ceil(state.epoch or 0))  # step = epochs started
 
@@ -137,18 +140,24 @@ def _compute_metrics(eval_pred: Any) -> dict[str, float]:
 def build_peft_classifier(
     source: ModelSource, num_labels: int, hp: TrainingConfig, target_modules: list[str] | None, head_modules: list[str] | None = None
 ) -> PreTrainedModel:
-    from peft import LoraConfig, TaskType, get_peft_model
+    return build_classifier(source, num_labels, hp, target_modules, head_modules)[0]
+
+
+def build_classifier(
+    source: ModelSource,
+    num_labels: int,
+    hp: TrainingConfig,
+    target_modules: list[str] | None,
+    head_modules: list[str] | None = None,
+    calibration: dict[str, Any] | None = None,
+) -> tuple[PreTrainedModel, StructureReport]:
+    """The classifier with its adapter (`hp.adapter`) and structure (frozen layers, pruned heads, FFN adapters)."""
+    from mlops.structure import adapt
 
     base = source.load_classifier(num_labels)
-    lora = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
-        r=hp.lora_r,
-        lora_alpha=hp.lora_alpha,
-        lora_dropout=hp.lora_dropout,
-        target_modules=target_modules or default_lora_targets(base),
-        modules_to_save=head_modules if head_modules is not None else default_head_modules(base),
-    )
-    return get_peft_model(base, lora)  # type: ignore[return-value]
+    heads = head_modules if head_modules is not None else default_head_modules(base)
+    model, report = adapt(base, hp, "classification", target_modules or default_lora_targets(base), heads, calibration)
+    return model, report
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
@@ -157,7 +166,16 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
 
 
 def training_arguments(
-    output_dir: str, *, device: str, learning_rate: float, batch_size: int, max_steps: int, seed: int, logging_steps: int, **extra: Any
+    output_dir: str,
+    *,
+    device: str,
+    learning_rate: float,
+    batch_size: int,
+    max_steps: int,
+    seed: int,
+    logging_steps: int,
+    lr_scheduler_type: str = "linear",
+    **extra: Any,
 ) -> Any:
     """`TrainingArguments` as every toolkit run uses them: seeded, no checkpoints, no reporting
     integrations (curves go to MLflow through our callback), NaN losses not filtered, the device
@@ -170,7 +188,7 @@ def training_arguments(
         learning_rate=learning_rate,
         per_device_train_batch_size=batch_size,
         max_steps=max_steps,
-        lr_scheduler_type="linear",
+        lr_scheduler_type=lr_scheduler_type,
         save_strategy="no",
         logging_steps=logging_steps,
         logging_nan_inf_filter=False,  # a NaN loss must reach the callback and fail the run, not be averaged away
@@ -222,12 +240,16 @@ def run_trainer(
             logging_steps=hp.logging_steps,
             per_device_eval_batch_size=eval_batch_size,
             gradient_accumulation_steps=hp.gradient_accumulation_steps,
+            lr_scheduler_type=hp.lr_scheduler,
+            lr_scheduler_kwargs={"num_cycles": hp.num_cycles} if hp.lr_scheduler == "cosine_with_restarts" else None,
+            activation_checkpointing=hp.gradient_checkpointing,
             num_train_epochs=hp.epochs,
             warmup_steps=hp.warmup_ratio,
             weight_decay=hp.weight_decay,
             eval_strategy="epoch",
             train_sampling_strategy="group_by_length" if group_by_length else "random",
             remove_unused_columns=False,
+            deepspeed=hp.deepspeed,  # a DeepSpeed JSON path or dict, handed to the Trainer as is
         )
         curves = _mlflow_callback(reporter, metric)
         trainer = (trainer_class or Trainer)(
@@ -265,8 +287,17 @@ def finetune(
     import mlflow
     from transformers import DataCollatorWithPadding
 
+    from mlops.promotion import PER_EXAMPLE_ARTIFACT, classification_per_example
+
     seed_everything(hp.seed)
-    model = build_peft_classifier(source, len(data.label_names), hp, config.model.target_modules, config.model.head_modules)
+    calibration = None
+    if hp.prune_heads > 0:  # head importance is measured on the first training batch
+        from mlops.structure import calibration_batch
+
+        calibration = calibration_batch(tokenizer, data.train.texts, data.train.labels, config.model.max_length, hp.batch_size)
+    model, structure = build_classifier(
+        source, len(data.label_names), hp, config.model.target_modules, config.model.head_modules, calibration
+    )
     model.config.pad_token_id = tokenizer.pad_token_id
     trainable, total = count_parameters(model)
     train_set, val_set, test_set = (_Encoded(data.split(s), tokenizer, config.model.max_length) for s in ("train", "validation", "test"))
@@ -287,18 +318,31 @@ def finetune(
         trainable_params=trainable,
         total_params=total,
         train_seconds=train_seconds,
-        documents={"confusion_matrix.json": confusion(test_predictions, data.test.labels, data.label_names)},
+        metrics=structure.metrics(),
+        documents={
+            "confusion_matrix.json": confusion(test_predictions, data.test.labels, data.label_names),
+            PER_EXAMPLE_ARTIFACT: classification_per_example(data, test_predictions),  # resampled by champion/challenger gates
+            **structure.documents(),
+        },
     )
 
 
 def save_adapter(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path, config: ExperimentConfig, card: dict[str, Any]
 ) -> None:
-    """The adapter (with any trained head), the tokenizer, and a card naming the task and the base model source."""
+    """The adapter (with any trained head), the tokenizer, and a card naming the task and the base model source.
+
+    The card's `structure` entry (pruned heads, FFN adapters) and the weights PEFT does not hold are what
+    `mlops.structure.load_adapted_model` rebuilds the served model from.
+    """
+    from mlops.structure import save_structure
+
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
+    structure = save_structure(model, out)
+    if structure["peft"]:
+        model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
-    card = {"task": config.task, "base_model": config.model.source, **card}
+    card = {"task": config.task, "base_model": config.model.source, "structure": structure, **card}
     (out / MODEL_CARD).write_text(json.dumps(card, indent=2), encoding="utf-8")
 
 

@@ -1,12 +1,17 @@
-"""Shared fixtures: an isolated tracking store per test and the tiny test config."""
+"""Shared fixtures: an isolated tracking store per test, the tiny test config, PostgreSQL and the tracking stack."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from .services import Stack
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -35,6 +40,26 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         os.environ.pop(leaked, None)
 
 
+@contextmanager
+def isolated_store(folder: Path) -> Iterator[str]:
+    """A SQLite tracking store in `folder`, which is also the working directory, for a module-scoped fixture;
+    no run left active and no experiment leaked afterwards (what `tracking` does per test)."""
+    import mlflow
+
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.delenv("MLFLOW_RUN_ID", raising=False)
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        mlflow.set_tracking_uri(uri)
+        yield uri
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(None)
+        for leaked in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+            os.environ.pop(leaked, None)
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -48,3 +73,17 @@ def postgres_url() -> Iterator[str]:
 
     with postgres(databases=("optuna", "mlflow", "scratch")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """The tracking stack with basic auth for the whole session, started by `scripts/stack up --auth` on free ports
+    and stopped at the end; or one already running whose env file $MLOPS_STACK_ENV names (then left running)."""
+    from .services import Stack, stack
+
+    reuse = os.environ.get("MLOPS_STACK_ENV")
+    if reuse:
+        yield Stack.from_env_file(Path(reuse))
+        return
+    with stack(auth=True) as running:
+        yield running

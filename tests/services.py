@@ -1,16 +1,25 @@
-"""Real services for tests, started on 127.0.0.1 and stopped afterwards: PostgreSQL (Debian's server binaries)."""
+"""Real services for tests, started on 127.0.0.1 and stopped afterwards: PostgreSQL (Debian's server binaries),
+and the whole tracking stack of scripts/stack (PostgreSQL, moto's S3, an MLflow server)."""
 
 from __future__ import annotations
 
 import glob
+import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+STACK_SCRIPT = ROOT / "scripts" / "stack"
 
 
 def free_port() -> int:
@@ -55,3 +64,87 @@ def postgres(databases: tuple[str, ...] = ("optuna",)) -> Iterator[str]:
     finally:
         subprocess.run(_as_postgres([str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]), capture_output=True)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A running scripts/stack: the variables of its env file, and the process ids it recorded."""
+
+    dir: Path
+    env: dict[str, str]
+
+    @classmethod
+    def from_env_file(cls, path: Path) -> Stack:
+        env = {}
+        for line in path.read_text().splitlines():
+            if line.startswith("export "):
+                key, _, value = line.removeprefix("export ").partition("=")
+                env[key] = shlex.split(value)[0] if value else ""
+        return cls(path.parent, env)
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.env["MLFLOW_TRACKING_URI"]
+
+    @property
+    def storage(self) -> str:
+        """The Optuna storage URL; its password comes from PGPASSFILE."""
+        return self.env["MLOPS_OPTUNA_STORAGE"]
+
+    @property
+    def bucket(self) -> str:
+        return self.env["MLOPS_STACK_BUCKET"]
+
+    def pid(self, service: str) -> int:
+        return int(json.loads((self.dir / "stack.json").read_text())["pids"][service])
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the stack's moto server, with the stack's S3 credentials."""
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.env["MLFLOW_S3_ENDPOINT_URL"],
+            region_name=self.env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def client_env(self, **overrides: str) -> dict[str, str]:
+        """The environment of a user who sourced the env file: this Python's scripts first, no inherited run."""
+        env = {**os.environ, **self.env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **overrides}
+        for inherited in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+            env.pop(inherited, None)
+        return env
+
+
+@contextmanager
+def stacks(count: int, auth: bool = False) -> Iterator[list[Stack]]:
+    """`count` stacks started side by side by `scripts/stack up`, each on free ports in a fresh directory; `down`
+    afterwards. A failed start raises with the script's output."""
+    command = [sys.executable, str(STACK_SCRIPT)]
+    envs: list[dict[str, str]] = []
+    for _ in range(count):
+        workdir = Path(tempfile.mkdtemp(prefix="mlops-stack-"))
+        workdir.chmod(0o711)  # the postgres user must be able to enter it
+        env = {**os.environ, "MLOPS_STACK_DIR": str(workdir), "MLOPS_STACK_WORKERS": "1"}
+        envs.append(env | {f"MLOPS_STACK_{name}_PORT": str(free_port()) for name in ("PG", "S3", "MLFLOW")})
+    up = [*command, "up", *(["--auth"] if auth else [])]
+    ups = [subprocess.Popen(up, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for env in envs]
+    outputs = [p.communicate(timeout=600)[0] for p in ups]
+    try:
+        failed = [f"scripts/stack up failed (exit {p.returncode}):\n{out}" for p, out in zip(ups, outputs, strict=True) if p.returncode]
+        if failed:
+            raise RuntimeError("\n".join(failed))
+        yield [Stack.from_env_file(Path(env["MLOPS_STACK_DIR"]) / "env") for env in envs]
+    finally:
+        for env in envs:
+            subprocess.run([*command, "down"], env=env, capture_output=True, timeout=300)
+            shutil.rmtree(env["MLOPS_STACK_DIR"], ignore_errors=True)
+
+
+@contextmanager
+def stack(auth: bool = False) -> Iterator[Stack]:
+    """One stack, as `stacks` starts them."""
+    with stacks(1, auth) as (running,):
+        yield running

@@ -61,6 +61,12 @@ CASES = {
         [],
         r"d.csv: not valid UTF-8",
     ),
+    "freeze_ratio_one": (lambda t: _config(t, training__freeze_ratio=1.0), [], r"training.freeze_ratio: must be in \[0, 1\)"),
+    "prefix_on_classifier": (
+        lambda t: _config(t, training__adapter="prefix"),
+        [],
+        r"training.adapter: PEFT refuses prefix tuning for sequence classifiers",
+    ),
 }
 
 
@@ -117,3 +123,32 @@ def test_sigterm_ends_the_run_killed_not_running(tracking: str) -> None:
     # main returns 130; on some runs the interpreter then exits by SIGINT (-2) during shutdown, after the runs ended
     assert proc.returncode in (130, -signal.SIGINT) and "stopped; runs in progress were ended KILLED" in err, err[-2000:]
     assert client.get_run(runs[0].info.run_id).info.status == "KILLED"
+
+
+def test_registry_mistakes_are_one_line_exit_2(tracking: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    MlflowClient().create_registered_model("known")
+    policy = "model_name: tiny-detector\naliases:\n  staging:\n    gates: [{metric: %s, min: %s}]\n"
+    unknown_metric = write(tmp_path / "p1.yaml", policy % ("test_acc", 0.5))
+    out_of_range = write(tmp_path / "p2.yaml", policy % ("test_f1", 1.5))
+    cases = [
+        (["registry", "history", "nope"], r"no registered model named 'nope'"),
+        (["rollback", "nope", "--alias", "production"], r"no registered model named 'nope'"),
+        (["reproduce", "models:/nope/1"], r"no registered model named 'nope'"),
+        (["promote", "--config", str(_config(tmp_path / "a")), "--to", "canary"], r"no gates for alias 'canary'; policy defines: staging"),
+        (["reproduce", "models:/known@champion"], r"known: no alias 'champion' \(aliases: none\)"),
+        (["rollback", "known", "--alias", "production"], r"known: no version holds 'production' .*nothing to roll back"),
+        (["promote", "--config", str(_config(tmp_path / "b", registry__policy=str(unknown_metric)))], r"metric: unknown metric 'test_acc'"),
+        (
+            ["promote", "--config", str(_config(tmp_path / "c", registry__policy=str(out_of_range)))],
+            r"gates\[0\]\.min: 1\.5 is outside the range of test_f1 \[0\.0, 1\.0\]",
+        ),
+    ]
+    capsys.readouterr()  # the store's creation log
+    for argv, pattern in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and re.search(pattern, err), (argv, err)
+    client = MlflowClient()
+    assert client.get_registered_model("known").aliases == {} and not client.search_model_versions("name='tiny-detector'")
+    for exp in client.search_experiments():
+        assert not client.search_runs([exp.experiment_id], filter_string="attributes.status = 'RUNNING'")

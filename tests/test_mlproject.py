@@ -44,7 +44,10 @@ def test_required_entry_points_exist() -> None:
     assert {"n_trials", "sampler", "pruner", "seed", "storage", "study_name", "promote", "config"} == set(
         ENTRY_POINTS["sweep"]["parameters"]
     )
-    hp = {"learning_rate", "batch_size", "epochs", "lora_r", "lora_alpha", "lora_dropout", "warmup_ratio", "weight_decay", "seed"}
+    from mlops.cli import _HP_TYPES
+
+    hp = set(_HP_TYPES)
+    assert {"learning_rate", "batch_size", "epochs", "lora_r", "seed", "freeze_ratio", "adapter", "lr_scheduler"} <= hp
     assert hp | {"config"} == set(ENTRY_POINTS["finetune"]["parameters"])
 
 

@@ -46,21 +46,27 @@ def test_mlflow_run_main_runs_every_stage_under_one_parent(tmp_path: Path) -> No
     main = next(r for r in runs if r.data.tags.get("mlflow.project.entryPoint") == "main")
     assert main.info.status == "FINISHED"
     assert (main.data.params["budget_data"], main.data.params["budget_hyperparameters"], main.data.params["budget_structure"]) == (
-        "0",
-        "2",
+        "1",
+        "1",
         "1",
     )
     assert main.data.params["fraction_data"] == "0.7"
     stages = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == main.info.run_id}
     assert sorted(stages) == ["stage-1-data", "stage-2-hyperparameters", "stage-3-structure", "stage-4-evaluate-promote"]
     assert all(r.info.status == "FINISHED" for r in stages.values())
-    assert stages["stage-1-data"].data.tags["mlops.stage.skipped"].startswith("data augmentation is not available")
 
     def trials(stage: str) -> list:
         return [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stages[stage].info.run_id]
 
-    hp, structure = trials("stage-2-hyperparameters"), trials("stage-3-structure")
-    assert len(hp) == 2 and len(structure) == 1
+    data, hp, structure = trials("stage-1-data"), trials("stage-2-hyperparameters"), trials("stage-3-structure")
+    assert len(data) == 1 and len(hp) == 1 and len(structure) == 1
+    best_data = optuna.load_study(study_name="staged-data", storage=f"sqlite:///{tmp_path / 'optuna.db'}").best_params
+    assert set(best_data) == {"augment.synonym_p", "augment.multiplier"}, "the data stage searches the augmentation"
+    assert data[0].data.params["augment.methods"] == "synonym,swap,delete,insert"
+    for later in hp + structure:  # the data stage's winning augmentation is fixed for the later stages
+        assert float(later.data.params["augment.synonym_p"]) == pytest.approx(best_data["augment.synonym_p"])
+        assert later.data.params["augment.multiplier"] == str(best_data["augment.multiplier"])
+    assert main.data.tags["fixed.augment.multiplier"] == str(best_data["augment.multiplier"])
     best_lr = optuna.load_study(study_name="staged-hyperparameters", storage=f"sqlite:///{tmp_path / 'optuna.db'}").best_params[
         "learning_rate"
     ]
@@ -71,16 +77,17 @@ def test_mlflow_run_main_runs_every_stage_under_one_parent(tmp_path: Path) -> No
         not in optuna.load_study(study_name="staged-hyperparameters", storage=f"sqlite:///{tmp_path / 'optuna.db'}").best_params
     ), "lora_r is structural: searched in stage 3 only"
     promote = stages["stage-4-evaluate-promote"]
-    assert promote.data.tags["winner_stage"] in ("hyperparameters", "structure") and "best_test_f1" in main.data.metrics
+    assert promote.data.tags["winner_stage"] in ("data", "hyperparameters", "structure") and "best_test_f1" in main.data.metrics
     version = client.get_model_version_by_alias("tiny-detector", "staging")
     assert version.run_id == promote.data.tags["winner_run_id"] and version.tags["sweep_run_id"] == main.info.run_id
 
 
 def test_structure_stage_fixes_training_and_decoding_winners() -> None:
     from mlops.config import load_config
-    from mlops.pipeline import _stage_config, stage_spaces
+    from mlops.pipeline import DEFAULT_DATA_SPACE, _stage_config, data_stage_space, stage_spaces
 
     config = load_config(str(TINY_CONFIG.parent / "tiny-summarizer.yaml"))
+    assert data_stage_space(config) == DEFAULT_DATA_SPACE
     hp_space, structure_space = stage_spaces(config)
     assert set(hp_space) == {"learning_rate", "decoding", "temperature"} and set(structure_space) == {"lora_r", "lora_alpha"}
     staged = _stage_config(config, structure_space, 3, None, {"learning_rate": 1e-3, "decoding": "sample", "temperature": 0.9})

@@ -2,11 +2,16 @@
 
 from mlops.config._load import apply_overrides, load_config, packaged_configs, read_yaml, resolve_config_path
 from mlops.config._schema import (
+    AUGMENT_METHODS,
+    AUGMENT_PARAMETERS,
     DECODING_PARAMETERS,
+    DEFAULT_AUGMENT_METHODS,
     HYPERPARAMETERS,
     SEARCH_METRICS,
     STAGES,
     STRUCTURE_PARAMETERS,
+    AugmentConfig,
+    BackTranslationConfig,
     DatasetConfig,
     ExperimentConfig,
     GenerationConfig,
@@ -21,11 +26,16 @@ from mlops.config._schema import (
 from mlops.config._validate import build
 
 __all__ = [
+    "AUGMENT_METHODS",
+    "AUGMENT_PARAMETERS",
     "DECODING_PARAMETERS",
+    "DEFAULT_AUGMENT_METHODS",
     "HYPERPARAMETERS",
     "SEARCH_METRICS",
     "STAGES",
     "STRUCTURE_PARAMETERS",
+    "AugmentConfig",
+    "BackTranslationConfig",
     "DatasetConfig",
     "ExperimentConfig",
     "GenerationConfig",

@@ -6,6 +6,10 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from mlops.structure import structure_errors
+
+# Structural keys beyond the LoRA settings: the adapter kind and its size, FFN gates, frozen layers, pruned heads.
+_ARCHITECTURE = ("adapter", "num_virtual_tokens", "reduction_factor", "ffn_gate", "freeze_ratio", "prune_heads")
 # The hyperparameters a trial or `finetune` may override, with the MLproject/CLI names.
 HYPERPARAMETERS = (
     "learning_rate",
@@ -17,10 +21,20 @@ HYPERPARAMETERS = (
     "warmup_ratio",
     "weight_decay",
     "seed",
+    "gradient_accumulation_steps",
+    "lr_scheduler",
+    "num_cycles",
+    "gradient_checkpointing",
+    *_ARCHITECTURE,
 )
 # Decoding settings a summarisation trial may search (the guide's temperature 0.7..1.2, or greedy/beam).
 DECODING_PARAMETERS = ("temperature", "top_p", "num_beams", "decoding")
 TASKS = ("classification", "summarization")
+# Training-data augmentation: the methods, the ones used when augmentation is searched but none are named
+# (all offline), and the settings a search space may tune, as dotted names.
+AUGMENT_METHODS = ("synonym", "swap", "delete", "insert", "back_translation")
+DEFAULT_AUGMENT_METHODS = ("synonym", "swap", "delete", "insert")
+AUGMENT_PARAMETERS = ("augment.synonym_p", "augment.multiplier", "augment.max_replacements", "augment.eda_alpha")
 
 # Validation-split metrics the sweep can optimise, per task.
 SEARCH_METRICS = {
@@ -35,7 +49,12 @@ def _help(text: str) -> dict[str, str]:
 
 @dataclass
 class DatasetConfig:
-    path: str = field(metadata=_help("CSV/JSONL/Parquet file, a `datasets` directory, `demo:NAME`, or `hub:NAME`"))
+    path: str = field(
+        metadata=_help(
+            "CSV/JSONL/Parquet file, a folder of train/validation/test.csv, a `datasets` directory, `demo:NAME`, `hub:NAME`, "
+            "or runs:/<run_id>/augmented (from `augment`)"
+        )
+    )
     format: Literal["auto", "csv", "jsonl", "parquet", "disk", "hub"] = "auto"
     text_column: str = field(default="text", metadata=_help("classification: the input text"))
     label_column: str = field(default="label", metadata=_help("classification: the class label"))
@@ -101,12 +120,60 @@ class TrainingConfig:
     logging_steps: int = 10
     device: Literal["auto", "cpu", "cuda"] = "auto"
     max_steps: int | None = field(default=None, metadata=_help("stop after this many optimizer steps (quick runs)"))
+    deepspeed: str | dict[str, Any] | None = field(
+        default=None, metadata=_help("DeepSpeed config: a JSON file (relative to the working directory) or a mapping; needs `deepspeed`")
+    )
+    lr_scheduler: Literal["linear", "cosine", "cosine_with_restarts"] = "linear"
+    num_cycles: int = field(default=2, metadata=_help("cosine_with_restarts: cosine cycles over training (2: one restart)"))
+    gradient_checkpointing: bool = field(default=False, metadata=_help("recompute activations in the backward pass: less memory, slower"))
+    adapter: Literal["lora", "prefix", "bottleneck"] = field(
+        default="lora",
+        metadata=_help("lora; prefix (PEFT prefix tuning, causal LMs); bottleneck (down/ReLU/up residual adapter after each FFN)"),
+    )
+    num_virtual_tokens: int = field(default=16, metadata=_help("prefix: virtual tokens prepended in every layer"))
+    reduction_factor: int = field(default=16, metadata=_help("bottleneck: hidden size / bottleneck width"))
+    ffn_gate: bool = field(default=False, metadata=_help("a learned element-wise sigmoid gate after each FFN, starting at identity"))
+    freeze_ratio: float = field(
+        default=0.0, metadata=_help("share of the bottom layers left without any trainable parameter (small data: freeze more, up to 0.8)")
+    )
+    prune_heads: float = field(
+        default=0.0,
+        metadata=_help("attention heads removed before training, least important first: a share in [0, 1) or a count (BERT-style models)"),
+    )
 
     def check(self, path: str) -> list[str]:
         errors = []
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             errors.append(f"{path}.learning_rate: must be > 0, got {self.learning_rate}")
-        for name in ("batch_size", "epochs", "lora_r", "lora_alpha", "gradient_accumulation_steps", "logging_steps"):
+        if self.adapter not in ("lora", "prefix", "bottleneck"):
+            errors.append(f"{path}.adapter: must be one of lora, prefix, bottleneck, got {self.adapter!r}")
+        if self.lr_scheduler not in ("linear", "cosine", "cosine_with_restarts"):
+            errors.append(f"{path}.lr_scheduler: must be one of linear, cosine, cosine_with_restarts, got {self.lr_scheduler!r}")
+        if not 0.0 <= self.freeze_ratio < 1.0:
+            errors.append(f"{path}.freeze_ratio: must be in [0, 1) (the guide: 0 to 0.8), got {self.freeze_ratio}")
+        elif self.freeze_ratio > 0 and self.adapter == "prefix":
+            errors.append(
+                f"{path}.freeze_ratio: adapter prefix puts virtual tokens in every layer, so none can stay frozen; "
+                f"use freeze_ratio 0 or adapter lora/bottleneck, got {self.freeze_ratio}"
+            )
+        if self.gradient_checkpointing and self.adapter == "prefix":
+            errors.append(
+                f"{path}.gradient_checkpointing: fails with adapter prefix (a recomputed layer appends the prefix to its "
+                "key/value cache again: PEFT's prefix cache no longer matches the attention mask); use adapter lora or bottleneck"
+            )
+        if self.prune_heads < 0 or (self.prune_heads >= 1 and not float(self.prune_heads).is_integer()):
+            errors.append(f"{path}.prune_heads: must be a share in [0, 1) or a whole number of heads, got {self.prune_heads}")
+        for name in (
+            "batch_size",
+            "epochs",
+            "lora_r",
+            "lora_alpha",
+            "gradient_accumulation_steps",
+            "logging_steps",
+            "num_cycles",
+            "num_virtual_tokens",
+            "reduction_factor",
+        ):
             if getattr(self, name) < 1:
                 errors.append(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
         for name in ("lora_dropout", "warmup_ratio"):
@@ -120,6 +187,22 @@ class TrainingConfig:
             errors.append(f"{path}.seed: must be >= 0, got {self.seed}")
         if self.max_steps is not None and self.max_steps < 1:
             errors.append(f"{path}.max_steps: must be >= 1, got {self.max_steps}")
+        errors += self._check_deepspeed(path)
+        return errors
+
+    def _check_deepspeed(self, path: str) -> list[str]:
+        import importlib.util
+        from pathlib import Path
+
+        if self.deepspeed is None:
+            return []
+        errors = []
+        if isinstance(self.deepspeed, str) and not Path(self.deepspeed).is_file():
+            errors.append(f"{path}.deepspeed: file not found: {self.deepspeed}")
+        if isinstance(self.deepspeed, dict) and not self.deepspeed:
+            errors.append(f"{path}.deepspeed: an empty mapping; give a DeepSpeed config or leave the key out")
+        if importlib.util.find_spec("deepspeed") is None:
+            errors.append(f"{path}.deepspeed: needs the deepspeed package (pip install deepspeed, on a machine with CUDA)")
         return errors
 
 
@@ -195,6 +278,73 @@ class PretrainConfig:
 
 
 @dataclass
+class BackTranslationConfig:
+    """Back-translation: source -> pivot language -> source, through two translation models."""
+
+    forward: str | None = field(
+        default=None, metadata=_help("model source translating into the pivot language (e.g. Helsinki-NLP/opus-mt-en-de)")
+    )
+    backward: str | None = field(
+        default=None, metadata=_help("model source translating back from the pivot language (e.g. Helsinki-NLP/opus-mt-de-en)")
+    )
+    batch_size: int = field(default=16, metadata=_help("texts translated together"))
+    max_new_tokens: int = 128
+    num_beams: int = 1
+
+    def check(self, path: str) -> list[str]:
+        return [
+            f"{path}.{name}: must be >= 1, got {getattr(self, name)}"
+            for name in ("batch_size", "max_new_tokens", "num_beams")
+            if getattr(self, name) < 1
+        ]
+
+
+@dataclass
+class AugmentConfig:
+    """Training-data augmentation: only the train split is augmented; validation and test are never touched."""
+
+    methods: list[str] = field(
+        default_factory=list,
+        metadata=_help("synonym, swap, delete, insert, back_translation; empty: no augmentation (`augment` then uses the first four)"),
+    )
+    multiplier: int = field(default=1, metadata=_help("augmented copies made per training example (0: none)"))
+    synonym_p: float = field(default=0.1, metadata=_help("probability that an eligible word is replaced by a WordNet synonym"))
+    max_replacements: int = field(default=3, metadata=_help("synonym replacements per text, at most"))
+    eda_alpha: float = field(default=0.1, metadata=_help("EDA's alpha: the share of a text's words swapped, deleted or inserted"))
+    protected_words: list[str] = field(
+        default_factory=list, metadata=_help("words never replaced, moved or deleted (label-bearing terms), besides entity-like tokens")
+    )
+    seed: int | None = field(default=None, metadata=_help("default: training.seed"))
+    back_translation: BackTranslationConfig = field(default_factory=BackTranslationConfig)
+
+    def check(self, path: str) -> list[str]:
+        errors = []
+        for name in ("synonym_p", "eda_alpha"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                errors.append(f"{path}.{name}: must be in [0, 1], got {value}")
+        if self.multiplier < 0:
+            errors.append(f"{path}.multiplier: must be >= 0, got {self.multiplier}")
+        if self.max_replacements < 1:
+            errors.append(f"{path}.max_replacements: must be >= 1, got {self.max_replacements}")
+        for i, method in enumerate(self.methods):
+            if method not in AUGMENT_METHODS:
+                errors.append(f"{path}.methods[{i}]: unknown method {method!r}; use one of {', '.join(AUGMENT_METHODS)}")
+        if len(set(self.methods)) != len(self.methods):
+            errors.append(f"{path}.methods: each method at most once, got {', '.join(self.methods)}")
+        if self.seed is not None and self.seed < 0:
+            errors.append(f"{path}.seed: must be >= 0, got {self.seed}")
+        missing = [name for name in ("forward", "backward") if not getattr(self.back_translation, name)]
+        if "back_translation" in self.methods and missing:
+            where = f"{path}.back_translation" + (f".{missing[0]}" if len(missing) == 1 else "")
+            errors.append(
+                f"{where}: the back_translation method needs {' and '.join(missing)} translation model sources "
+                "(e.g. forward: Helsinki-NLP/opus-mt-en-de, backward: Helsinki-NLP/opus-mt-de-en)"
+            )
+        return errors
+
+
+@dataclass
 class ParamSpace:
     """One searchable hyperparameter: float/int with bounds, or categorical choices."""
 
@@ -255,14 +405,14 @@ class SearchConfig:
         if self.heartbeat_interval < 1:
             errors.append(f"{path}.heartbeat_interval: must be >= 1 second, got {self.heartbeat_interval}")
         for name in self.space:
-            if name not in HYPERPARAMETERS + DECODING_PARAMETERS:
-                known = ", ".join(HYPERPARAMETERS + DECODING_PARAMETERS)
+            if name not in HYPERPARAMETERS + DECODING_PARAMETERS + AUGMENT_PARAMETERS:
+                known = ", ".join(HYPERPARAMETERS + DECODING_PARAMETERS + AUGMENT_PARAMETERS)
                 errors.append(f"{path}.space.{name}: not a tunable hyperparameter; use one of {known}")
         return errors
 
 
 STAGES = ("data", "hyperparameters", "structure")
-STRUCTURE_PARAMETERS = ("lora_r", "lora_alpha", "lora_dropout")
+STRUCTURE_PARAMETERS = ("lora_r", "lora_alpha", "lora_dropout", *_ARCHITECTURE)
 
 
 def _default_fractions() -> dict[str, float]:
@@ -278,6 +428,10 @@ class PipelineConfig:
     fractions: dict[str, float] = field(default_factory=_default_fractions)
     structure_space: dict[str, ParamSpace] = field(
         default_factory=dict, metadata=_help("structural choices searched with the best hyperparameters fixed; default: lora_r, lora_alpha")
+    )
+    data_space: dict[str, ParamSpace] = field(
+        default_factory=dict,
+        metadata=_help("augmentation settings searched first; default: augment.synonym_p 0..0.3, augment.multiplier 0..2"),
     )
 
     def check(self, path: str) -> list[str]:
@@ -295,6 +449,9 @@ class PipelineConfig:
         for name in self.structure_space:
             if name not in STRUCTURE_PARAMETERS:
                 errors.append(f"{path}.structure_space.{name}: not a structural choice; use one of {', '.join(STRUCTURE_PARAMETERS)}")
+        for name in self.data_space:
+            if name not in AUGMENT_PARAMETERS:
+                errors.append(f"{path}.data_space.{name}: not an augmentation setting; use one of {', '.join(AUGMENT_PARAMETERS)}")
         return errors
 
 
@@ -317,6 +474,7 @@ class ExperimentConfig:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     source_file: str = field(default="", init=False, metadata=_help("set by the loader: where this config came from"))
 
     def check(self, path: str) -> list[str]:
@@ -332,12 +490,14 @@ class ExperimentConfig:
             errors += [f"search.space.{k}: a decoding setting; only summarization decodes" for k in decoding]
         errors += self._check_space("search.space", self.search.space)
         errors += self._check_space("pipeline.structure_space", self.pipeline.structure_space)
+        errors += self._check_space("pipeline.data_space", self.pipeline.data_space)
+        errors += structure_errors(self)
         return errors
 
     def _check_space(self, path: str, spaces: dict[str, ParamSpace]) -> list[str]:
         errors = []
         for name, space in spaces.items():
-            if name not in HYPERPARAMETERS + DECODING_PARAMETERS:
+            if name not in HYPERPARAMETERS + DECODING_PARAMETERS + AUGMENT_PARAMETERS:
                 continue
             candidates: dict[str, Any] = {"low": space.low, "high": space.high}
             candidates.update({f"choices[{i}]": v for i, v in enumerate(space.choices or [])})
@@ -346,15 +506,24 @@ class ExperimentConfig:
                 if value is None:
                     continue
                 section: Any = self.generation if name in DECODING_PARAMETERS else self.training
-                problems = replace(section, **{name: value}).check("")
-                errors += [f"{path}.{name}.{where}: {p.split(': ', 1)[1]}" for p in problems if p.startswith(f".{name}:")]
+                key = name
+                if name in AUGMENT_PARAMETERS:
+                    section, key = self.augment, name.removeprefix("augment.")
+                problems = replace(section, **{key: value}).check("")
+                errors += [f"{path}.{name}.{where}: {p.split(': ', 1)[1]}" for p in problems if p.startswith(f".{key}:")]
         return errors
 
     def with_params(self, params: dict[str, Any], **sections: Any) -> ExperimentConfig:
         """This config with searched values applied: hyperparameters to `training`, decoding settings to
-        `generation`; other `sections` (e.g. `search`) replaced as given. `source_file` is kept."""
+        `generation`, `augment.*` settings to `augment` (searched augmentation with no methods named uses
+        the default ones); other `sections` (e.g. `search`) replaced as given. `source_file` is kept."""
         training = replace(self.training, **{k: v for k, v in params.items() if k in HYPERPARAMETERS})
         generation = replace(self.generation, **{k: v for k, v in params.items() if k in DECODING_PARAMETERS})
+        augmented = {k.removeprefix("augment."): v for k, v in params.items() if k in AUGMENT_PARAMETERS}
+        augment = replace(self.augment, **augmented)
+        if augmented and not augment.methods:
+            augment.methods = list(DEFAULT_AUGMENT_METHODS)
+        sections.setdefault("augment", augment)
         updated = replace(self, training=training, generation=generation, **sections)
         updated.source_file = self.source_file  # not an init field: `replace` drops it
         return updated
