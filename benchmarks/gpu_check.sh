@@ -27,7 +27,7 @@ fi
 "$PY" -m pip install -q --no-deps --no-build-isolation -e . >> "$OUT/pip.log" 2>&1 || "$PY" -m pip install -q --no-deps -e . >> "$OUT/pip.log" 2>&1 || status=1
 
 log "1/3 pytest -m gpu"
-timeout 180 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests/test_gpu.py > "$OUT/pytest_gpu.txt" 2>&1 || status=1
+timeout 180 "$PY" -m pytest -q -o addopts="" -m gpu -p no:cacheprovider tests/test_gpu.py > "$OUT/pytest_gpu.txt" 2>&1 || status=1
 tail -3 "$OUT/pytest_gpu.txt" | tee -a "$OUT/summary.txt"
 
 log "2/3 two-trial sweep of tiny-random-llama on CUDA"

@@ -64,40 +64,68 @@ def on_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
 @dataclass(frozen=True)
 class StackSweep:
     parent_id: str
+    worker_ids: list[str]  # the two `mlflow run` project runs: the parent and the other worker's run
     experiment_id: str
     child_ids: list[str]
     study_name: str
     workdir: Path
 
 
+TRIALS = 3
+
+
 @pytest.fixture(scope="module")
 def stack_sweep(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> StackSweep:
-    """`mlflow run . -e sweep` against the stack: tracking server, S3 artifacts, Optuna on PostgreSQL."""
+    """Two `mlflow run . -e sweep` workers side by side against the stack (tracking server, S3 artifacts, Optuna
+    on PostgreSQL), sharing one study of TRIALS trials and one parent run."""
     workdir = tmp_path_factory.mktemp("stack-sweep")
     env = stack.client_env()
     mlflow_cli = shutil.which("mlflow", path=env["PATH"])
     assert mlflow_cli, "the mlflow CLI must be installed beside this Python"
     study, experiment = f"stack-{uuid.uuid4().hex[:8]}", f"stack-e2e-{uuid.uuid4().hex[:8]}"
-    params = ["config=tests/configs/tiny.yaml", "n_trials=2", f"storage={stack.storage}", f"study_name={study}"]
+    params = ["config=tests/configs/tiny.yaml", f"n_trials={TRIALS}", f"storage={stack.storage}", f"study_name={study}", "sampler=random"]
     cmd = [mlflow_cli, "run", str(ROOT), "-e", "sweep", "--env-manager", "local", "--experiment-name", experiment]
-    out = subprocess.run(cmd + [a for p in params for a in ("-P", p)], env=env, cwd=workdir, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-4000:]
+    cmd += [a for p in params for a in ("-P", p)]
+    workers = [subprocess.Popen(cmd, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [w.communicate(timeout=900)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], "\n".join(o[-3000:] for o in outputs)
     with pytest.MonkeyPatch.context() as mp:
         for key, value in stack.env.items():
             mp.setenv(key, value)
         client = MlflowClient(stack.tracking_uri)
         experiment_id = client.get_experiment_by_name(experiment).experiment_id
         runs = client.search_runs([experiment_id])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert len(parents) == 1, [r.info.run_name for r in runs]
-    children = [r.info.run_id for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
-    return StackSweep(parents[0].info.run_id, experiment_id, children, study, workdir)
+        parent_id = optuna.load_study(study_name=study, storage=normalize_url(stack.storage)).user_attrs["mlflow_parent_run_id"]
+    project_runs = [r.info.run_id for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r.info.run_id for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_id]
+    return StackSweep(parent_id, project_runs, experiment_id, children, study, workdir)
+
+
+def test_two_workers_share_one_exact_budget_and_leave_no_orphan(on_stack: Stack, stack_sweep: StackSweep) -> None:
+    """Read back through the server's REST API: exactly TRIALS trials across both workers, one child run per
+    trial under the one parent, both project runs FINISHED, nothing left RUNNING, one registered version."""
+    client = MlflowClient(on_stack.tracking_uri)
+    study = optuna.load_study(study_name=stack_sweep.study_name, storage=normalize_url(on_stack.storage))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * TRIALS, "exactly n_trials across both workers"
+    assert {t.user_attrs["mlflow_run_id"] for t in study.trials} == set(stack_sweep.child_ids), "no orphan or duplicate child"
+    children = [client.get_run(c) for c in stack_sweep.child_ids]
+    assert sorted(int(c.data.tags["optuna.trial_number"]) for c in children) == list(range(TRIALS))
+    workers = [client.get_run(r) for r in stack_sweep.worker_ids]
+    assert len(workers) == 2 and stack_sweep.parent_id in stack_sweep.worker_ids
+    assert all(w.info.status == "FINISHED" for w in workers)
+    other = next(w for w in workers if w.info.run_id != stack_sweep.parent_id)
+    assert other.data.tags["mlops.sweep_parent_run_id"] == stack_sweep.parent_id
+    assert sum(w.data.metrics["trials_run_by_worker"] for w in workers) == TRIALS
+    assert {c.data.tags["mlops.worker_run_id"] for c in children} <= set(stack_sweep.worker_ids)
+    assert all(r.info.status != "RUNNING" for r in client.search_runs([stack_sweep.experiment_id]))
+    assert len(client.search_model_versions("name='tiny-detector'")) == 1, "the best trial is registered once"
+    assert client.get_run(stack_sweep.parent_id).data.metrics["n_complete"] == TRIALS
 
 
 def test_sweep_artifacts_land_in_s3_and_the_alias_on_the_server(on_stack: Stack, stack_sweep: StackSweep) -> None:
     client = MlflowClient(on_stack.tracking_uri)
     assert client.get_run(stack_sweep.parent_id).info.status == "FINISHED"
-    assert len(stack_sweep.child_ids) == 2
+    assert len(stack_sweep.child_ids) == TRIALS
     assert all(client.get_run(c).info.status == "FINISHED" for c in stack_sweep.child_ids)
     child = client.get_run(stack_sweep.child_ids[0]).data.params
     assert (child["world_size"], child["effective_batch_size"]) == ("1", child["batch_size"]), "one process: the per-device batch"
@@ -121,10 +149,6 @@ def test_sweep_artifacts_land_in_s3_and_the_alias_on_the_server(on_stack: Stack,
     model_id = version.source.removeprefix("models:/")
     assert any(k.endswith(f"/models/{model_id}/artifacts/MLmodel") for k in keys), "the registered model's files are in the bucket"
 
-    study = optuna.load_study(study_name=stack_sweep.study_name, storage=normalize_url(on_stack.storage))
-    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
-    assert {t.user_attrs["mlflow_run_id"] for t in study.trials} == set(stack_sweep.child_ids)
-
 
 def test_no_credential_reaches_params_tags_or_artifacts(on_stack: Stack, stack_sweep: StackSweep, tmp_path: Path) -> None:
     import mlflow
@@ -144,7 +168,7 @@ def test_no_credential_reaches_params_tags_or_artifacts(on_stack: Stack, stack_s
     for version in client.search_model_versions("name='tiny-detector'"):
         texts[f"tiny-detector v{version.version} tags"] = repr(version.tags) + (version.description or "")
     registered = client.get_model_version_by_alias("tiny-detector", "staging").source
-    downloads = {run_id: {"run_id": run_id} for run_id in (stack_sweep.parent_id, *stack_sweep.child_ids)}
+    downloads = {run_id: {"run_id": run_id} for run_id in (*stack_sweep.worker_ids, *stack_sweep.child_ids)}
     downloads["registered"] = {"artifact_uri": registered}  # the logged model: MLmodel, requirements, code
     for name, where in downloads.items():
         folder = Path(mlflow.artifacts.download_artifacts(**where, dst_path=str(tmp_path / name)))
