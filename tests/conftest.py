@@ -22,28 +22,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 
 
-@pytest.fixture
-def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh SQLite tracking store in a temporary working directory; no run left active."""
-    import mlflow
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)
-    for leaked in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):  # set_experiment exports the active experiment
-        os.environ.pop(leaked, None)
-
-
 @contextmanager
 def isolated_store(folder: Path) -> Iterator[str]:
-    """A SQLite tracking store in `folder`, which is also the working directory, for a module-scoped fixture;
-    no run left active and no experiment leaked afterwards (what `tracking` does per test)."""
+    """A SQLite tracking store in `folder`, which is also the working directory (per test: `tracking`; module-scoped
+    fixtures call it directly); no run left active and no experiment leaked afterwards."""
     import mlflow
 
     uri = f"sqlite:///{folder / 'mlflow.db'}"
@@ -56,8 +38,15 @@ def isolated_store(folder: Path) -> Iterator[str]:
         while mlflow.active_run() is not None:
             mlflow.end_run()
         mlflow.set_tracking_uri(None)
-        for leaked in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        for leaked in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):  # set_experiment exports the active experiment
             os.environ.pop(leaked, None)
+
+
+@pytest.fixture
+def tracking(tmp_path: Path) -> Iterator[str]:
+    """A fresh SQLite tracking store in a temporary working directory; no run left active."""
+    with isolated_store(tmp_path) as uri:
+        yield uri
 
 
 def write(path: Path, text: str) -> Path:
