@@ -103,7 +103,7 @@ def hand_written(config, n_trials: int, workdir: Path) -> None:  # type: ignore[
 def toolkit(config, workdir: Path) -> None:  # type: ignore[no-untyped-def]
     import mlflow
 
-    from mlops.sweep import SweepOptions, run_sweep
+    from mlops.search import SweepOptions, run_sweep
 
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     run_sweep(config, SweepOptions(storage=f"sqlite:///{workdir / 'optuna.db'}", promote=False))

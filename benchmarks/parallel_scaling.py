@@ -80,7 +80,7 @@ def run_case(workers: int, n_trials: int, config: Path, storage: str, env: dict[
     """Start `workers` processes on a fresh study and wait for all of them; timings from the study."""
     import optuna
 
-    from mlops.study import normalize_url
+    from mlops.search.study import normalize_url
 
     name = f"scale-{workers}w-{uuid.uuid4().hex[:8]}"
     cmd = [sys.executable, "-m", "mlops", "sweep", "--config", str(config), "--storage", storage, "--study-name", name]

@@ -19,7 +19,7 @@ grid best was reached. Goal: TPE + Hyperband <= 0.35. Also printed: the guide's 
 search converges 12 % faster than random, as measured here: (random cost - TPE cost) / random cost,
 with the mean costs to reach in trial-epochs (the two methods also differ in their pruner).
 
-Every sweep goes through `mlops.sweep.run_sweep` with MLflow tracking to a temporary SQLite file,
+Every sweep goes through `mlops.search.sweep.run_sweep` with MLflow tracking to a temporary SQLite file,
 as a user's would. Results: a markdown table on stdout and benchmarks/results/search_efficiency.json.
 
     python benchmarks/search_efficiency.py                       # 3 lr x 2 lora_r grid, 3 epochs, seeds 0 1 2
@@ -71,7 +71,7 @@ def write_config(folder: Path, model: str, epochs: int, lrs: list[float], ranks:
 
 
 def epochs_run(trial: Any) -> int:
-    """Trial-epochs a trial spent: the last epoch it reported (as `mlops.sweep_report._epochs`)."""
+    """Trial-epochs a trial spent: the last epoch it reported (as `mlops.search.report._epochs`)."""
     return max(trial.intermediate_values, default=0)
 
 
@@ -81,7 +81,7 @@ def sweep(config_path: Path, storage: str, study_name: str, sampler: str, pruner
     import optuna
 
     from mlops.config import load_config
-    from mlops.sweep import SweepOptions, run_sweep
+    from mlops.search import SweepOptions, run_sweep
 
     overrides = {"search.sampler": sampler, "search.pruner": pruner, "training.seed": seed, "search.n_trials": n_trials}
     config = load_config(str(config_path), overrides)

@@ -79,9 +79,9 @@ def plain_trainer_samples_per_second(config, data, source, steps: int) -> float:
 def toolkit_samples_per_second(config, data, source, steps: int) -> float:  # type: ignore[no-untyped-def]
     import mlflow
 
-    from mlops.summarization import encode_pairs, make_collator
-    from mlops.summarizer import _Rows, build_peft_causal_lm
-    from mlops.training import run_trainer
+    from mlops.train.loop import run_trainer
+    from mlops.train.tasks import build_causal_lm, encode_pairs, make_collator
+    from mlops.train.tasks.summarization import _Rows
 
     tokenizer = source.load_tokenizer()
     if tokenizer.pad_token is None:
@@ -90,7 +90,7 @@ def toolkit_samples_per_second(config, data, source, steps: int) -> float:  # ty
     rows, _ = encode_pairs(
         tokenizer, data.train.documents, data.train.summaries, gen.template, gen.max_document_tokens, gen.max_summary_tokens
     )
-    model = build_peft_causal_lm(source, config.training, None)
+    model, _ = build_causal_lm(source, config.training, None)
     hp = config.training
     with tempfile.TemporaryDirectory() as tracking:
         mlflow.set_tracking_uri(f"sqlite:///{tracking}/mlflow.db")
@@ -107,7 +107,7 @@ def toolkit_samples_per_second(config, data, source, steps: int) -> float:  # ty
 
 
 def generation_ratio(config, data, source, n: int, batch_size: int) -> dict[str, float | bool]:  # type: ignore[no-untyped-def]
-    from mlops.summarization import DecodingSettings, generate_one_by_one, generate_summaries
+    from mlops.evaluate import DecodingSettings, generate_one_by_one, generate_summaries
 
     tokenizer, model = source.load_tokenizer(), source.load_causal_lm()
     if tokenizer.pad_token is None:
@@ -128,11 +128,11 @@ def adapter_size_ratio(config, source) -> dict[str, float]:  # type: ignore[no-u
     import mlflow
 
     from mlops.serving import log_adapter_model
-    from mlops.summarizer import build_peft_causal_lm
-    from mlops.training import save_adapter
+    from mlops.train.loop import save_adapter
+    from mlops.train.tasks import build_causal_lm
 
     base_dir = Path(source.path()) if hasattr(source, "path") else None
-    model = build_peft_causal_lm(source, config.training, None)
+    model, _ = build_causal_lm(source, config.training, None)
     base_bytes = sum(p.numel() * p.element_size() for p in model.get_base_model().parameters())
     if base_dir is not None and base_dir.is_dir():
         base_bytes = sum(f.stat().st_size for f in base_dir.rglob("*.safetensors"))

@@ -10,29 +10,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mlops.config import HYPERPARAMETERS, STAGES, hyperparameter_help
 from mlops.errors import ConfigError, MlopsError
-
-_HP_TYPES: dict[str, Callable[[str], Any]] = {
-    "learning_rate": float,
-    "batch_size": int,
-    "epochs": int,
-    "lora_r": int,
-    "lora_alpha": int,
-    "lora_dropout": float,
-    "warmup_ratio": float,
-    "weight_decay": float,
-    "seed": int,
-    "gradient_accumulation_steps": int,
-    "lr_scheduler": str,
-    "num_cycles": int,
-    "gradient_checkpointing": str,
-    "adapter": str,
-    "num_virtual_tokens": int,
-    "reduction_factor": int,
-    "ffn_gate": str,
-    "freeze_ratio": float,
-    "prune_heads": float,
-}
 
 
 def _optional(value: str) -> str | None:
@@ -86,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("augment", help="augment the train split; the result is a dataset (runs:/<run id>/augmented) for later configs")
     _add_config(p)
-    p.add_argument("--methods", type=_optional, help="comma-separated: synonym,swap,delete,insert,back_translation (default: the config's)")
+    p.add_argument("--methods", type=_optional, help="comma-separated augmenters, e.g. synonym,swap (default: the config's)")
     p.add_argument("--multiplier", type=_optional, help="augmented copies per training example (default: the config's)")
     p.add_argument("--synonym-p", type=_optional, help="probability that a word is replaced by a WordNet synonym")
     p.add_argument("--seed", type=_optional, help="seed of every method (default: augment.seed, else training.seed)")
@@ -95,8 +74,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("finetune", help="one LoRA fine-tuning run; hyperparameters override the config")
     _add_config(p)
-    for name in _HP_TYPES:
-        p.add_argument(f"--{name.replace('_', '-')}", type=_optional, help=f"override training.{name}")
+    for name, text in hyperparameter_help().items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=_optional, help=f"{text} (overrides training.{name})")
 
     p = sub.add_parser("evaluate", help="score a logged or registered model on the test split")
     _add_config(p)
@@ -146,7 +125,7 @@ def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from mlops.sweep import SweepOptions, run_sweep
+    from mlops.search import SweepOptions, run_sweep
 
     overrides = {
         "search.n_trials": args.n_trials,
@@ -166,8 +145,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _fractions(text: str | None) -> dict[str, float] | None:
-    from mlops.config import STAGES
-
     if text is None:
         return None
     parts = text.split(",")
@@ -181,7 +158,7 @@ def _fractions(text: str | None) -> dict[str, float] | None:
 
 
 def _cmd_main(args: argparse.Namespace) -> int:
-    from mlops.pipeline import PipelineOptions, run_main
+    from mlops.search import PipelineOptions, run_main
 
     overrides = {
         "pipeline.n_trials": args.n_trials,
@@ -201,7 +178,7 @@ def _cmd_main(args: argparse.Namespace) -> int:
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
-    from mlops.pretrain import run_pretrain
+    from mlops.train.pretrain import run_pretrain
 
     keys = ("domain_text", "general_text", "domain_fraction", "mode", "max_steps")
     config = _load(args, {f"pretrain.{k}": getattr(args, k) for k in keys})
@@ -214,13 +191,13 @@ def _cmd_augment(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     if args.install_wordnet:
-        from mlops.augment import install_wordnet
-        from mlops.augment.wordnet import wordnet
+        from mlops.data.augment import install_wordnet
+        from mlops.data.augment.wordnet import wordnet
 
         folder = install_wordnet()
         print(f"WordNet {wordnet().get_version()} installed for nltk in {folder}")
         return 0
-    from mlops.augment import run_augment
+    from mlops.data.augment import run_augment
 
     methods = None if args.methods is None else [m.strip() for m in args.methods.split(",") if m.strip()]
     overrides = {
@@ -238,15 +215,15 @@ def _cmd_augment(args: argparse.Namespace) -> int:
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
-    from mlops.finetune import run_finetune
+    from mlops.train.finetune import run_finetune
 
-    config = _load(args, {f"training.{k}": getattr(args, k) for k in _HP_TYPES})
+    config = _load(args, {f"training.{k}": getattr(args, k) for k in HYPERPARAMETERS})
     run_finetune(config)
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from mlops.evaluate import run_evaluate
+    from mlops.registry import run_evaluate
 
     config = _load(args, {})
     scores = run_evaluate(config, args.model_uri)
@@ -255,7 +232,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    from mlops.evaluate import run_promote
+    from mlops.registry import run_promote
 
     config = _load(args, {})
     report = run_promote(config, args.to, args.version, legacy_stage=args.legacy_stage)
@@ -264,7 +241,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from mlops.reproduce import run_reproduce
+    from mlops.train.reproduce import run_reproduce
 
     result = run_reproduce(args.model_uri)
     print(f"reproduction run {result.run_id} of run {result.original_run_id}:")
@@ -277,7 +254,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mlops.export import run_export
+    from mlops.registry import run_export
 
     out = run_export(args.model_uri, Path(args.out), args.merge)
     print(f"{args.model_uri}: {'merged weights' if args.merge else 'adapter'} written to {out}")
@@ -287,7 +264,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_registry(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
-    from mlops.promotion import history
+    from mlops.registry import history
 
     events = history(MlflowClient(), args.model, args.alias)
     if not events:
@@ -302,7 +279,7 @@ def _cmd_registry(args: argparse.Namespace) -> int:
 def _cmd_rollback(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
-    from mlops.promotion import rollback
+    from mlops.registry import rollback
 
     event = rollback(MlflowClient(), args.model, args.alias)
     print(f"{args.model}: '{args.alias}' v{event['from_version']} -> v{event['to_version']} (audit #{event['seq']})")

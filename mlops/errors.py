@@ -40,3 +40,31 @@ class GateFailed(MlopsError):
 
 class RegistryError(MlopsError):
     """The model registry refused an action or is in an unexpected state."""
+
+
+class SummarizationConfigError(ConfigError, ValueError):
+    """A summarisation setting (template, token budget, decoding) that cannot work; also a `ValueError`."""
+
+
+class TrackingServerError(MlopsError):
+    """The tracking server is unreachable, refuses the credentials, or cannot store artifacts."""
+
+
+class WordNetMissing(MlopsError):
+    """The WordNet database is not installed where nltk looks for it."""
+
+
+class SweepError(MlopsError):
+    """The sweep ran but no trial completed."""
+
+
+class SplitMismatch(RegistryError):
+    """Champion and challenger were scored on different test examples, so they cannot be compared."""
+
+
+class AliasChanged(RegistryError):
+    """The alias moved between the decision and the move; decide again against the new holder."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""

@@ -1,6 +1,6 @@
 """Generate the packaged fraud-text demo dataset reproducibly.
 
-Usage: python scripts/make_demo_data.py [--out-dir mlops/demo_data/fraud] [--n 2000] [--seed 13]
+Usage: python scripts/make_demo_data.py [--out-dir mlops/data/demo/fraud] [--n 2000] [--seed 13]
 
 The texts are short payment/transfer/account messages. Fraud messages use
 obfuscated industry slang ("c@sh 0ut", "fullz", "l0an fl1p") and legitimate
@@ -195,7 +195,7 @@ def generate(n: int, seed: int, noise: float, shifted: bool) -> list[tuple[str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out-dir", default="mlops/demo_data/fraud")
+    parser.add_argument("--out-dir", default="mlops/data/demo/fraud")
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--noise", type=float, default=0.04)

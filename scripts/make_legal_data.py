@@ -1,6 +1,6 @@
 """Generate the packaged legal-clause summarisation demo dataset reproducibly.
 
-Usage: python scripts/make_legal_data.py [--out mlops/demo_data/legal] [--seed 29]
+Usage: python scripts/make_legal_data.py [--out mlops/data/demo/legal] [--seed 29]
 
 Each row is one clause from a lease, service, supply, loan, employment, licence, consulting,
 rental or non-disclosure agreement (`document`), a one-sentence reference summary (`summary`)
@@ -27,7 +27,7 @@ from pathlib import Path
 
 SIZES = {"train": 400, "validation": 80, "test": 80}
 MAX_DOCUMENT_WORDS = 160
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "mlops" / "demo_data" / "legal"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "mlops" / "data" / "demo" / "legal"
 
 # (seen in every split, held out for validation/test)
 FIRST_NAMES = (

@@ -14,20 +14,20 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from mlops.augment import (
+from mlops.config import AugmentConfig, load_config
+from mlops.data import ClassificationData, Split, load_task_data, write_task_data
+from mlops.data.augment import (
     BackTranslation,
     RandomDeletion,
     RandomInsertion,
     RandomSwap,
     SynonymReplacement,
-    WordNetMissing,
     augment_training_data,
     install_wordnet,
     normalized,
 )
-from mlops.augment.wordnet import DATABASE_FILES, DEBIAN_DIR, LEXNAMES, wordnet
-from mlops.config import AugmentConfig, load_config
-from mlops.data import ClassificationData, Split, load_task_data, write_task_data
+from mlops.data.augment.wordnet import DATABASE_FILES, DEBIAN_DIR, LEXNAMES, wordnet
+from mlops.errors import WordNetMissing
 
 from .conftest import ROOT, TINY_CONFIG, write
 from .test_e2e import _mlflow_run
@@ -204,7 +204,7 @@ def test_bad_input_is_one_named_line_and_starts_no_run(tracking: str) -> None:
 def test_mlflow_run_augment_then_finetune_on_its_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import mlflow
 
-    from mlops.finetune import run_finetune
+    from mlops.train.finetune import run_finetune
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.chdir(tmp_path)  # before any client: the store puts artifacts under ./mlruns
@@ -226,7 +226,7 @@ def test_mlflow_run_augment_then_finetune_on_its_output(tmp_path: Path, monkeypa
     assert inputs[("augment_source", "demo:fraud:train")] != inputs[("train", "demo:fraud:train")]
 
     folder = Path(client.download_artifacts(run.info.run_id, "augmented", str(tmp_path / "download")))
-    demo = ROOT / "mlops" / "demo_data" / "fraud"
+    demo = ROOT / "mlops" / "data" / "demo" / "fraud"
     for name in ("validation.csv", "test.csv"):
         assert (folder / name).read_bytes() == (demo / name).read_bytes(), f"{name} must be byte-identical"
     train_lines = (folder / "train.csv").read_text().splitlines()
@@ -245,7 +245,7 @@ def test_mlflow_run_augment_then_finetune_on_its_output(tmp_path: Path, monkeypa
 
 
 def test_sweep_searches_augmentation_with_a_hyperparameter_and_a_structural_key(tracking: str, tmp_path: Path) -> None:
-    from mlops.sweep import SweepOptions, run_sweep
+    from mlops.search import SweepOptions, run_sweep
 
     data = yaml.safe_load(TINY_CONFIG.read_text())
     data["registry"]["policy"] = str(TINY_CONFIG.parents[1] / "registry" / "tiny-detector.yaml")

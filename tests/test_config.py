@@ -7,7 +7,7 @@ import yaml
 
 from mlops.config import load_config, packaged_configs
 from mlops.errors import ConfigError
-from mlops.promotion import load_policy
+from mlops.registry import load_policy
 
 from .conftest import ROOT, TINY_CONFIG, write
 

@@ -100,4 +100,4 @@ def test_demo_data_is_reproducible_from_its_script(tmp_path: Path) -> None:
         [sys.executable, str(root / "scripts" / "make_demo_data.py"), "--out-dir", str(tmp_path)], check=True, capture_output=True
     )
     for split in ("train", "validation", "test"):
-        assert (tmp_path / f"{split}.csv").read_bytes() == (root / "mlops" / "demo_data" / "fraud" / f"{split}.csv").read_bytes()
+        assert (tmp_path / f"{split}.csv").read_bytes() == (root / "mlops" / "data" / "demo" / "fraud" / f"{split}.csv").read_bytes()

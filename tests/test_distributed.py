@@ -63,31 +63,31 @@ def test_two_process_finetune_logs_one_run_from_rank_zero(tmp_path: Path) -> Non
     assert lora_b and any(bool(t.abs().sum() > 0) for t in lora_b.values()), "LoRA B starts at zero: training must have moved it"
 
 
-def test_deepspeed_config_reaches_training_arguments(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Without DeepSpeed installed: `run_trainer` hands `training.deepspeed` to `training_arguments`, which hands it
-    to transformers' `TrainingArguments` (whose DeepSpeed integration then asks for the package)."""
-    import mlops.training
-    from mlops.training import run_trainer, training_arguments
+def test_deepspeed_config_reaches_training_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without DeepSpeed installed: `run_trainer` hands `training.deepspeed` to transformers' `TrainingArguments`
+    (whose DeepSpeed integration then asks for the package)."""
+    import transformers
+
+    from mlops.train.loop import run_trainer
 
     seen: dict[str, object] = {}
 
     class ArgumentsBuilt(Exception):
         pass
 
-    def record(output_dir: str, **kwargs: object) -> None:
+    def record(**kwargs: object) -> None:
         seen.update(kwargs)
         raise ArgumentsBuilt
 
-    monkeypatch.setattr(mlops.training, "training_arguments", record)
-    with pytest.raises(ArgumentsBuilt), run_trainer(None, TrainingConfig(deepspeed=str(ZERO2)), [], [], None, None, "eval_f1"):  # type: ignore[arg-type]
+    monkeypatch.setattr(transformers, "TrainingArguments", record)
+    with pytest.raises(ArgumentsBuilt), run_trainer(None, TrainingConfig(deepspeed=str(ZERO2), device="cpu"), [], [], None):  # type: ignore[arg-type]
         pass
     assert seen["deepspeed"] == str(ZERO2)
     monkeypatch.undo()
 
-    common = {"device": "cpu", "learning_rate": 1e-4, "batch_size": 8, "max_steps": 1, "seed": 0, "logging_steps": 1}
-    assert training_arguments(str(tmp_path), **common).deepspeed is None  # type: ignore[arg-type]
-    with pytest.raises(Exception, match="deepspeed"):
-        training_arguments(str(tmp_path), deepspeed={"zero_optimization": {"stage": 2}}, **common)  # type: ignore[arg-type]
+    hp = TrainingConfig(deepspeed={"zero_optimization": {"stage": 2}}, device="cpu", max_steps=1)
+    with pytest.raises(Exception, match="deepspeed"), run_trainer(None, hp, [], [], None):  # type: ignore[arg-type]
+        pass
 
 
 def test_deepspeed_config_errors_are_reported_at_load_time(tmp_path: Path) -> None:

@@ -10,20 +10,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from mlops.errors import ConfigError
-from mlops.metrics import classification_scores
-from mlops.promotion import (
-    AliasPolicy,
-    Compare,
-    Gate,
-    PerExampleScores,
-    PromotionPolicy,
-    SplitMismatch,
-    decide,
-    load_policy,
-    paired_bootstrap,
-)
-from mlops.promotion._compare import metric_on_weights
+from mlops.errors import ConfigError, SplitMismatch
+from mlops.evaluate import PerExampleScores, classification_scores
+from mlops.registry import AliasPolicy, Compare, Gate, PromotionPolicy, decide, load_policy, metric_on_weights, paired_bootstrap
 
 from .conftest import write
 

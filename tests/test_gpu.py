@@ -6,7 +6,6 @@ loudly rather than skip, so a GPU run that silently fell back to CPU cannot pass
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -15,8 +14,8 @@ import torch
 from mlflow import MlflowClient
 
 from mlops.config import load_config
-from mlops.finetune import prepare, train_and_log
-from mlops.training import pick_device
+from mlops.train.finetune import prepare, train_and_log
+from mlops.train.loop import pick_device
 
 from .conftest import TESTS, TINY_CONFIG
 
@@ -33,12 +32,11 @@ def test_cuda_is_visible_and_picked() -> None:
 def test_training_on_cuda_changes_the_adapter(tracking: str, tmp_path: Path, config_file: Path) -> None:
     from safetensors.torch import load_file
 
-    config = load_config(str(config_file))
-    hp = replace(config.training, device="cuda", max_steps=6, learning_rate=1e-3)
-    prepared = prepare(config, promote=False)
+    config = load_config(str(config_file), {"training.device": "cuda", "training.max_steps": 6, "training.learning_rate": 1e-3})
+    prepared = prepare(config)
     mlflow.set_experiment("gpu")
     with mlflow.start_run() as run:
-        train_and_log(config, hp, prepared, tmp_path / "adapter")
+        train_and_log(config, prepared, tmp_path / "adapter")
     weights = load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))
     lora_b = [v for k, v in weights.items() if "lora_B" in k]
     assert lora_b and any(bool(v.abs().sum() > 0) for v in lora_b), "LoRA B stayed at its zero init on CUDA"

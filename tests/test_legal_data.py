@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LEGAL = ROOT / "mlops" / "demo_data" / "legal"
+LEGAL = ROOT / "mlops" / "data" / "demo" / "legal"
 SPLITS = {"train": 400, "validation": 80, "test": 80}
 
 

@@ -44,9 +44,10 @@ def test_required_entry_points_exist() -> None:
     assert {"n_trials", "sampler", "pruner", "seed", "storage", "study_name", "promote", "config"} == set(
         ENTRY_POINTS["sweep"]["parameters"]
     )
-    from mlops.cli import _HP_TYPES
+    from mlops.config import HYPERPARAMETERS, hyperparameter_help
 
-    hp = set(_HP_TYPES)
+    hp = set(HYPERPARAMETERS)
+    assert all(hyperparameter_help().values()), "every hyperparameter has a help text"
     assert {"learning_rate", "batch_size", "epochs", "lora_r", "seed", "freeze_ratio", "adapter", "lr_scheduler"} <= hp
     assert hp | {"config"} == set(ENTRY_POINTS["finetune"]["parameters"])
 

@@ -14,14 +14,14 @@ from mlops.errors import ModelSourceError
 from mlops.models import (
     HubSource,
     SmolLM2Source,
-    _demo_bpe_json,
-    _write_atomically,
     available_sources,
     default_causal_lm_targets,
     default_lora_targets,
     model_cache_dir,
     resolve_source,
 )
+from mlops.models._base import write_atomically
+from mlops.models.tiny_llama import _demo_bpe_json
 
 
 def test_unknown_model_lists_available_sources(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,7 +95,7 @@ def test_tiny_random_llama_tokenizer_round_trips_and_is_the_same_in_every_proces
     assert tokenizer.chat_template is None
     # The vocabulary is trained at load time; another process (other hash seeds) must get the same one.
     other = subprocess.run(
-        [sys.executable, "-c", "import sys; from mlops.models import _demo_bpe_json; sys.stdout.write(_demo_bpe_json(1024))"],
+        [sys.executable, "-c", "import sys; from mlops.models.tiny_llama import _demo_bpe_json; sys.stdout.write(_demo_bpe_json(1024))"],
         capture_output=True,
         text=True,
         check=True,
@@ -152,7 +152,7 @@ def test_interrupted_write_leaves_no_cache_and_no_staging(tmp_path: Path) -> Non
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _write_atomically(tmp_path / "model", write_then_die)
+        write_atomically(tmp_path / "model", write_then_die)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -164,7 +164,7 @@ def test_write_keeps_a_copy_another_process_published_first(tmp_path: Path) -> N
         target.mkdir()
         (target / "config.json").write_text("theirs")
 
-    _write_atomically(target, race)
+    write_atomically(target, race)
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     assert (target / "config.json").read_text() == "theirs"
 

@@ -10,7 +10,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from mlops.pipeline import split_budget
+from mlops.search.pipeline import split_budget
 
 from .conftest import TINY_CONFIG
 from .test_e2e import _mlflow_run
@@ -84,7 +84,7 @@ def test_mlflow_run_main_runs_every_stage_under_one_parent(tmp_path: Path) -> No
 
 def test_structure_stage_fixes_training_and_decoding_winners() -> None:
     from mlops.config import load_config
-    from mlops.pipeline import DEFAULT_DATA_SPACE, _stage_config, data_stage_space, stage_spaces
+    from mlops.search.pipeline import DEFAULT_DATA_SPACE, _stage_config, data_stage_space, stage_spaces
 
     config = load_config(str(TINY_CONFIG.parent / "tiny-summarizer.yaml"))
     assert data_stage_space(config) == DEFAULT_DATA_SPACE

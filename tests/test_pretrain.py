@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlops.config import ExperimentConfig, load_config
 from mlops.errors import ConfigError, DataError
 from mlops.models import RunArtifactSource, resolve_source
-from mlops.pretrain import PRETRAINED_CARD, _prepare, build_mix, run_pretrain
+from mlops.train.pretrain import PRETRAINED_CARD, _prepare, build_mix, run_pretrain
 
 from .conftest import TESTS, write
 
@@ -188,7 +188,7 @@ def test_unknown_run_is_a_model_source_error(tracking: str) -> None:
 
 
 def test_finetune_starts_from_the_pretrained_model(tracking: str) -> None:
-    from mlops.finetune import run_finetune
+    from mlops.train.finetune import run_finetune
 
     pretrained = run_pretrain(tiny_config(**{"pretrain.max_steps": 2}))
     config = load_config(str(TINY_SUMMARIZER), {"model.source": pretrained.model_uri})

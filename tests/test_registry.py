@@ -17,22 +17,10 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
-from mlops.errors import ConfigError, GateFailed
-from mlops.metrics import classification_scores
-from mlops.promotion import (
-    PER_EXAMPLE_ARTIFACT,
-    AliasPolicy,
-    Compare,
-    Gate,
-    PerExampleScores,
-    PromotionPolicy,
-    SplitMismatch,
-    history,
-    move_alias,
-    promote_if_gates_pass,
-    register_version,
-)
-from mlops.promotion._ledger import _Ledger
+from mlops.errors import ConfigError, GateFailed, SplitMismatch
+from mlops.evaluate import PER_EXAMPLE_ARTIFACT, PerExampleScores, classification_scores
+from mlops.registry import AliasPolicy, Compare, Gate, PromotionPolicy, history, move_alias, promote_if_gates_pass, register_version
+from mlops.registry.ledger import _Ledger
 
 from .conftest import isolated_store, write
 from .test_gates import CHAMPION, CLEARLY_BETTER, MARGINALLY_BETTER, policy_for, scores_with
@@ -181,7 +169,7 @@ def test_every_alias_move_is_audited_and_rollback_goes_back(model: str, capsys: 
 
 
 def test_a_move_decided_against_a_stale_champion_is_decided_again(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mlops.promotion._aliases as aliases
+    import mlops.registry.promotion as aliases
 
     client = MlflowClient()
     policy = policy_for(model, Compare(rule="non_inferiority", margin=0.05, n_bootstrap=200))
@@ -207,13 +195,13 @@ def test_a_move_decided_against_a_stale_champion_is_decided_again(model: str, mo
 
 
 def test_a_ticket_whose_holder_died_is_passed_over(model: str, caplog: pytest.LogCaptureFixture) -> None:
-    from mlops.promotion._ledger import _Ledger
+    from mlops.registry.ledger import _Ledger
 
     client = MlflowClient()
     version = _version(client, scores_with(CHAMPION), model)
     ledger = _Ledger(client, model)
     ledger.claim(ledger.key(1), json.dumps({"nonce": "dead", "who": "gone@nowhere"}))  # took a place in the queue, then died
-    with caplog.at_level("WARNING", logger="mlops.promotion._ledger"):
+    with caplog.at_level("WARNING", logger="mlops.registry.ledger"):
         event = move_alias(client, model, "production", str(version.version), "promote", "test", wait_s=0.5)
     assert "was never served; revoked" in caplog.text
     assert event["ticket"] == ledger.key(2) and _holder(client, model) == version.version
@@ -225,7 +213,7 @@ def test_a_ticket_whose_holder_died_is_passed_over(model: str, caplog: pytest.Lo
 _PROMOTER = """
 import pathlib, sys, time
 from mlflow import MlflowClient
-from mlops.promotion import load_policy, promote_if_gates_pass
+from mlops.registry import load_policy, promote_if_gates_pass
 
 policy_file, version, barrier = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
 client = MlflowClient()

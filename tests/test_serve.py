@@ -179,7 +179,8 @@ def test_logged_model_is_adapter_only(registered: Registered, tmp_path: Path) ->
     from mlops.config import load_config
     from mlops.models import resolve_source
     from mlops.serving import log_adapter_model
-    from mlops.training import build_peft_classifier, save_adapter
+    from mlops.train.loop import save_adapter
+    from mlops.train.tasks import build_classifier
 
     config = load_config("fraud-detection")
     source = resolve_source(config.model.source)
@@ -187,7 +188,7 @@ def test_logged_model_is_adapter_only(registered: Registered, tmp_path: Path) ->
     mlflow.set_experiment("size")
     shares = {}
     for name, targets, heads, limit in (("query/value", ["query", "value"], [], 0.02), ("shipped", None, None, 0.03)):
-        model = build_peft_classifier(source, 2, replace(config.training, lora_r=8), targets, heads)
+        model, _ = build_classifier(source, 2, replace(config.training, lora_r=8), targets, heads)
         adapter = tmp_path / name.replace("/", "-")
         save_adapter(model, source.load_tokenizer(), adapter, config, {"label_names": ["legit", "fraud"], "max_length": 64})
         with mlflow.start_run():

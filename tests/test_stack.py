@@ -23,7 +23,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from mlops.study import normalize_url
+from mlops.search.study import normalize_url
 
 from .conftest import ROOT, TINY_CONFIG
 from .services import Stack, free_port, stacks

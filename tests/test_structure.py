@@ -21,10 +21,13 @@ from mlflow import MlflowClient
 from mlops.cli import main
 from mlops.config import ExperimentConfig, load_config
 from mlops.data import Split
-from mlops.finetune import Prepared, prepare
 from mlops.models import resolve_source
-from mlops.structure import calibration_batch, head_importance
-from mlops.training import _Encoded, build_classifier, run_trainer, save_adapter
+from mlops.models.structure import head_importance
+from mlops.train.finetune import Prepared, prepare
+from mlops.train.loop import run_trainer, save_adapter
+from mlops.train.structure import calibration_batch
+from mlops.train.tasks import build_classifier
+from mlops.train.tasks.classification import _Encoded
 
 from .conftest import TESTS, TINY_CONFIG, write
 
@@ -34,7 +37,7 @@ TINY_SUMMARIZER = TESTS / "configs" / "tiny-summarizer.yaml"
 @pytest.fixture(scope="module")
 def tiny() -> tuple[ExperimentConfig, Prepared]:
     config = load_config(str(TINY_CONFIG))
-    return config, prepare(config, promote=False)
+    return config, prepare(config)
 
 
 def _rows(prepared: Prepared, split: str, n: int) -> _Encoded:
@@ -124,7 +127,7 @@ def test_head_importance_is_the_loss_gradient_and_the_least_important_head_goes(
 
 
 def test_bottleneck_gate_and_pruned_heads_reload_exactly_through_serving(tracking: str, tiny: tuple[ExperimentConfig, Prepared]) -> None:
-    from mlops._pyfunc_classifier import AdapterClassifier
+    from mlops.serving.pyfunc import AdapterClassifier
 
     config, prepared = tiny
     hp = replace(config.training, adapter="bottleneck", reduction_factor=4, ffn_gate=True, prune_heads=1, max_steps=6, learning_rate=1e-2)
@@ -174,9 +177,9 @@ def test_prefix_tuning_trains_and_its_served_model_generates_with_the_prefix(tra
     from peft import PeftModelForCausalLM
     from safetensors.torch import load_file
 
-    from mlops.environment import seed_everything
-    from mlops.finetune import run_finetune
-    from mlops.summarizer import build_causal_lm
+    from mlops.tracking import seed_everything
+    from mlops.train.finetune import run_finetune
+    from mlops.train.tasks import build_causal_lm
 
     config = load_config(str(TINY_SUMMARIZER), {"training.adapter": "prefix", "training.num_virtual_tokens": 4, "training.max_steps": 3})
     seed_everything(config.training.seed)  # as finetune does: the same initial prompt
@@ -224,7 +227,7 @@ def test_gradient_accumulation_and_checkpointing_reach_the_trainer(tracking: str
 
 
 def test_structure_keys_are_searchable(tracking: str) -> None:
-    from mlops.sweep import SweepOptions, run_sweep
+    from mlops.search import SweepOptions, run_sweep
 
     overrides = {
         "search.n_trials": 2,
@@ -253,7 +256,7 @@ def test_structure_keys_are_searchable(tracking: str) -> None:
 
 def test_preflight_names_the_architecture_before_any_run(tiny: tuple[ExperimentConfig, Prepared]) -> None:
     from mlops.errors import ConfigError
-    from mlops.structure import preflight
+    from mlops.train.structure import preflight
 
     config, prepared = tiny
     preflight(replace(config, training=replace(config.training, prune_heads=1, ffn_gate=True)), prepared.source)  # BERT: fine
@@ -320,8 +323,8 @@ def test_refused_structure_is_one_line_exit_2(case: str, tracking: str, tmp_path
 
 def test_merge_export_refuses_structure_plain_weights_cannot_hold(tmp_path: Path) -> None:
     from mlops.errors import ConfigError
-    from mlops.export import merge_adapter
-    from mlops.training import MODEL_CARD
+    from mlops.models import MODEL_CARD
+    from mlops.registry import merge_adapter
 
     card = {"task": "classification", "base_model": "tiny-random-bert", "label_names": ["a", "b"]}
     card["structure"] = {"peft": True, "pruned_heads": {"0": [1]}, "ffn_adapters": ["bert.encoder.layer.1.output"]}

@@ -11,24 +11,22 @@ from typing import Any
 
 import pytest
 
-from mlops.summarization import (
+from mlops.data import key_terms
+from mlops.errors import SummarizationConfigError
+from mlops.evaluate import (
     DEFAULT_TEMPLATE,
-    IGNORE_INDEX,
     DecodingSettings,
-    EncodeStats,
-    SummarizationConfigError,
     build_prompt,
-    encode_pairs,
     generate_one_by_one,
     generate_summaries,
     key_term_recall,
-    key_terms,
-    make_collator,
     prompt_ids,
     rouge,
 )
+from mlops.train.tasks import EncodeStats, encode_pairs, make_collator
+from mlops.train.tasks.summarization import IGNORE_INDEX
 
-LEGAL = Path(__file__).resolve().parent.parent / "mlops" / "demo_data" / "legal"
+LEGAL = Path(__file__).resolve().parent.parent / "mlops" / "data" / "demo" / "legal"
 CHAT_TEMPLATE = (
     "{% for message in messages %}### {{ message['role'] }}\n{{ message['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}### assistant\n{% endif %}"
@@ -278,7 +276,7 @@ def test_decoding_settings_become_explicit_generate_kwargs() -> None:
 
 
 def test_decoding_settings_report_every_bad_field() -> None:
-    with pytest.raises(ValueError, match=r"temperature should be positive, got 0.*top_p should be in \(0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"temperature: must be in \(0, 5\], got 0.*top_p: must be in \(0, 1\], got 1.5"):
         DecodingSettings(temperature=0, top_p=1.5)
 
 

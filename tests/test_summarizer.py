@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from safetensors.torch import load_file
 
 from mlops.config import load_config
-from mlops.finetune import run_finetune
+from mlops.train.finetune import run_finetune
 
 from .conftest import TESTS, write
 from .test_e2e import _mlflow_run

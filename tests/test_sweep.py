@@ -12,7 +12,7 @@ import yaml
 from mlflow import MlflowClient
 
 from mlops.config import load_config
-from mlops.sweep import SweepOptions, run_sweep
+from mlops.search import SweepOptions, run_sweep
 
 from .conftest import TINY_CONFIG
 
@@ -68,9 +68,9 @@ def test_sweep_builds_run_tree_and_promotes(tracking: str) -> None:
 
 
 def test_failed_trial_is_recorded_and_sweep_goes_on(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mlops.training
+    import mlops.train.finetune
 
-    real = mlops.training.finetune
+    real = mlops.train.finetune.fit
     calls = {"n": 0}
 
     def flaky(*args: object, **kwargs: object) -> object:
@@ -79,7 +79,7 @@ def test_failed_trial_is_recorded_and_sweep_goes_on(tracking: str, monkeypatch: 
             raise RuntimeError("simulated out-of-memory")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(mlops.training, "finetune", flaky)
+    monkeypatch.setattr(mlops.train.finetune, "fit", flaky)
     config = load_config(str(TINY_CONFIG), {"search.n_trials": 3})
     result = run_sweep(config, SweepOptions(promote=False))
     client = MlflowClient()
@@ -97,7 +97,7 @@ def test_failed_trial_is_recorded_and_sweep_goes_on(tracking: str, monkeypatch: 
 def test_samplers_are_seeded(sampler: str) -> None:
     """Each sampler, seeded as the sweep seeds it, proposes the same points in the same order
     (6 trials: TPE and CMA-ES leave their start-up phase)."""
-    from mlops.search_space import make_sampler, suggest
+    from mlops.search.space import make_sampler, suggest
 
     config = load_config(str(TINY_CONFIG), {"search.n_trials": 6, "search.sampler": sampler})
     proposals = []
@@ -157,7 +157,7 @@ def test_pruned_trial_ends_killed_with_its_curves(tracking: str, tmp_path: Path,
 
 def test_pruners_and_the_random_search_warning(caplog: pytest.LogCaptureFixture) -> None:
     from mlops.config import ParamSpace, SearchConfig
-    from mlops.search_space import make_pruner, make_sampler
+    from mlops.search.space import make_pruner, make_sampler
 
     assert isinstance(make_pruner("median", 3), optuna.pruners.MedianPruner)
     assert isinstance(make_pruner("hyperband", 3), optuna.pruners.HyperbandPruner)
@@ -172,9 +172,9 @@ def test_pruners_and_the_random_search_warning(caplog: pytest.LogCaptureFixture)
 def test_nan_loss_fails_only_that_trial(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    import mlops.training
+    import mlops.train.finetune
 
-    real_finetune, real_loss = mlops.training.finetune, torch.nn.functional.cross_entropy
+    real_finetune, real_loss = mlops.train.finetune.fit, torch.nn.functional.cross_entropy
     calls = {"n": 0}
 
     def nan_loss(*args: object, **kwargs: object) -> torch.Tensor:
@@ -187,7 +187,7 @@ def test_nan_loss_fails_only_that_trial(tracking: str, monkeypatch: pytest.Monke
                 patch.setattr(torch.nn.functional, "cross_entropy", nan_loss)
             return real_finetune(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(mlops.training, "finetune", second_trial_diverges)
+    monkeypatch.setattr(mlops.train.finetune, "fit", second_trial_diverges)
     config = load_config(str(TINY_CONFIG), {"search.n_trials": 3})
     result = run_sweep(config, SweepOptions(promote=False))
     client = MlflowClient()

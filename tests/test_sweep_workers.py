@@ -16,8 +16,8 @@ from mlflow import MlflowClient
 
 from mlops.config import load_config
 from mlops.errors import ConfigError
-from mlops.study import open_shared_study
-from mlops.sweep import SweepOptions, run_sweep
+from mlops.search import SweepOptions, run_sweep
+from mlops.search.study import open_shared_study
 
 from .conftest import ROOT, TINY_CONFIG
 

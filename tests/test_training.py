@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -11,22 +10,22 @@ import torch
 from mlflow import MlflowClient
 
 from mlops.config import load_config
-from mlops.finetune import prepare, train_and_log
-from mlops.training import MODEL_CARD, build_peft_classifier
+from mlops.models import MODEL_CARD
+from mlops.train.finetune import prepare, train_and_log
+from mlops.train.tasks import build_classifier
 
 from .conftest import TINY_CONFIG
 
 
 def test_training_changes_adapter_and_logs_curves(tracking: str, tmp_path: Path) -> None:
-    config = load_config(str(TINY_CONFIG))
-    prepared = prepare(config, promote=False)
-    hp = replace(config.training, max_steps=10, learning_rate=1e-3)
-    initial = build_peft_classifier(prepared.source, 2, hp, None)  # same seed-independent base; LoRA A random, B zero
+    config = load_config(str(TINY_CONFIG), {"training.max_steps": 10, "training.learning_rate": 1e-3})
+    prepared = prepare(config)
+    initial, _ = build_classifier(prepared.source, 2, config.training, None)  # same seed-independent base; LoRA A random, B zero
     initial_state = {k: v.clone() for k, v in initial.state_dict().items()}
 
     mlflow.set_experiment("t")
     with mlflow.start_run() as run:
-        result = train_and_log(config, hp, prepared, tmp_path / "adapter")
+        result = train_and_log(config, prepared, tmp_path / "adapter")
 
     from peft import PeftModel
 
@@ -60,13 +59,12 @@ def test_training_changes_adapter_and_logs_curves(tracking: str, tmp_path: Path)
 
 
 def test_same_seed_same_result(tracking: str, tmp_path: Path) -> None:
-    config = load_config(str(TINY_CONFIG))
-    prepared = prepare(config, promote=False)
-    hp = replace(config.training, max_steps=4)
+    config = load_config(str(TINY_CONFIG), {"training.max_steps": 4})
+    prepared = prepare(config)
     mlflow.set_experiment("t")
     losses = []
     for i in range(2):
         with mlflow.start_run():
-            result = train_and_log(config, hp, prepared, tmp_path / f"a{i}")
+            result = train_and_log(config, prepared, tmp_path / f"a{i}")
         losses.append(result.test["test_loss"])
     assert losses[0] == losses[1]

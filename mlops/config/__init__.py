@@ -1,12 +1,24 @@
-"""Typed, self-validating experiment configs loaded from YAML."""
+"""Typed, self-validating experiment configs: the schema, loading (packaged presets or paths, with overrides), the
+checks across sections, and the resolved config a run logs. The bottom layer: of mlops it imports only the errors."""
 
-from mlops.config._load import apply_overrides, load_config, packaged_configs, read_yaml, resolve_config_path
+from mlops.config._load import (
+    DEMO_DATA,
+    PRESETS,
+    apply_overrides,
+    demo_dataset_dir,
+    load_config,
+    packaged_configs,
+    read_yaml,
+    resolve_config_path,
+    validate,
+)
 from mlops.config._schema import (
-    AUGMENT_METHODS,
     AUGMENT_PARAMETERS,
     DECODING_PARAMETERS,
+    DECODINGS,
     DEFAULT_AUGMENT_METHODS,
     HYPERPARAMETERS,
+    MAX_TEMPERATURE,
     SEARCH_METRICS,
     STAGES,
     STRUCTURE_PARAMETERS,
@@ -22,15 +34,25 @@ from mlops.config._schema import (
     RegistryConfig,
     SearchConfig,
     TrainingConfig,
+    decoding_errors,
+    hyperparameter_help,
 )
+from mlops.config._structure import LORA_PARAMETERS, PREFIX_CLASSIFIER_REFUSAL, searched_values, structure_errors
 from mlops.config._validate import build
+from mlops.config.resolved import RESOLVED_CONFIG_ARTIFACT, config_from_resolved, resolved_config
 
 __all__ = [
-    "AUGMENT_METHODS",
     "AUGMENT_PARAMETERS",
+    "DECODINGS",
     "DECODING_PARAMETERS",
     "DEFAULT_AUGMENT_METHODS",
+    "DEMO_DATA",
     "HYPERPARAMETERS",
+    "LORA_PARAMETERS",
+    "MAX_TEMPERATURE",
+    "PREFIX_CLASSIFIER_REFUSAL",
+    "PRESETS",
+    "RESOLVED_CONFIG_ARTIFACT",
     "SEARCH_METRICS",
     "STAGES",
     "STRUCTURE_PARAMETERS",
@@ -48,8 +70,16 @@ __all__ = [
     "TrainingConfig",
     "apply_overrides",
     "build",
+    "config_from_resolved",
+    "decoding_errors",
+    "demo_dataset_dir",
+    "hyperparameter_help",
     "load_config",
     "packaged_configs",
     "read_yaml",
     "resolve_config_path",
+    "resolved_config",
+    "searched_values",
+    "structure_errors",
+    "validate",
 ]

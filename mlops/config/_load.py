@@ -9,14 +9,28 @@ from typing import Any
 import yaml
 
 from mlops.config._schema import ExperimentConfig
+from mlops.config._structure import structure_errors
 from mlops.config._validate import build
-from mlops.errors import ConfigError
+from mlops.errors import ConfigError, DataError
+
+# Files shipped inside the package, relative to it: the packaged configs and the demo datasets.
+PRESETS = "config/presets"
+DEMO_DATA = "data/demo"
 
 
 def packaged_configs() -> list[str]:
     """Names of the configs shipped inside the package."""
-    folder = resources.files("mlops") / "configs"
+    folder = resources.files("mlops") / PRESETS
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def demo_dataset_dir(name: str) -> Path:
+    """The folder of packaged demo dataset `name` (`dataset.path: demo:NAME`): train/validation/test CSVs."""
+    folder = resources.files("mlops") / DEMO_DATA / name
+    if not folder.is_dir():
+        available = sorted(p.name for p in (resources.files("mlops") / DEMO_DATA).iterdir() if p.is_dir())
+        raise DataError(f"dataset.path: no demo dataset '{name}'; available: {', '.join(available)}")
+    return Path(str(folder))
 
 
 def resolve_config_path(name_or_path: str) -> Path:
@@ -26,7 +40,7 @@ def resolve_config_path(name_or_path: str) -> Path:
         if not path.is_file():
             raise ConfigError(f"config file not found: {name_or_path}")
         return path
-    packaged = resources.files("mlops") / "configs" / f"{name_or_path}.yaml"
+    packaged = resources.files("mlops") / PRESETS / f"{name_or_path}.yaml"
     if not packaged.is_file():
         raise ConfigError(f"config: no file or packaged config named '{name_or_path}'; packaged: {', '.join(packaged_configs())}")
     return Path(str(packaged))
@@ -71,9 +85,16 @@ def load_config(name_or_path: str, overrides: dict[str, Any] | None = None) -> E
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping", source=str(path))
     apply_overrides(data, overrides or {})
+    return validate(data, str(path), str(path.resolve()))
+
+
+def validate(data: Any, where: str, source_file: str) -> ExperimentConfig:
+    """Build the config from plain data and check it whole (every section, then the checks across sections);
+    every problem is reported at once in one `ConfigError` naming `where`."""
     errors: list[str] = []
     config = build(ExperimentConfig, data, "", errors)
+    errors += structure_errors(config)
     if errors:
-        raise ConfigError(errors, source=str(path))
-    config.source_file = str(path.resolve())
+        raise ConfigError(errors, source=where)
+    config.source_file = source_file
     return config

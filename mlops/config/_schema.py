@@ -6,8 +6,6 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from mlops.structure import structure_errors
-
 # Structural keys beyond the LoRA settings: the adapter kind and its size, FFN gates, frozen layers, pruned heads.
 _ARCHITECTURE = ("adapter", "num_virtual_tokens", "reduction_factor", "ffn_gate", "freeze_ratio", "prune_heads")
 # The hyperparameters a trial or `finetune` may override, with the MLproject/CLI names.
@@ -30,9 +28,9 @@ HYPERPARAMETERS = (
 # Decoding settings a summarisation trial may search (the guide's temperature 0.7..1.2, or greedy/beam).
 DECODING_PARAMETERS = ("temperature", "top_p", "num_beams", "decoding")
 TASKS = ("classification", "summarization")
-# Training-data augmentation: the methods, the ones used when augmentation is searched but none are named
-# (all offline), and the settings a search space may tune, as dotted names.
-AUGMENT_METHODS = ("synonym", "swap", "delete", "insert", "back_translation")
+# Training-data augmentation: the methods used when augmentation is searched but none are named (the offline
+# ones; every method name comes from the augmenter registry, `mlops.data.augment`, which checks them), and the
+# settings a search space may tune, as dotted names.
 DEFAULT_AUGMENT_METHODS = ("synonym", "swap", "delete", "insert")
 AUGMENT_PARAMETERS = ("augment.synonym_p", "augment.multiplier", "augment.max_replacements", "augment.eda_alpha")
 
@@ -45,6 +43,15 @@ SEARCH_METRICS = {
 
 def _help(text: str) -> dict[str, str]:
     return {"help": text}
+
+
+def hyperparameter_help() -> dict[str, str]:
+    """Each hyperparameter (`HYPERPARAMETERS`, the `finetune` options and MLproject parameters) with its help text,
+    read from the `TrainingConfig` field that defines its name, type and default."""
+    from dataclasses import fields
+
+    helps = {f.name: f.metadata.get("help", "") for f in fields(TrainingConfig)}
+    return {name: helps[name] for name in HYPERPARAMETERS}
 
 
 @dataclass
@@ -103,27 +110,29 @@ class ModelConfig:
 
 @dataclass
 class TrainingConfig:
-    learning_rate: float = 3e-5
-    batch_size: int = 16
-    epochs: int = 2
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.1
-    warmup_ratio: float = 0.06
-    weight_decay: float = 0.01
-    seed: int = 42
+    learning_rate: float = field(default=3e-5, metadata=_help("peak learning rate of AdamW (the guide: 1e-5..5e-5)"))
+    batch_size: int = field(default=16, metadata=_help("examples per device and step (the guide: 8..32)"))
+    epochs: int = field(default=2, metadata=_help("passes over the training split; evaluated (and pruned) after each"))
+    lora_r: int = field(default=8, metadata=_help("LoRA rank"))
+    lora_alpha: int = field(default=16, metadata=_help("LoRA scaling numerator (scale = alpha / r)"))
+    lora_dropout: float = field(default=0.1, metadata=_help("dropout on the LoRA path"))
+    warmup_ratio: float = field(default=0.06, metadata=_help("share of the steps with a linearly rising learning rate"))
+    weight_decay: float = field(default=0.01, metadata=_help("AdamW weight decay"))
+    seed: int = field(default=42, metadata=_help("seeds data order, initialisation and dropout (logged with every run)"))
     loraplus_lr_ratio: float = field(
         default=16.0,
         metadata=_help("LoRA+ (Hayou et al. 2024): LoRA B matrices and the new task head learn at learning_rate x this"),
     )
-    gradient_accumulation_steps: int = 1
+    gradient_accumulation_steps: int = field(default=1, metadata=_help("micro-batches per optimizer step"))
     logging_steps: int = 10
     device: Literal["auto", "cpu", "cuda"] = "auto"
     max_steps: int | None = field(default=None, metadata=_help("stop after this many optimizer steps (quick runs)"))
     deepspeed: str | dict[str, Any] | None = field(
         default=None, metadata=_help("DeepSpeed config: a JSON file (relative to the working directory) or a mapping; needs `deepspeed`")
     )
-    lr_scheduler: Literal["linear", "cosine", "cosine_with_restarts"] = "linear"
+    lr_scheduler: Literal["linear", "cosine", "cosine_with_restarts"] = field(
+        default="linear", metadata=_help("learning-rate schedule after warm-up: linear, cosine or cosine_with_restarts")
+    )
     num_cycles: int = field(default=2, metadata=_help("cosine_with_restarts: cosine cycles over training (2: one restart)"))
     gradient_checkpointing: bool = field(default=False, metadata=_help("recompute activations in the backward pass: less memory, slower"))
     adapter: Literal["lora", "prefix", "bottleneck"] = field(
@@ -206,6 +215,26 @@ class TrainingConfig:
         return errors
 
 
+DECODINGS = ("greedy", "sample", "beam")
+MAX_TEMPERATURE = 5.0
+
+
+def decoding_errors(path: str, *, decoding: str, temperature: float, top_p: float, num_beams: int, max_new_tokens: int) -> list[str]:
+    """The one check of decoding settings: the config's `generation` section, a trial's suggestion and the
+    settings generation runs with (`DecodingSettings`) are all held to it."""
+    errors = []
+    if decoding not in DECODINGS:
+        errors.append(f"{path}.decoding: must be one of {', '.join(DECODINGS)}, got {decoding!r}")
+    if not 0.0 < temperature <= MAX_TEMPERATURE:
+        errors.append(f"{path}.temperature: must be in (0, {MAX_TEMPERATURE:g}], got {temperature}")
+    if not 0.0 < top_p <= 1.0:
+        errors.append(f"{path}.top_p: must be in (0, 1], got {top_p}")
+    for name, value in (("num_beams", num_beams), ("max_new_tokens", max_new_tokens)):
+        if value < 1:
+            errors.append(f"{path}.{name}: must be >= 1, got {value}")
+    return errors
+
+
 @dataclass
 class GenerationConfig:
     """Summarisation: prompt, truncation budgets and decoding (used for evaluation and serving)."""
@@ -229,17 +258,19 @@ class GenerationConfig:
 
     def check(self, path: str) -> list[str]:
         errors = []
-        if self.decoding not in ("greedy", "sample", "beam"):
-            errors.append(f"{path}.decoding: must be one of greedy, sample, beam, got {self.decoding!r}")
         if self.template is not None and "{document}" not in self.template:
             errors.append(f"{path}.template: must contain the placeholder {{document}}")
-        for name in ("max_document_tokens", "max_summary_tokens", "max_new_tokens", "num_beams", "batch_size", "eval_subset", "table_rows"):
+        errors += decoding_errors(
+            path,
+            decoding=self.decoding,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            num_beams=self.num_beams,
+            max_new_tokens=self.max_new_tokens,
+        )
+        for name in ("max_document_tokens", "max_summary_tokens", "batch_size", "eval_subset", "table_rows"):
             if getattr(self, name) < 1:
                 errors.append(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
-        if not 0.0 < self.temperature <= 5.0:
-            errors.append(f"{path}.temperature: must be in (0, 5], got {self.temperature}")
-        if not 0.0 < self.top_p <= 1.0:
-            errors.append(f"{path}.top_p: must be in (0, 1], got {self.top_p}")
         if self.eval_examples is not None and self.eval_examples < 1:
             errors.append(f"{path}.eval_examples: must be >= 1, got {self.eval_examples}")
         return errors
@@ -274,7 +305,22 @@ class PretrainConfig:
                 errors.append(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             errors.append(f"{path}.learning_rate: must be > 0, got {self.learning_rate}")
+        general_text = self.general()
+        if general_text == self.domain_text:
+            errors.append(
+                f"{path}.general_text: the same text as {path}.domain_text ({general_text}); the held-out passages would be trained on"
+            )
+        if general_text is None and self.domain_fraction < 1.0:
+            errors.append(
+                f"{path}.general_text: none, so the mix is domain text only; set {path}.domain_fraction to 1.0, got {self.domain_fraction}"
+            )
         return errors
+
+    def general(self) -> str | None:
+        """`general_text`, with the string "none" (all a CLI override or MLproject parameter can pass) as None."""
+        if self.general_text is None or self.general_text.strip().lower() == "none":
+            return None
+        return self.general_text
 
 
 @dataclass
@@ -327,9 +373,6 @@ class AugmentConfig:
             errors.append(f"{path}.multiplier: must be >= 0, got {self.multiplier}")
         if self.max_replacements < 1:
             errors.append(f"{path}.max_replacements: must be >= 1, got {self.max_replacements}")
-        for i, method in enumerate(self.methods):
-            if method not in AUGMENT_METHODS:
-                errors.append(f"{path}.methods[{i}]: unknown method {method!r}; use one of {', '.join(AUGMENT_METHODS)}")
         if len(set(self.methods)) != len(self.methods):
             errors.append(f"{path}.methods: each method at most once, got {', '.join(self.methods)}")
         if self.seed is not None and self.seed < 0:
@@ -491,7 +534,6 @@ class ExperimentConfig:
         errors += self._check_space("search.space", self.search.space)
         errors += self._check_space("pipeline.structure_space", self.pipeline.structure_space)
         errors += self._check_space("pipeline.data_space", self.pipeline.data_space)
-        errors += structure_errors(self)
         return errors
 
     def _check_space(self, path: str, spaces: dict[str, ParamSpace]) -> list[str]:

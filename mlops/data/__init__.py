@@ -1,0 +1,40 @@
+"""Datasets: loading (CSV, JSONL, Parquet, `datasets`, demo sets, an `augment` run's output), column mapping, seeded
+splits, their MLflow lineage (dataset inputs, digests), and training-data augmentation (`mlops.data.augment`)."""
+
+from mlops.data._load import (
+    RUN_ARTIFACT_SCHEME,
+    SPLITS,
+    ClassificationData,
+    PairSplit,
+    Split,
+    SummarizationData,
+    TaskData,
+    dataset_lineage,
+    key_terms,
+    load_classification_data,
+    load_summarization_data,
+    load_task_data,
+    log_dataset_inputs,
+    read_frame,
+    split_digest,
+    write_task_data,
+)
+
+__all__ = [
+    "RUN_ARTIFACT_SCHEME",
+    "SPLITS",
+    "ClassificationData",
+    "PairSplit",
+    "Split",
+    "SummarizationData",
+    "TaskData",
+    "dataset_lineage",
+    "key_terms",
+    "load_classification_data",
+    "load_summarization_data",
+    "load_task_data",
+    "log_dataset_inputs",
+    "read_frame",
+    "split_digest",
+    "write_task_data",
+]

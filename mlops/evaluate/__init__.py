@@ -1,0 +1,64 @@
+"""Evaluation: metrics as plain functions (F1, ROUGE, key-term recall), per-example scores for the gates, batched
+summary generation, and the cheap baselines a run is compared with. Nothing here imports MLflow or Optuna."""
+
+from mlops.evaluate.baselines import baseline_metrics, lead_baseline, tfidf_baseline
+from mlops.evaluate.generation import (
+    DEFAULT_TEMPLATE,
+    DecodingSettings,
+    build_prompt,
+    check_budget,
+    decoding_settings,
+    generate_one_by_one,
+    generate_summaries,
+    prompt_ids,
+    token_ids,
+)
+from mlops.evaluate.metrics import (
+    CLASSIFICATION_METRICS,
+    ROUGE_TYPES,
+    MacroF1,
+    MacroPrecision,
+    MacroRecall,
+    Metric,
+    classification_scores,
+    confusion,
+    key_term_recall,
+    rouge,
+)
+from mlops.evaluate.per_example import (
+    PER_EXAMPLE_ARTIFACT,
+    PerExampleScores,
+    classification_per_example,
+    example_ids,
+    summarization_per_example,
+)
+
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "DEFAULT_TEMPLATE",
+    "PER_EXAMPLE_ARTIFACT",
+    "ROUGE_TYPES",
+    "DecodingSettings",
+    "MacroF1",
+    "MacroPrecision",
+    "MacroRecall",
+    "Metric",
+    "PerExampleScores",
+    "baseline_metrics",
+    "build_prompt",
+    "check_budget",
+    "classification_per_example",
+    "classification_scores",
+    "confusion",
+    "decoding_settings",
+    "example_ids",
+    "generate_one_by_one",
+    "generate_summaries",
+    "key_term_recall",
+    "lead_baseline",
+    "prompt_ids",
+    "rouge",
+    "summarization_per_example",
+    "tfidf_baseline",
+    "token_ids",
+]

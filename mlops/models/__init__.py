@@ -1,0 +1,46 @@
+"""Base models, resolved offline: one module per model source, the adapter card, and loading a base with its adapter.
+
+Importing this package registers every named source; none of them loads weights until asked.
+"""
+
+from mlops.models import minilm, smollm2, tiny_bert, tiny_llama, tiny_marian
+from mlops.models._base import ModelSource, PretrainedDirSource, available_sources, model_cache_dir, register_source
+from mlops.models._resolve import resolve_source
+from mlops.models.card import MODEL_CARD, read_card, write_card
+from mlops.models.hub import HubSource
+from mlops.models.minilm import MiniLMSource
+from mlops.models.run_artifact import RunArtifactSource
+from mlops.models.smollm2 import SmolLM2Source
+from mlops.models.structure._saved import load_adapted_model
+from mlops.models.targets import default_causal_lm_targets, default_head_modules, default_lora_targets
+from mlops.models.tiny_bert import TinyRandomBertSource
+from mlops.models.tiny_llama import TinyRandomLlamaSource
+from mlops.models.tiny_marian import TinyRandomMarianSource
+
+__all__ = [
+    "MODEL_CARD",
+    "HubSource",
+    "MiniLMSource",
+    "ModelSource",
+    "PretrainedDirSource",
+    "RunArtifactSource",
+    "SmolLM2Source",
+    "TinyRandomBertSource",
+    "TinyRandomLlamaSource",
+    "TinyRandomMarianSource",
+    "available_sources",
+    "default_causal_lm_targets",
+    "default_head_modules",
+    "default_lora_targets",
+    "load_adapted_model",
+    "minilm",
+    "model_cache_dir",
+    "read_card",
+    "register_source",
+    "resolve_source",
+    "smollm2",
+    "tiny_bert",
+    "tiny_llama",
+    "tiny_marian",
+    "write_card",
+]

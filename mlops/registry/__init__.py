@@ -1,0 +1,66 @@
+"""The model registry: promotion policies (`policy`), gate decisions (`gates`: thresholds, champion vs challenger on
+a paired bootstrap from `compare`), promotion (`promotion`: register, decide, move only on a pass), alias moves under a
+cross-process lock with an audit trail (`aliases`, `ledger`), lineage tags, evaluation of a registered model, and
+export."""
+
+from mlops.registry.aliases import ANY_HOLDER, alias_holder, history, move_alias, rollback
+from mlops.registry.compare import BootstrapResult, check_same_split, metric_on_weights, paired_bootstrap
+from mlops.registry.evaluation import run_evaluate
+from mlops.registry.export import merge_adapter, run_export
+from mlops.registry.gates import Champion, GateOutcome, GateReport, decide, gate_tags
+from mlops.registry.lineage import lineage_tags
+from mlops.registry.policy import (
+    METRICS,
+    AliasPolicy,
+    Compare,
+    Gate,
+    MetricSpec,
+    PromotionPolicy,
+    load_policy,
+    policy_for,
+    resolve_policy_path,
+)
+from mlops.registry.promotion import (
+    per_example_scores,
+    promote_if_gates_pass,
+    record_gate_report,
+    register_version,
+    run_promote,
+    version_metrics,
+)
+
+__all__ = [
+    "ANY_HOLDER",
+    "METRICS",
+    "AliasPolicy",
+    "BootstrapResult",
+    "Champion",
+    "Compare",
+    "Gate",
+    "GateOutcome",
+    "GateReport",
+    "MetricSpec",
+    "PromotionPolicy",
+    "alias_holder",
+    "check_same_split",
+    "decide",
+    "gate_tags",
+    "history",
+    "lineage_tags",
+    "load_policy",
+    "merge_adapter",
+    "metric_on_weights",
+    "move_alias",
+    "paired_bootstrap",
+    "per_example_scores",
+    "policy_for",
+    "promote_if_gates_pass",
+    "record_gate_report",
+    "register_version",
+    "resolve_policy_path",
+    "rollback",
+    "run_evaluate",
+    "run_export",
+    "run_promote",
+    "version_metrics",
+]

@@ -1,0 +1,156 @@
+"""Where a gate decides: a candidate's metrics against a policy's thresholds and, with `compare`, against the
+alias's current holder (the champion) through a paired-bootstrap confidence interval."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops.registry.compare import BootstrapResult
+from mlops.registry.policy import AliasPolicy, Gate
+
+
+@dataclass
+class Champion:
+    """The version holding the alias now, and how the challenger compared with it per metric."""
+
+    version: str
+    results: dict[str, BootstrapResult] = field(default_factory=dict)
+    problem: str | None = None  # why no comparison could be made (the gate then fails)
+    is_candidate: bool = False  # the candidate holds the alias already: nothing to compare
+
+
+@dataclass
+class GateOutcome:
+    metric: str
+    value: float | None
+    rule: str
+    passed: bool
+    bound: tuple[str, float] | None = None  # ("min" | "max", threshold)
+    comparison: BootstrapResult | None = None
+
+    def describe(self) -> str:
+        shown = "missing" if self.value is None else f"{self.value:.4f}"
+        return f"{self.metric}={shown} {self.rule}: {'pass' if self.passed else 'FAIL'}"
+
+
+@dataclass
+class GateReport:
+    alias: str
+    outcomes: list[GateOutcome] = field(default_factory=list)
+    decided_by: str = "thresholds"
+    champion_version: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed for o in self.outcomes)
+
+    def summary(self) -> str:
+        verdict = "passed" if self.passed else "failed"
+        return f"{self.alias} gate {verdict} ({self.decided_by}): " + "; ".join(o.describe() for o in self.outcomes)
+
+    def metric_records(self) -> dict[str, dict[str, Any]]:
+        """Per gated metric: value, thresholds, champion value, delta, CI and verdict (the `gate.<alias>.<metric>` tags)."""
+        records: dict[str, dict[str, Any]] = {}
+        for o in self.outcomes:
+            record = records.setdefault(
+                o.metric,
+                {
+                    "metric": o.metric,
+                    "value": o.value,
+                    "threshold": {},
+                    "champion_version": self.champion_version,
+                    "champion_value": None,
+                    "delta": None,
+                    "ci": None,
+                    "confidence": None,
+                    "rule": self.decided_by,
+                    "checks": [],
+                    "verdict": "pass",
+                },
+            )
+            if o.bound is not None:
+                record["threshold"][o.bound[0]] = o.bound[1]
+            if o.comparison is not None:
+                c = o.comparison
+                record.update(champion_value=c.champion, delta=c.delta, ci=[c.low, c.high], confidence=c.confidence)
+            record["checks"].append(o.describe())
+            if not o.passed:
+                record["verdict"] = "fail"
+        return records
+
+
+def _threshold_outcomes(gate: Gate, value: float | None, holders: dict[str, dict[str, float] | None]) -> list[GateOutcome]:
+    out = []
+    for kind, bound in (("min", gate.min), ("max", gate.max)):
+        if bound is None:
+            continue
+        passed = value is not None and (value >= bound if kind == "min" else value <= bound)
+        out.append(GateOutcome(gate.metric, value, f"{'>=' if kind == 'min' else '<='} {bound}", passed, bound=(kind, bound)))
+    if gate.not_worse_than is not None:
+        holder = holders.get(gate.not_worse_than)
+        current = holder.get(gate.metric) if holder else None
+        if current is None:
+            out.append(GateOutcome(gate.metric, value, f"vs {gate.not_worse_than}: no current holder", value is not None))
+        else:
+            passed = value is not None and (value >= current if gate.higher_is_better else value <= current)
+            out.append(GateOutcome(gate.metric, value, f"not worse than {gate.not_worse_than} ({current:.4f})", passed))
+    return out
+
+
+def _comparison_outcomes(
+    alias: str, rules: AliasPolicy, candidate: dict[str, float], champion: Champion | None
+) -> tuple[str, list[GateOutcome]]:
+    compare = rules.compare
+    metrics = rules.compared_metrics()
+    if compare is None or not metrics:
+        return "thresholds", []
+    if champion is None:
+        return f"thresholds alone: no champion holds '{alias}'", []
+    if champion.is_candidate:
+        return f"thresholds alone: v{champion.version} already holds '{alias}'", []
+    if champion.problem is not None:
+        return f"{compare.rule} vs champion v{champion.version}: {champion.problem}", [
+            GateOutcome(m, candidate.get(m), f"vs champion v{champion.version}: {champion.problem}", False) for m in metrics
+        ]
+    bound = compare.margin if compare.rule == "superiority" else -compare.margin
+    outcomes = []
+    for metric in metrics:
+        r = champion.results[metric]
+        rule = (
+            f"{compare.rule} vs champion v{champion.version} ({r.champion:.4f}): delta {r.delta:+.4f}, "
+            f"{r.confidence:.0%} CI [{r.low:+.4f}, {r.high:+.4f}] must lie above {bound:+.4f}"
+        )
+        outcomes.append(GateOutcome(metric, r.challenger, rule, r.low > bound, comparison=r))
+    how = f"{compare.confidence:.0%} paired bootstrap, {compare.n_bootstrap} resamples, seed {compare.seed}, margin {compare.margin}"
+    return f"{compare.rule} over champion v{champion.version} ({how})", outcomes
+
+
+def decide(
+    alias: str,
+    rules: AliasPolicy,
+    candidate: dict[str, float],
+    holders: dict[str, dict[str, float] | None],
+    champion: Champion | None = None,
+) -> GateReport:
+    """Evaluate every gate for `alias`: the thresholds, then the comparison with `champion` if the policy has one.
+
+    `holders` maps an alias to the metrics of its holder now (None if nobody holds it), for `not_worse_than`.
+    `champion` is None when nobody holds `alias` (a first promotion): the thresholds alone decide, and the
+    report says so.
+    """
+    report = GateReport(alias, champion_version=champion.version if champion else None)
+    for gate in rules.gates:
+        report.outcomes += _threshold_outcomes(gate, candidate.get(gate.metric), holders)
+    report.decided_by, compared = _comparison_outcomes(alias, rules, candidate, champion)
+    report.outcomes += compared
+    return report
+
+
+def gate_tags(report: GateReport) -> dict[str, str]:
+    """Model-version tags recording a decision: the verdict, the summary, and one JSON record per gated metric."""
+    tags = {f"gate.{report.alias}": "passed" if report.passed else "failed", f"gate.{report.alias}.report": report.summary()}
+    for metric, record in report.metric_records().items():
+        tags[f"gate.{report.alias}.{metric}"] = json.dumps(record)
+    return tags

@@ -1,0 +1,20 @@
+"""Search: the nested Optuna sweep (one MLflow parent run per study; `trial` is where a trial becomes a child run),
+the shared study across workers, search spaces, samplers and pruners, the sweep report, and the staged pipeline
+that `main` runs."""
+
+from mlops.search.pipeline import PipelineOptions, PipelineResult, run_main
+from mlops.search.sweep import SweepOptions, SweepResult, default_storage, register_and_gate, run_sweep
+from mlops.search.trial import SweepLink, run_trial_as_child_run
+
+__all__ = [
+    "PipelineOptions",
+    "PipelineResult",
+    "SweepLink",
+    "SweepOptions",
+    "SweepResult",
+    "default_storage",
+    "register_and_gate",
+    "run_main",
+    "run_sweep",
+    "run_trial_as_child_run",
+]

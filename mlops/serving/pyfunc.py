@@ -1,0 +1,73 @@
+"""The servable models: MLflow pyfunc classes over an adapter directory, the base model resolved by name at load time.
+
+This is the one module a logged model imports (its model-from-code file is two lines that name a class here), so it
+must keep its name and these class names across releases. What the classes do may change; older logged models load
+through the current code, and tests/test_legacy_models.py proves it for models logged by an earlier release.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow.pyfunc.model import PythonModel
+
+from mlops.config import GenerationConfig
+from mlops.evaluate import decoding_settings, generate_summaries
+from mlops.models import load_adapted_model, read_card, resolve_source
+
+
+class AdapterClassifier(PythonModel):  # type: ignore[misc]
+    def load_context(self, context: Any) -> None:
+        import torch
+        from transformers import AutoTokenizer
+
+        adapter_dir = Path(context.artifacts["adapter"])
+        self.card = read_card(adapter_dir)
+        base = resolve_source(self.card["base_model"]).load_classifier(len(self.card["label_names"]))
+        self.model = load_adapted_model(base, adapter_dir, self.card)  # re-pruned heads, FFN adapters, then the PEFT adapter
+        self.tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
+        self.torch = torch
+
+    # No type hints on predict: MLflow would try to derive a schema from them; the signature comes from the input example.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        texts = model_input["text"].astype(str).tolist() if isinstance(model_input, pd.DataFrame) else [str(t) for t in model_input]
+        labels = self.card["label_names"]
+        rows = []
+        with self.torch.no_grad():
+            for start in range(0, len(texts), 64):
+                enc = self.tokenizer(
+                    texts[start : start + 64], truncation=True, max_length=self.card["max_length"], padding=True, return_tensors="pt"
+                )
+                probs = self.torch.softmax(self.model(**enc).logits, dim=-1)
+                for row in probs.tolist():
+                    best = max(range(len(row)), key=row.__getitem__)
+                    rows.append(
+                        {"label": labels[best], "probability": row[best], **{f"p_{name}": p for name, p in zip(labels, row, strict=True)}}
+                    )
+        return pd.DataFrame(rows)
+
+
+class AdapterSummarizer(PythonModel):  # type: ignore[misc]
+    def load_context(self, context: Any) -> None:
+        from transformers import AutoTokenizer
+
+        adapter_dir = Path(context.artifacts["adapter"])
+        card = read_card(adapter_dir)
+        base = resolve_source(card["base_model"]).load_causal_lm()
+        self.model: Any = load_adapted_model(base, adapter_dir, card)  # FFN adapters and gates, then the PEFT adapter
+        self.tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
+        self.generation = GenerationConfig(**card["generation"])
+        self.settings = decoding_settings(self.generation, int(card.get("seed", 0)))
+
+    # No type hints on predict: MLflow would try to derive a schema from them; the signature comes from the input example.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame({"document": list(model_input)})
+        documents = frame["document"].astype(str).tolist()
+        gen = self.generation
+        summaries = generate_summaries(
+            self.model, self.tokenizer, documents, gen.template, gen.max_document_tokens, self.settings, gen.batch_size
+        )
+        return pd.DataFrame({"summary": summaries})

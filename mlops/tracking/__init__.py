@@ -1,0 +1,27 @@
+"""Tracking: the runs entry points log to (and how they end), the tracking-server preflight, the recorded environment
+and seeds, rank-0 logic for distributed launches, and `models:/` look-ups. The bottom layer, beside `mlops.config`."""
+
+from mlops.tracking.distributed import is_main_process, process_rank, world_size
+from mlops.tracking.environment import describe_environment, log_environment, seed_everything
+from mlops.tracking.model_uris import registered_model, resolve_model_version
+from mlops.tracking.runs import ended, entry_run, log_params_effective, redact_url
+from mlops.tracking.server import PREFLIGHT_TIMEOUT, abandon_active_run, check_tracking_server, server_gone_error
+
+__all__ = [
+    "PREFLIGHT_TIMEOUT",
+    "abandon_active_run",
+    "check_tracking_server",
+    "describe_environment",
+    "ended",
+    "entry_run",
+    "is_main_process",
+    "log_environment",
+    "log_params_effective",
+    "process_rank",
+    "redact_url",
+    "registered_model",
+    "resolve_model_version",
+    "seed_everything",
+    "server_gone_error",
+    "world_size",
+]

@@ -1,0 +1,97 @@
+"""Start the run an entry point logs to, correctly both under `mlflow run` and from the plain CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from mlops.tracking.server import abandon_active_run, check_tracking_server, server_gone_error
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+
+
+@contextmanager
+def entry_run(experiment: str, run_name: str, tags: dict[str, str] | None = None, nested: bool = False) -> Iterator[Run]:
+    """The run an entry point logs to; it ends FAILED (or KILLED on Ctrl-C) if the body raises.
+
+    Under `mlflow run`, MLFLOW_RUN_ID names the project run: it is taken over (and renamed),
+    never replaced, and the experiment is the one `mlflow run` chose. `nested` makes it a
+    child of the active run instead (a stage of the `main` pipeline).
+    """
+    import mlflow
+
+    if nested:
+        with ended(mlflow.start_run(run_name=run_name, tags=tags, nested=True)) as run:
+            yield run
+        return
+    check_tracking_server()  # an unreachable server or refused credentials: one line now, not retries later
+    if not os.environ.get("MLFLOW_RUN_ID"):
+        mlflow.set_experiment(experiment)
+    with ended(mlflow.start_run(run_name=run_name, tags=tags)) as run:
+        yield run
+
+
+@contextmanager
+def ended(run: Run, killed_by: tuple[type[BaseException], ...] = ()) -> Iterator[Run]:
+    """End `run` (the active run) FINISHED, FAILED with an `error` tag, or KILLED.
+
+    KILLED is for Ctrl-C and for the exception types in `killed_by` (a pruned trial): the
+    run was stopped on purpose, so it gets no `error` tag. If the tracking server went away, the
+    run is dropped locally and a `TrackingServerError` raised: there is nothing to end it on.
+    """
+    import mlflow
+
+    stopped: tuple[type[BaseException], ...] = (KeyboardInterrupt, *killed_by)
+    try:
+        yield run
+    except stopped:
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException as exc:
+        gone = server_gone_error(exc)
+        if gone is not None:
+            abandon_active_run()
+            if gone is exc:
+                raise
+            raise gone from exc
+        mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:4000])
+        mlflow.end_run("FAILED")
+        raise
+    mlflow.end_run("FINISHED")
+
+
+def redact_url(url: str) -> str:
+    """A storage URL with any password replaced, safe to log as a param."""
+    if "@" not in url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL: drop the credentials part entirely
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+
+
+def log_params_effective(params: dict[str, object]) -> None:
+    """Log params to the active run without clashing with what `mlflow run` already logged.
+
+    Under `mlflow run` the project parameters are logged first, unset ones as "" (MLflow
+    params are immutable). A key already present with another value is logged as
+    `<key>_effective`, so the run shows both what was passed and what was used.
+    """
+    import mlflow
+
+    run = mlflow.active_run()
+    existing = mlflow.get_run(run.info.run_id).data.params if run else {}
+    out: dict[str, object] = {}
+    for key, value in params.items():
+        if key not in existing:
+            out[key] = value
+        elif existing[key] != str(value):
+            out[f"{key}_effective"] = value
+    if out:
+        mlflow.log_params(out)

@@ -1,0 +1,26 @@
+"""Training: one loop (`loop.run_trainer`, and `loop.fit` for any task), the tasks behind one interface (`tasks`),
+structural tuning (`structure`), one logged fine-tuning run (`finetune`), continued pre-training (`pretrain`) and
+`reproduce`."""
+
+from mlops.train.finetune import Prepared, prepare, run_finetune, train_and_log
+from mlops.train.loop import FinetuneResult, Reporter, count_parameters, fit, pick_device, run_trainer, save_adapter
+from mlops.train.pretrain import PretrainResult, run_pretrain
+from mlops.train.reproduce import Reproduction, run_reproduce
+
+__all__ = [
+    "FinetuneResult",
+    "Prepared",
+    "PretrainResult",
+    "Reporter",
+    "Reproduction",
+    "count_parameters",
+    "fit",
+    "pick_device",
+    "prepare",
+    "run_finetune",
+    "run_pretrain",
+    "run_reproduce",
+    "run_trainer",
+    "save_adapter",
+    "train_and_log",
+]

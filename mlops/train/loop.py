@@ -1,0 +1,268 @@
+"""The one training loop: HF `Trainer` with the LoRA+ optimizer, seeded `TrainingArguments`, curves to the active
+MLflow run and the search metric to a trial's reporter (`run_trainer`); and `fit`, which fine-tunes any task through
+it (the task supplies model, data and scores) and saves the adapter with its card. Continued pre-training uses
+`run_trainer` too."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops.errors import ConfigError, TrainingDiverged
+from mlops.models import write_card
+from mlops.models.structure import save_structure
+from mlops.tracking import is_main_process, seed_everything
+from mlops.train.tasks._base import TaskInputs
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from mlops.config import ExperimentConfig, GenerationConfig, TrainingConfig
+    from mlops.data import TaskData
+    from mlops.models import ModelSource
+    from mlops.train.tasks import Task
+
+_TIMING_SUFFIXES = ("_runtime", "_per_second")
+
+# Called with (validation metric value, epoch) after each evaluation; may raise to stop the trial.
+Reporter = Callable[[float, int], None]
+
+
+@dataclass
+class FinetuneResult:
+    validation: dict[str, float]
+    test: dict[str, float]
+    adapter_dir: Path
+    trainable_params: int
+    total_params: int
+    train_seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)  # other run metrics (e.g. truncation counts)
+    documents: dict[str, Any] = field(default_factory=dict)  # JSON artifacts by file name (e.g. the confusion matrix)
+    tables: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # MLflow tables by file name (e.g. predictions)
+
+
+def pick_device(requested: str) -> tuple[str, str | None]:
+    """CUDA with bf16 where supported (fp16 otherwise), else CPU."""
+    import torch
+
+    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
+        return "cpu", None
+    if not torch.cuda.is_available():
+        raise ConfigError("training.device: 'cuda' requested but no CUDA device is available")
+    return "cuda", "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def _loraplus_optimizer(model: torch.nn.Module, hp: TrainingConfig) -> torch.optim.Optimizer:
+    """LoRA+ parameter groups: B matrices (zero at start) and the head modules learn `loraplus_lr_ratio` times faster."""
+    import torch
+
+    fast: list[torch.nn.Parameter] = []
+    slow: list[torch.nn.Parameter] = []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (fast if "lora_B" in name or "modules_to_save" in name else slow).append(param)
+    groups = [
+        {"params": slow, "lr": hp.learning_rate},
+        {"params": fast, "lr": hp.learning_rate * hp.loraplus_lr_ratio},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=hp.weight_decay)
+
+
+def _mlflow_callback(reporter: Reporter | None, metric: str) -> Any:
+    import mlflow
+    from transformers import TrainerCallback
+
+    class MlflowCurves(TrainerCallback):  # type: ignore[misc]
+        """Per-step train_loss and per-epoch eval_* to the active run; report the search metric."""
+
+        def __init__(self) -> None:
+            self.last_eval: dict[str, float] = {}
+            self.last_eval_step = -1
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kw: Any) -> None:
+            logs = logs or {}
+            if "loss" in logs:
+                loss = float(logs["loss"])
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(f"train loss became {loss} at step {state.global_step}")
+                metrics = {"train_loss": loss}
+                if "learning_rate" in logs:
+                    metrics["learning_rate"] = float(logs["learning_rate"])
+                if state.is_world_process_zero:  # under DDP every rank calls back; only rank 0 has a run
+                    mlflow.log_metrics(metrics, step=state.global_step, synchronous=False)
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kw: Any) -> None:
+            metrics = metrics or {}
+            curves = {k: float(v) for k, v in metrics.items() if k.startswith("eval_") and not k.endswith(_TIMING_SUFFIXES)}
+            if state.global_step == self.last_eval_step:
+                return  # the same point again (a final evaluate() after the last epoch's)
+            self.last_eval, self.last_eval_step = curves, state.global_step
+            if state.is_world_process_zero:
+                mlflow.log_metrics(curves, step=state.global_step, synchronous=False)
+            if reporter is not None and metric in metrics:
+                reporter(float(metrics[metric]), math.ceil(state.epoch or 0))  # step = epochs started
+
+    return MlflowCurves()
+
+
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
+
+
+@contextmanager
+def run_trainer(
+    model: PreTrainedModel,
+    hp: TrainingConfig,
+    train_set: Any,
+    val_set: Any,
+    collator: Any,
+    reporter: Reporter | None = None,
+    metric: str = "",
+    *,
+    compute_metrics: Callable[[Any], dict[str, float]] | None = None,
+    trainer_class: Any = None,
+    eval_batch_size: int = 64,
+    group_by_length: bool = False,
+) -> Iterator[tuple[Any, Any, float]]:
+    """Train with HF `Trainer` and yield (trainer, curves callback, train seconds) for final predictions.
+
+    Every toolkit run trains here: seeded, LoRA+ optimizer, no checkpoints, no reporting integrations (curves go to
+    the active MLflow run through our callback, and `metric` to `reporter` after each epoch's evaluation), NaN
+    losses not filtered, the device and mixed precision from `pick_device`. Without `val_set` nothing is evaluated;
+    with it, the final weights are always evaluated, also when `max_steps` ends mid-epoch.
+    """
+    import time
+    import warnings
+
+    from transformers import Trainer, TrainingArguments
+
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)  # raised inside peft
+    device, precision = pick_device(hp.device)
+    with tempfile.TemporaryDirectory(prefix="mlops-trainer-") as scratch:
+        args = TrainingArguments(
+            output_dir=scratch,
+            learning_rate=hp.learning_rate,
+            per_device_train_batch_size=hp.batch_size,
+            per_device_eval_batch_size=eval_batch_size,
+            num_train_epochs=hp.epochs,
+            max_steps=hp.max_steps or -1,
+            gradient_accumulation_steps=hp.gradient_accumulation_steps,
+            lr_scheduler_type=hp.lr_scheduler,
+            lr_scheduler_kwargs={"num_cycles": hp.num_cycles} if hp.lr_scheduler == "cosine_with_restarts" else None,
+            warmup_steps=hp.warmup_ratio,
+            weight_decay=hp.weight_decay,
+            activation_checkpointing=hp.gradient_checkpointing,
+            eval_strategy="epoch" if val_set is not None else "no",
+            train_sampling_strategy="group_by_length" if group_by_length else "random",
+            remove_unused_columns=False,
+            save_strategy="no",
+            logging_steps=hp.logging_steps,
+            logging_nan_inf_filter=False,  # a NaN loss must reach the callback and fail the run, not be averaged away
+            report_to="none",
+            seed=hp.seed,
+            data_seed=hp.seed,
+            use_cpu=device == "cpu",
+            dataloader_num_workers=0,
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
+            deepspeed=hp.deepspeed,  # a DeepSpeed JSON path or dict, handed to the Trainer as is
+        )
+        curves = _mlflow_callback(reporter, metric)
+        trainer = (trainer_class or Trainer)(
+            model=model,
+            args=args,
+            train_dataset=train_set,
+            eval_dataset=val_set,
+            data_collator=collator,
+            compute_metrics=compute_metrics,
+            optimizers=(_loraplus_optimizer(model, hp), None),
+            callbacks=[curves],
+        )
+        start = time.perf_counter()
+        trainer.train()
+        train_seconds = time.perf_counter() - start
+        if val_set is not None and curves.last_eval_step != trainer.state.global_step:  # max_steps ended mid-epoch
+            trainer.evaluate()
+        yield trainer, curves, train_seconds
+
+
+def fit(
+    task: Task,
+    config: ExperimentConfig,
+    hp: TrainingConfig,
+    gen: GenerationConfig,
+    data: TaskData,
+    source: ModelSource,
+    tokenizer: PreTrainedTokenizerBase,
+    output_dir: Path,
+    reporter: Reporter | None = None,
+) -> FinetuneResult:
+    """Fine-tune `task`'s adapter: build the model, train through `run_trainer` (validation per epoch), score
+    validation and test, save the adapter with its card.
+
+    Needs an active MLflow run (on rank 0): curves are logged to it as training goes.
+    """
+    import mlflow
+
+    seed_everything(hp.seed)
+    inputs = TaskInputs(config, hp, gen, data, source, tokenizer)
+    model, structure = task.build_model(inputs)
+    trainable, total = count_parameters(model)
+    sets = task.training_sets(inputs)
+    with run_trainer(
+        model,
+        hp,
+        sets.train,
+        sets.validation,
+        sets.collator,
+        reporter,
+        config.search.metric,
+        compute_metrics=sets.compute_metrics,
+        trainer_class=sets.trainer_class,
+        eval_batch_size=sets.eval_batch_size,
+        group_by_length=sets.group_by_length,
+    ) as (trainer, curves, train_seconds):
+        last_eval, last_step = dict(curves.last_eval), trainer.state.global_step
+        scores = task.score(inputs, trainer, last_eval, sets)
+    if scores.validation != last_eval and is_main_process():  # full-validation scores supersede the last curve point
+        mlflow.log_metrics(scores.validation, step=last_step)
+    save_adapter(model, tokenizer, output_dir, config, task.card(inputs))
+    mlflow.flush_async_logging()
+    return FinetuneResult(
+        validation=scores.validation,
+        test=scores.test,
+        adapter_dir=output_dir,
+        trainable_params=trainable,
+        total_params=total,
+        train_seconds=train_seconds,
+        metrics={**sets.metrics, **scores.metrics, **structure.metrics()},
+        documents={**scores.documents, **structure.documents()},
+        tables=scores.tables,
+    )
+
+
+def save_adapter(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path, config: ExperimentConfig, card: dict[str, Any]
+) -> None:
+    """The adapter (with any trained head), the tokenizer, and a card naming the task and the base model source.
+
+    The card's `structure` entry (pruned heads, FFN adapters) and the weights PEFT does not hold are what
+    `mlops.models.load_adapted_model` rebuilds the served model from.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    structure = save_structure(model, out)
+    if structure["peft"]:
+        model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    write_card(out, {"task": config.task, "base_model": config.model.source, "structure": structure, **card})
+
+
+def hyperparameters_as_params(hp: TrainingConfig) -> dict[str, Any]:
+    return {k: v for k, v in asdict(hp).items() if v is not None}

@@ -1,0 +1,157 @@
+"""Put a base model together for training: pruned heads, FFN adapters and gates, the PEFT adapter, frozen bottom
+layers. Serving rebuilds the same model from what `mlops.models.structure.save_structure` wrote."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from mlops.config import PREFIX_CLASSIFIER_REFUSAL, searched_values
+from mlops.errors import ConfigError
+from mlops.models.structure import (
+    PruningReport,
+    attach_ffn_adapter,
+    enable_prefix_generation,
+    ffn_adapters,
+    ffn_output_module,
+    freeze_bottom_layers,
+    frozen_layer_count,
+    prune_least_important_heads,
+    supports_head_pruning,
+    transformer_layers,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from mlops.config import ExperimentConfig, TrainingConfig
+    from mlops.models import ModelSource
+
+_CLASSIFIER_HEADS = ("classifier", "score")  # the new task head of a sequence classifier (PEFT's names too)
+_PEFT_TASK_TYPES = {"classification": "SEQ_CLS", "summarization": "CAUSAL_LM"}
+
+
+@dataclass
+class StructureReport:
+    """What `adapt` did, as run metrics and JSON artifacts."""
+
+    frozen_layers: int = 0
+    pruning: PruningReport | None = None
+
+    def metrics(self) -> dict[str, float]:
+        return {"frozen_layers": float(self.frozen_layers), **(self.pruning.metrics() if self.pruning else {})}
+
+    def documents(self) -> dict[str, Any]:
+        return {"pruned_heads.json": self.pruning.document()} if self.pruning else {}
+
+
+def check_model_support(model: Any, hp: TrainingConfig) -> None:
+    """Refuse, naming the key and the architecture, structure options this model cannot take."""
+    architecture = type(model).__name__
+    if hp.prune_heads > 0 and not supports_head_pruning(model):
+        raise ConfigError(
+            f"training.prune_heads: head pruning is not supported for {architecture}; it needs BERT-style self-attention "
+            "(attention.self.query/key/value and attention.output.dense), e.g. model.source tiny-random-bert or minilm-l6"
+        )
+    needs_ffn = [key for key, wanted in (("adapter", hp.adapter == "bottleneck"), ("ffn_gate", hp.ffn_gate)) if wanted]
+    if needs_ffn or hp.freeze_ratio > 0:
+        _, layers = transformer_layers(model)
+        for key in needs_ffn:
+            ffn_output_module(layers[0], architecture, key)
+
+
+def preflight(config: ExperimentConfig, source: ModelSource) -> None:
+    """Before any run starts: load the base model once and refuse the structure options (in `training` or
+    searched) that its architecture cannot take. Nothing is loaded when no such option is set."""
+
+    def used(name: str) -> list[Any]:
+        return [value for _, value in searched_values(config, name)]
+
+    hp = replace(
+        config.training,
+        prune_heads=max(float(v) for v in used("prune_heads")),
+        freeze_ratio=max(float(v) for v in used("freeze_ratio")),
+        ffn_gate=any(used("ffn_gate")),
+        adapter="bottleneck" if "bottleneck" in used("adapter") else "lora",
+    )
+    if hp.prune_heads == 0 and hp.freeze_ratio == 0 and not hp.ffn_gate and hp.adapter != "bottleneck":
+        return
+    check_model_support(source.load_classifier(2) if config.task == "classification" else source.load_causal_lm(), hp)
+
+
+def calibration_batch(tokenizer: Any, texts: list[str], labels: list[int], max_length: int, size: int) -> dict[str, torch.Tensor]:
+    """The first `size` training examples, padded, with labels: the batch head importance is measured on."""
+    import torch
+
+    enc = tokenizer(texts[:size], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+    return {**enc, "labels": torch.tensor(labels[:size], dtype=torch.long)}
+
+
+def _peft_config(
+    hp: TrainingConfig, task: str, target_modules: list[str], head_modules: list[str] | None, layers: tuple[str, int, int]
+) -> Any:
+    """PEFT's config for `hp.adapter`; LoRA leaves out the bottom `frozen` of the (`layers_path`, `num_layers`) layers."""
+    from peft import LoraConfig, PrefixTuningConfig
+
+    layers_path, num_layers, frozen = layers
+    if hp.adapter == "prefix":
+        return PrefixTuningConfig(task_type=_PEFT_TASK_TYPES[task], num_virtual_tokens=hp.num_virtual_tokens, modules_to_save=head_modules)
+    return LoraConfig(
+        task_type=_PEFT_TASK_TYPES[task],
+        r=hp.lora_r,
+        lora_alpha=hp.lora_alpha,
+        lora_dropout=hp.lora_dropout,
+        target_modules=target_modules,
+        modules_to_save=head_modules,
+        layers_to_transform=list(range(frozen, num_layers)) if frozen else None,
+        layers_pattern=layers_path.rsplit(".", 1)[-1] if frozen else None,
+    )
+
+
+def _train_only(model: Any, modules: list[str]) -> None:
+    """Freeze the base; the modules named (by path or path suffix, like PEFT's `modules_to_save`) train in full."""
+    model.requires_grad_(False)
+    for name, module in model.named_modules():
+        if any(name == m or name.endswith(f".{m}") for m in modules):
+            module.requires_grad_(True)
+
+
+def adapt(
+    base: Any,
+    hp: TrainingConfig,
+    task: str,
+    target_modules: list[str],
+    head_modules: list[str] | None,
+    calibration: dict[str, torch.Tensor] | None = None,
+) -> tuple[Any, StructureReport]:
+    """`base` with the structure `hp` asks for: heads pruned (on `calibration`), FFN adapters and gates in the
+    top layers, then the PEFT adapter (lora, prefix) or, for `bottleneck`, only the FFN adapters and the task
+    head trainable. The bottom `freeze_ratio` of the layers keep no trainable parameter."""
+    from peft import get_peft_model
+
+    if hp.adapter == "prefix" and task == "classification":
+        raise ConfigError(f"training.adapter: {PREFIX_CLASSIFIER_REFUSAL}")
+    check_model_support(base, hp)
+    report = StructureReport()
+    if hp.prune_heads > 0:
+        if calibration is None:
+            raise ConfigError(f"training.prune_heads: head pruning needs a labelled calibration batch; {task} provides none")
+        report.pruning = prune_least_important_heads(base, hp.prune_heads, calibration)
+    layers_path, layers = transformer_layers(base)
+    report.frozen_layers = frozen_layer_count(len(layers), hp.freeze_ratio)
+    bottleneck = max(1, base.config.hidden_size // hp.reduction_factor) if hp.adapter == "bottleneck" else None
+    if bottleneck or hp.ffn_gate:
+        for index in range(report.frozen_layers, len(layers)):
+            ffn = ffn_output_module(layers[index], type(base).__name__, "adapter" if bottleneck else "ffn_gate")
+            attach_ffn_adapter(ffn, base.config.hidden_size, bottleneck, hp.ffn_gate)
+    heads = [name for name, _ in base.named_children() if name in _CLASSIFIER_HEADS] if task == "classification" else []
+    if hp.adapter == "bottleneck":
+        model = base
+        _train_only(model, heads + list(head_modules or []))
+    else:
+        model = get_peft_model(base, _peft_config(hp, task, target_modules, head_modules, (layers_path, len(layers), report.frozen_layers)))
+        enable_prefix_generation(model)
+    for adapter in ffn_adapters(base).values():
+        adapter.requires_grad_(True)
+    freeze_bottom_layers(model, layers_path, report.frozen_layers)
+    return model, report

@@ -1,0 +1,107 @@
+"""Text classification: a sequence classifier with a new head, macro F1/precision/recall per epoch, a confusion
+matrix and per-example predictions on the test split."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlops.data import ClassificationData
+from mlops.evaluate import CLASSIFICATION_METRICS, PER_EXAMPLE_ARTIFACT, classification_per_example, confusion
+from mlops.models import default_head_modules, default_lora_targets
+from mlops.train.structure import adapt, calibration_batch
+from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, register_task
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from mlops.config import TrainingConfig
+    from mlops.data import ClassificationData, Split, TaskData
+    from mlops.models import ModelSource
+    from mlops.train.structure import StructureReport
+
+TEST_METRICS = ("test_loss", "test_f1", "test_precision", "test_recall")
+
+
+class _Encoded:
+    """Pre-tokenized split that `Trainer` can index; padding happens per batch."""
+
+    def __init__(self, split: Split, tokenizer: PreTrainedTokenizerBase, max_length: int) -> None:
+        enc = tokenizer(split.texts, truncation=True, max_length=max_length)
+        self.rows = [
+            {**{k: enc[k][i] for k in enc.keys()}, "labels": split.labels[i]}  # noqa: SIM118 (BatchEncoding)
+            for i in range(len(split))
+        ]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.rows[i]
+
+
+def _compute_metrics(eval_pred: Any) -> dict[str, float]:
+    logits, labels = eval_pred
+    predictions, references = logits.argmax(-1).tolist(), labels.tolist()
+    return {m.name: m.compute(predictions, references) for m in CLASSIFICATION_METRICS}
+
+
+def build_classifier(
+    source: ModelSource,
+    num_labels: int,
+    hp: TrainingConfig,
+    target_modules: list[str] | None,
+    head_modules: list[str] | None = None,
+    calibration: dict[str, Any] | None = None,
+) -> tuple[PreTrainedModel, StructureReport]:
+    """The classifier with its adapter (`hp.adapter`) and structure (frozen layers, pruned heads, FFN adapters)."""
+    base = source.load_classifier(num_labels)
+    heads = head_modules if head_modules is not None else default_head_modules(base)
+    return adapt(base, hp, "classification", target_modules or default_lora_targets(base), heads, calibration)
+
+
+def _classification(data: TaskData) -> ClassificationData:
+
+    if not isinstance(data, ClassificationData):
+        raise TypeError(f"the classification task needs classification data, got {type(data).__name__}")
+    return data
+
+
+class Classification(Task):
+    name = "classification"
+
+    def build_model(self, inputs: TaskInputs) -> tuple[PreTrainedModel, StructureReport]:
+        data, hp, model_config, tokenizer = _classification(inputs.data), inputs.hp, inputs.config.model, inputs.tokenizer
+        calibration = None
+        if hp.prune_heads > 0:  # head importance is measured on the first training batch
+            calibration = calibration_batch(tokenizer, data.train.texts, data.train.labels, model_config.max_length, hp.batch_size)
+        model, report = build_classifier(
+            inputs.source, len(data.label_names), hp, model_config.target_modules, model_config.head_modules, calibration
+        )
+        model.config.pad_token_id = tokenizer.pad_token_id
+        return model, report
+
+    def training_sets(self, inputs: TaskInputs) -> TrainingSets:
+        from transformers import DataCollatorWithPadding
+
+        data, tokenizer = _classification(inputs.data), inputs.tokenizer
+        max_length = inputs.config.model.max_length
+        train, validation, test = (_Encoded(data.split(s), tokenizer, max_length) for s in ("train", "validation", "test"))
+        collator = DataCollatorWithPadding(tokenizer)
+        return TrainingSets(train, validation, collator, test, _compute_metrics, eval_batch_size=max(64, inputs.hp.batch_size))
+
+    def score(self, inputs: TaskInputs, trainer: Any, last_eval: dict[str, float], sets: TrainingSets) -> Scores:
+        data = _classification(inputs.data)
+        prediction = trainer.predict(sets.test, metric_key_prefix="test")
+        predictions = prediction.predictions.argmax(-1).tolist()
+        test = {k: float(v) for k, v in (prediction.metrics or {}).items() if k in TEST_METRICS}
+        documents = {
+            "confusion_matrix.json": confusion(predictions, data.test.labels, data.label_names),
+            PER_EXAMPLE_ARTIFACT: classification_per_example(data, predictions),  # resampled by champion/challenger gates
+        }
+        return Scores(dict(last_eval), test, documents=documents)
+
+    def card(self, inputs: TaskInputs) -> dict[str, Any]:
+        return {"label_names": _classification(inputs.data).label_names, "max_length": inputs.config.model.max_length}
+
+
+register_task(Classification())
