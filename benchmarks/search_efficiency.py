@@ -10,7 +10,7 @@ For each seed (`training.seed`, which seeds both the training and the first work
 1. a full grid sweep (sampler grid, pruner none, n_trials = grid size) gives the grid's best
    validation metric (eval_f1) and its full cost in trial-epochs (every trial runs all epochs);
 2. each method sweeps with the same n_trials and the same seed; its cost to reach is the sum of
-   trial-epochs (the last epoch each trial reported, as `mlops.sweep_report` counts compute) over
+   trial-epochs (the last epoch each trial reported, as `mlops.search.report` counts compute) over
    the trials in order up to and including the first COMPLETE trial whose value is >= the grid's
    best. A run that never gets there is charged its whole cost and marked as not reached.
 

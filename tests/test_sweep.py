@@ -164,7 +164,7 @@ def test_pruners_and_the_random_search_warning(caplog: pytest.LogCaptureFixture)
     assert isinstance(make_pruner("none", 3), optuna.pruners.NopPruner)
     space = {name: ParamSpace(type="float", low=0.0, high=0.5) for name in ("lora_dropout", "warmup_ratio", "weight_decay")}
     space |= {name: ParamSpace(type="categorical", choices=[8, 16]) for name in ("batch_size", "lora_r", "lora_alpha")}
-    with caplog.at_level("WARNING", logger="mlops.search_space"):
+    with caplog.at_level("WARNING", logger="mlops.search.space"):
         make_sampler("random", SearchConfig(n_trials=10, sampler="random", space=space), seed=0)
     assert "random search over 6 dimensions with 10 trials: use 50 or more" in caplog.text
 

@@ -2,7 +2,7 @@
 
 MLflow keeps only the current alias holder (mlflow #2169); every move made through the toolkit, promotion or
 rollback, appends an event `mlops.audit.<seq>` to the registered model: who (user@host), when (UTC), which
-alias, from which version to which, why (the gate report), and the source run. The lock (`_ledger`) serialises
+alias, from which version to which, why (the gate report), and the source run. The lock (`ledger`) serialises
 concurrent moves, so sequence numbers never collide and each event's `from_version` is the previous `to_version`.
 """
 

@@ -5,7 +5,7 @@ join the study (the first worker's run is the parent) -> claim trials until the 
 budget is spent -> summarise on the parent -> register + staging gate (once per study).
 
 Any number of workers may run the same command against one PostgreSQL storage; re-running it
-with the same `study_name` continues the study. See `mlops.study` for the coordination.
+with the same `study_name` continues the study. See `mlops.search.study` for the coordination.
 """
 
 from __future__ import annotations
