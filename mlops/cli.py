@@ -114,6 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="new directory to write")
     p.add_argument("--merge", action="store_true", help="merge the adapter into the base weights (for runtimes without adapters)")
 
+    p = sub.add_parser("data", help="check a dataset against the data contract and print its report, without training")
+    data = p.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    _add_config(data.add_parser("check", help="load, check and describe the config's dataset: drops, balance, lengths, overlaps"))
+
     sub.add_parser("models", help="list the model sources available offline")
     return parser
 
@@ -286,6 +290,16 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    from mlops.train import prepare
+
+    config = _load(args, {})
+    prepared = prepare(config)
+    report = prepared.data.report
+    print(report.text() if report is not None else "no data report")
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from mlops.models import available_sources
 
@@ -307,6 +321,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "rollback": _cmd_rollback,
     "reproduce": _cmd_reproduce,
     "export": _cmd_export,
+    "data": _cmd_data,
     "models": _cmd_models,
 }
 

@@ -22,7 +22,7 @@ def _cfg(path: Path | str, **kw: object) -> DatasetConfig:
 
 @pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
 def test_file_formats_load_and_split_reproducibly(tmp_path: Path, suffix: str) -> None:
-    frame = _frame()
+    frame = _frame(200)
     path = tmp_path / f"d.{suffix}"
     {
         "csv": lambda: frame.to_csv(path, index=False),
@@ -33,7 +33,7 @@ def test_file_formats_load_and_split_reproducibly(tmp_path: Path, suffix: str) -
     b = load_classification_data(_cfg(path), tmp_path, seed=1)
     c = load_classification_data(_cfg(path), tmp_path, seed=2)
     assert a.label_names == ["fraud", "ok"]
-    assert len(a.train) + len(a.validation) + len(a.test) == 60
+    assert len(a.train) + len(a.validation) + len(a.test) == 200
     assert a.test.texts == b.test.texts and a.test.texts != c.test.texts
     assert not set(a.train.texts) & set(a.test.texts)
 
@@ -53,7 +53,9 @@ def test_datasets_directory_with_given_splits(tmp_path: Path) -> None:
 
 def test_packaged_demo_data() -> None:
     data = load_classification_data(DatasetConfig(path="demo:fraud"), Path("."), seed=0)
-    assert len(data.train) == 1400 and len(data.validation) == 200 and len(data.test) == 400
+    # one training text also occurs in the test split: the data contract removes it from train, and counts it
+    assert len(data.train) == 1399 and len(data.validation) == 200 and len(data.test) == 400
+    assert data.report is not None and data.report.dropped()["cross_split_overlap"] == 1
     assert data.label_names == ["fraud", "legitimate"]
     unseen = set(data.test.texts) - set(data.train.texts)
     assert len(unseen) > len(set(data.test.texts)) / 2, "the test split should mostly hold texts training never shows"

@@ -245,6 +245,7 @@ def test_concurrent_promotions_serialise_through_the_ledger(store: str, tmp_path
     for f1 in (0.8, 0.9):
         with mlflow.start_run() as run:
             mlflow.log_metric("test_f1", f1)
+            mlflow.log_dict(scores_with(CHAMPION).to_document(), PER_EXAMPLE_ARTIFACT)  # the evidence every gate asks for
         register_version(client, "racer", f"runs:/{run.info.run_id}/model", run.info.run_id, {})
     policy = write(tmp_path / "racer.yaml", _POLICY)
     barrier = tmp_path / "barrier"

@@ -39,6 +39,12 @@ SEARCH_METRICS = {
     "classification": ("eval_f1", "eval_precision", "eval_recall", "eval_loss"),
     "summarization": ("eval_rougeL", "eval_rouge1", "eval_rouge2", "eval_key_term_recall", "eval_loss"),
 }
+# Metrics the run of a trained model logs, per task (what a promotion gate can judge): the validation metrics and
+# their test-split counterparts (summarisation scores generated summaries on test, so it logs no test loss).
+LOGGED_METRICS = {
+    "classification": (*SEARCH_METRICS["classification"], "test_f1", "test_precision", "test_recall", "test_loss"),
+    "summarization": (*SEARCH_METRICS["summarization"], "test_rougeL", "test_rouge1", "test_rouge2", "test_key_term_recall"),
+}
 
 
 def _help(text: str) -> dict[str, str]:
@@ -52,6 +58,19 @@ def hyperparameter_help() -> dict[str, str]:
 
     helps = {f.name: f.metadata.get("help", "") for f in fields(TrainingConfig)}
     return {name: helps[name] for name in HYPERPARAMETERS}
+
+
+@dataclass
+class OnInvalid:
+    """What the data contract does with rows that cannot be trained or judged on."""
+
+    missing_target: Literal["error", "drop"] = field(
+        default="error", metadata=_help("a row without a label or reference summary: refuse the dataset (error) or drop the row")
+    )
+    empty_input: Literal["error", "drop"] = field(default="drop", metadata=_help("a row whose text or document is empty"))
+    cross_split_overlap: Literal["drop", "keep"] = field(
+        default="drop", metadata=_help("a train row whose input (normalised) also occurs in validation or test: drop it from train")
+    )
 
 
 @dataclass
@@ -76,9 +95,16 @@ class DatasetConfig:
     validation_fraction: float = 0.15
     test_fraction: float = 0.2
     max_samples: int | None = field(default=None, metadata=_help("cap on rows read, for quick runs"))
+    on_invalid: OnInvalid = field(default_factory=OnInvalid)
+    min_examples_per_class: int = field(default=5, metadata=_help("classification: fewest examples of each class in every split"))
+    min_split_examples: int = field(default=20, metadata=_help("fewest examples in the validation and test splits"))
 
     def check(self, path: str) -> list[str]:
-        errors = []
+        errors = [
+            f"{path}.{name}: must be >= 1, got {getattr(self, name)}"
+            for name in ("min_examples_per_class", "min_split_examples")
+            if getattr(self, name) < 1
+        ]
         for name in ("validation_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0.0 < value < 0.5:

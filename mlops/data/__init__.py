@@ -19,20 +19,24 @@ from mlops.data._load import (
     split_digest,
     write_task_data,
 )
+from mlops.data.report import DataReport, add_token_lengths, log_data_report
 
 __all__ = [
     "RUN_ARTIFACT_SCHEME",
     "SPLITS",
     "ClassificationData",
+    "DataReport",
     "PairSplit",
     "Split",
     "SummarizationData",
     "TaskData",
+    "add_token_lengths",
     "dataset_lineage",
     "key_terms",
     "load_classification_data",
     "load_summarization_data",
     "load_task_data",
+    "log_data_report",
     "log_dataset_inputs",
     "read_frame",
     "split_digest",

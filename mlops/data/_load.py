@@ -14,6 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.config import demo_dataset_dir
+from mlops.data.contract import (
+    apply_row_rules,
+    check_classes,
+    check_evidence,
+    check_split_sizes,
+    check_text_column,
+    cross_split_overlap,
+    normalize_labels,
+    number_rows,
+)
+from mlops.data.report import BEFORE_SPLIT, DataReport, LengthStats
 from mlops.errors import DataError
 
 if TYPE_CHECKING:
@@ -43,6 +54,7 @@ class ClassificationData:
     test: Split
     label_names: list[str]
     name: str
+    report: DataReport | None = None  # what the data contract checked, kept and dropped
 
     def split(self, name: str) -> Split:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]
@@ -74,6 +86,7 @@ class SummarizationData:
     validation: PairSplit
     test: PairSplit
     name: str
+    report: DataReport | None = None  # what the data contract checked, kept and dropped
 
     def split(self, name: str) -> PairSplit:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]
@@ -102,9 +115,9 @@ def read_frame(path: Path, fmt: str, field: str) -> pd.DataFrame:
             raise DataError(f"{field}: cannot tell the format of {path}; set dataset.format to csv, jsonl, parquet or disk")
     try:
         if fmt == "csv":
-            return pd.read_csv(path, encoding="utf-8")
+            return pd.read_csv(path, encoding="utf-8-sig")  # -sig: a leading byte-order mark is not part of the first column's name
         if fmt == "jsonl":
-            return pd.read_json(path, lines=True, encoding="utf-8")
+            return _read_jsonl(path)
         if fmt == "parquet":
             return pd.read_parquet(path)
     except UnicodeDecodeError as exc:
@@ -114,6 +127,27 @@ def read_frame(path: Path, fmt: str, field: str) -> pd.DataFrame:
     except ValueError as exc:
         raise DataError(f"{path}: cannot parse as {fmt}: {str(exc).splitlines()[0]}") from None
     raise DataError(f"{field}: format '{fmt}' needs a `datasets` directory or hub name, not the file {path}")
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """One JSON object per line; a malformed line is an error naming its number (blank lines are skipped)."""
+    import pandas as pd
+
+    records = []
+    with path.open(encoding="utf-8-sig") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}: line {number} is not valid JSON ({exc.msg}, column {exc.colno})") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}: line {number} is a JSON {type(record).__name__}, not an object with the dataset's columns")
+            records.append(record)
+    if not records:
+        raise pd.errors.EmptyDataError
+    return pd.DataFrame.from_records(records)
 
 
 def _read_datasets(path: str, fmt: str) -> dict[str, pd.DataFrame]:
@@ -228,41 +262,64 @@ def _seeded_split(frame: pd.DataFrame, cfg: DatasetConfig, seed: int, label_colu
 
 
 def _split_frames(
-    cfg: DatasetConfig, base_dir: Path, seed: int, fields: tuple[str, ...], stratify_by: str | None
+    cfg: DatasetConfig, base_dir: Path, seed: int, fields: tuple[str, str], stratify: bool, report: DataReport
 ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """Train/validation/test frames and where each came from: from the files when all three are
-    given (`splits` or a `datasets` dict), otherwise a seeded split (stratified by `stratify_by`)."""
+    """Train/validation/test frames that pass the data contract (`mlops.data.contract`), and where each came from:
+    from the files when all three are given (`splits` or a `datasets` dict), otherwise a seeded split (stratified by
+    the label when `stratify`). `fields` are the config keys of the input and the target column."""
+    input_field, target_field = fields
+    columns = [getattr(cfg, f) for f in fields]
     frames = _frames(cfg, base_dir)
-    for frame, source in frames.values():
+    named: dict[str, pd.DataFrame] = {}
+    sources = {k: v[1] for k, v in frames.items()}
+    for name, (frame, source) in frames.items():
         if frame.empty:
             raise DataError(f"{source}: dataset is empty")
-        _check_columns(frame, cfg, source, fields)
-    named = {k: v[0] for k, v in frames.items()}
-    sources = {k: v[1] for k, v in frames.items()}
+        _check_columns(frame, cfg, source, (*fields, "key_terms_column"))
+        frame = number_rows(frame)
+        check_text_column(frame, columns[0], input_field, source)
+        where = name if name in SPLITS else BEFORE_SPLIT
+        report.rows_read += len(frame)
+        frame = apply_row_rules(frame, cfg, where, source, input_field, target_field, report)
+        if stratify:
+            frame, trimmed = normalize_labels(frame, columns[1])
+            report.labels_trimmed += trimmed
+        else:
+            check_text_column(frame, columns[1], target_field, source)
+        named[name] = frame
     if not all(s in named for s in SPLITS):
         import pandas as pd
 
         whole = pd.concat(list(named.values()), ignore_index=True)
+        if whole.empty:
+            raise DataError(f"{', '.join(sources.values())}: no rows left after the data contract")
         origin = ", ".join(sources.values())
         if cfg.max_samples:
             whole = whole.sample(n=min(cfg.max_samples, len(whole)), random_state=seed)
-        named = _seeded_split(whole, cfg, seed, stratify_by)
+        if stratify:
+            check_classes(whole[columns[1]], origin)
+        check_split_sizes(len(whole), cfg, origin)
+        named = _seeded_split(whole, cfg, seed, columns[1] if stratify else None)
         sources = {s: f"{origin} ({s}, seed {seed})" for s in SPLITS}
     elif cfg.max_samples:
         named["train"] = named["train"].head(cfg.max_samples)
+    named = {s: named[s] for s in SPLITS}
+    for name, frame in named.items():
+        report.split(name).rows_read = len(frame) + sum(report.split(name).dropped.values())
+    named = cross_split_overlap(named, columns[0], cfg, report)
+    check_evidence(named, cfg, sources, columns[1] if stratify else None)
+    for name, frame in named.items():
+        report.split(name).rows_kept = len(frame)
     return named, sources
 
 
 def load_summarization_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> SummarizationData:
     """Read document/summary pairs (and key terms, if configured) into train/validation/test."""
-
-    fields = ("document_column", "summary_column", "key_terms_column")
-    named, sources = _split_frames(cfg, base_dir, seed, fields, None)
+    report = DataReport("summarization")
+    named, sources = _split_frames(cfg, base_dir, seed, ("document_column", "summary_column"), False, report)
     splits: dict[str, PairSplit] = {}
     for name in SPLITS:
-        frame = named[name].dropna(subset=[cfg.document_column, cfg.summary_column])
-        if frame.empty:
-            raise DataError(f"{sources[name]}: the {name} split has no rows with both a document and a summary")
+        frame = named[name]
         terms: list[list[str]] = [[] for _ in range(len(frame))]
         if cfg.key_terms_column is not None:
             try:
@@ -270,34 +327,32 @@ def load_summarization_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> Su
             except ValueError as exc:
                 raise DataError(f"dataset.key_terms_column: {sources[name]}: {exc}") from None
         documents = frame[cfg.document_column].astype(str).tolist()
-        splits[name] = PairSplit(documents, frame[cfg.summary_column].astype(str).tolist(), terms, sources[name])
-    return SummarizationData(**splits, name=cfg.path)
+        summaries = frame[cfg.summary_column].astype(str).tolist()
+        splits[name] = PairSplit(documents, summaries, terms, sources[name])
+        report.split(name).reference_words = LengthStats.of([len(s.split()) for s in summaries])
+    return SummarizationData(**splits, name=cfg.path, report=report)
 
 
 def load_classification_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> ClassificationData:
-    """Read the dataset named by `cfg`, check it, and return train/validation/test splits.
+    """Read the dataset named by `cfg`, check it against the data contract, and return train/validation/test splits.
 
     Splits come from the files when given (`splits` or a `datasets` dict with all three),
     otherwise from a seeded, stratified split.
     """
-    named, sources = _split_frames(cfg, base_dir, seed, ("text_column", "label_column"), cfg.label_column)
-
-    train_labels = named["train"][cfg.label_column].astype(str)
-    label_names = sorted(train_labels.unique())
-    if len(label_names) < 2:
-        raise DataError(f"dataset.label_column: only one class ({label_names[0]!r}) in {sources['train']}; need at least two")
+    report = DataReport("classification")
+    named, sources = _split_frames(cfg, base_dir, seed, ("text_column", "label_column"), True, report)
+    label_names = sorted(named["train"][cfg.label_column].unique())
     index = {name: i for i, name in enumerate(label_names)}
+    report.label_ids = index
     splits: dict[str, Split] = {}
     for name in SPLITS:
-        frame = named[name].dropna(subset=[cfg.text_column, cfg.label_column])
-        if frame.empty:
-            raise DataError(f"{sources[name]}: the {name} split is empty")
-        labels = frame[cfg.label_column].astype(str)
+        labels = named[name][cfg.label_column]
         unknown = sorted(set(labels) - set(index))
         if unknown:
             raise DataError(f"dataset.label_column: labels {unknown} in {sources[name]} never occur in the train split")
-        splits[name] = Split(frame[cfg.text_column].astype(str).tolist(), [index[v] for v in labels], sources[name])
-    return ClassificationData(**splits, label_names=label_names, name=cfg.path)
+        splits[name] = Split(named[name][cfg.text_column].astype(str).tolist(), [index[v] for v in labels], sources[name])
+        report.split(name).classes = {label: int((labels == label).sum()) for label in label_names}
+    return ClassificationData(**splits, label_names=label_names, name=cfg.path, report=report)
 
 
 def load_task_data(task: str, cfg: DatasetConfig, base_dir: Path, seed: int) -> TaskData:

@@ -4,10 +4,10 @@ cross-process lock with an audit trail (`aliases`, `ledger`), lineage tags, eval
 export."""
 
 from mlops.registry.aliases import ANY_HOLDER, alias_holder, history, move_alias, rollback
-from mlops.registry.compare import BootstrapResult, check_same_split, metric_on_weights, paired_bootstrap
+from mlops.registry.compare import BootstrapResult, bootstrap_interval, check_same_split, metric_on_weights, paired_bootstrap
 from mlops.registry.evaluation import run_evaluate
 from mlops.registry.export import merge_adapter, run_export
-from mlops.registry.gates import Champion, GateOutcome, GateReport, decide, gate_tags
+from mlops.registry.gates import Champion, Evidence, GateOutcome, GateReport, decide, gate_tags
 from mlops.registry.lineage import lineage_tags
 from mlops.registry.policy import (
     METRICS,
@@ -36,12 +36,14 @@ __all__ = [
     "BootstrapResult",
     "Champion",
     "Compare",
+    "Evidence",
     "Gate",
     "GateOutcome",
     "GateReport",
     "MetricSpec",
     "PromotionPolicy",
     "alias_holder",
+    "bootstrap_interval",
     "check_same_split",
     "decide",
     "gate_tags",

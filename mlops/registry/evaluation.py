@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlops.config import ExperimentConfig
-from mlops.data import ClassificationData, load_task_data, log_dataset_inputs
+from mlops.data import ClassificationData, load_task_data, log_data_report, log_dataset_inputs
 from mlops.errors import RegistryError
 from mlops.evaluate import (
     PER_EXAMPLE_ARTIFACT,
@@ -44,6 +44,8 @@ def run_evaluate(config: ExperimentConfig, model_uri: str | None) -> dict[str, f
         raise RegistryError(f"model-uri: cannot load {uri}: {str(exc).splitlines()[0]}") from None
     with entry_run(config.mlflow_experiment, f"evaluate-{config.name}", tags={"mlops.entry_point": "evaluate", "model_uri": uri}):
         log_dataset_inputs(data, ("test",))
+        if data.report is not None:
+            log_data_report(data.report)
         log_environment()
         if isinstance(data, ClassificationData):
             output = model.predict(pd.DataFrame({"text": data.test.texts}))

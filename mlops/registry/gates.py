@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.registry.compare import BootstrapResult
-from mlops.registry.policy import AliasPolicy, Gate
+from mlops.registry.policy import METRICS, AliasPolicy, Gate
 
 
 @dataclass
@@ -22,6 +22,17 @@ class Champion:
 
 
 @dataclass
+class Evidence:
+    """What a decision rests on beside the candidate's metrics: how many test examples scored it, the baselines of
+    its sweep, and bootstrap intervals of the metrics judged on a bound (`on: lower_bound`)."""
+
+    examples: int | None = None
+    baselines: dict[str, float] = field(default_factory=dict)  # e.g. baseline_test_f1 -> value
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (low, high)
+    confidence: float = 0.95
+
+
+@dataclass
 class GateOutcome:
     metric: str
     value: float | None
@@ -29,6 +40,9 @@ class GateOutcome:
     passed: bool
     bound: tuple[str, float] | None = None  # ("min" | "max", threshold)
     comparison: BootstrapResult | None = None
+    interval: tuple[float, float] | None = None  # the bootstrap interval, when a bound of it was judged
+    judged: str = "value"  # what the threshold was applied to: value, lower_bound or upper_bound
+    baseline: float | None = None
 
     def describe(self) -> str:
         shown = "missing" if self.value is None else f"{self.value:.4f}"
@@ -72,6 +86,11 @@ class GateReport:
             )
             if o.bound is not None:
                 record["threshold"][o.bound[0]] = o.bound[1]
+                record["judged"] = o.judged
+            if o.interval is not None:
+                record["interval"] = list(o.interval)
+            if o.baseline is not None:
+                record["baseline"] = o.baseline
             if o.comparison is not None:
                 c = o.comparison
                 record.update(champion_value=c.champion, delta=c.delta, ci=[c.low, c.high], confidence=c.confidence)
@@ -81,13 +100,44 @@ class GateReport:
         return records
 
 
-def _threshold_outcomes(gate: Gate, value: float | None, holders: dict[str, dict[str, float] | None]) -> list[GateOutcome]:
+def _evidence_outcomes(gate: Gate, rules: AliasPolicy, value: float | None, evidence: Evidence) -> list[GateOutcome]:
+    """Enough scored test examples to trust any threshold; and, with `beat_baseline`, more than the sweep's baseline."""
     out = []
+    needed = gate.min_examples or rules.min_examples
+    n = evidence.examples
+    if n is None or n < needed:
+        seen = "no per-example test scores" if n is None else f"{n} examples"
+        out.append(GateOutcome(gate.metric, value, f"insufficient evidence: {seen} (needs {needed})", False))
+    if gate.beat_baseline:
+        name = METRICS[gate.metric].baseline if gate.metric in METRICS else None
+        baseline = evidence.baselines.get(name) if name else None
+        if baseline is None:
+            out.append(GateOutcome(gate.metric, value, f"beat the baseline: no {name} logged by the sweep", False))
+        else:
+            passed = value is not None and (value > baseline if gate.higher_is_better else value < baseline)
+            out.append(GateOutcome(gate.metric, value, f"beat the baseline ({name} {baseline:.4f})", passed, baseline=baseline))
+    return out
+
+
+def _threshold_outcomes(
+    gate: Gate, value: float | None, holders: dict[str, dict[str, float] | None], evidence: Evidence | None
+) -> list[GateOutcome]:
+    out = []
+    interval = evidence.intervals.get(gate.metric) if evidence is not None and gate.on == "lower_bound" else None
     for kind, bound in (("min", gate.min), ("max", gate.max)):
         if bound is None:
             continue
-        passed = value is not None and (value >= bound if kind == "min" else value <= bound)
-        out.append(GateOutcome(gate.metric, value, f"{'>=' if kind == 'min' else '<='} {bound}", passed, bound=(kind, bound)))
+        judged, target = "value", value
+        if gate.on == "lower_bound":
+            judged = "lower_bound" if kind == "min" else "upper_bound"
+            target = None if interval is None else interval[0] if kind == "min" else interval[1]
+        passed = target is not None and (target >= bound if kind == "min" else target <= bound)
+        rule = f"{'>=' if kind == 'min' else '<='} {bound}"
+        if gate.on == "lower_bound":
+            confidence = evidence.confidence if evidence is not None else 0.95
+            shown = "no per-example scores" if interval is None else f"[{interval[0]:.4f}, {interval[1]:.4f}]"
+            rule = f"{judged.replace('_', ' ')} of the {confidence:.0%} interval {shown} {rule}"
+        out.append(GateOutcome(gate.metric, value, rule, passed, bound=(kind, bound), interval=interval, judged=judged))
     if gate.not_worse_than is not None:
         holder = holders.get(gate.not_worse_than)
         current = holder.get(gate.metric) if holder else None
@@ -133,16 +183,21 @@ def decide(
     candidate: dict[str, float],
     holders: dict[str, dict[str, float] | None],
     champion: Champion | None = None,
+    evidence: Evidence | None = None,
 ) -> GateReport:
-    """Evaluate every gate for `alias`: the thresholds, then the comparison with `champion` if the policy has one.
+    """Evaluate every gate for `alias`: the evidence (enough test examples, the baseline beaten), the thresholds,
+    then the comparison with `champion` if the policy has one.
 
     `holders` maps an alias to the metrics of its holder now (None if nobody holds it), for `not_worse_than`.
     `champion` is None when nobody holds `alias` (a first promotion): the thresholds alone decide, and the
-    report says so.
+    report says so. Without `evidence` only thresholds and the comparison are judged.
     """
     report = GateReport(alias, champion_version=champion.version if champion else None)
     for gate in rules.gates:
-        report.outcomes += _threshold_outcomes(gate, candidate.get(gate.metric), holders)
+        value = candidate.get(gate.metric)
+        if evidence is not None:
+            report.outcomes += _evidence_outcomes(gate, rules, value, evidence)
+        report.outcomes += _threshold_outcomes(gate, value, holders, evidence)
     report.decided_by, compared = _comparison_outcomes(alias, rules, candidate, champion)
     report.outcomes += compared
     return report

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from mlops.config import ExperimentConfig, build, read_yaml
+from mlops.config import LOGGED_METRICS, ExperimentConfig, build, read_yaml
 from mlops.errors import ConfigError
 
 REPO_REGISTRY_DIR = Path(__file__).resolve().parents[2] / "registry"
@@ -24,13 +24,17 @@ class MetricSpec:
     high: float
     higher_is_better: bool = True
     per_example: bool = False
+    baseline: str | None = None  # the metric the sweep's baseline logs for it (`beat_baseline`)
 
 
 def _metric_catalogue() -> dict[str, MetricSpec]:
     bounded = ("f1", "precision", "recall", "rouge1", "rouge2", "rougeL", "key_term_recall")
     per_example = ("f1", "precision", "recall", "rougeL", "key_term_recall")  # kept for the test split only
+    baseline_split = {"test": "test", "eval": "validation"}  # baselines name the validation split in full
     specs = {
-        f"{split}_{name}": MetricSpec(0.0, 1.0, per_example=split == "test" and name in per_example)
+        f"{split}_{name}": MetricSpec(
+            0.0, 1.0, per_example=split == "test" and name in per_example, baseline=f"baseline_{baseline_split[split]}_{name}"
+        )
         for split in ("test", "eval")
         for name in bounded
     }
@@ -54,6 +58,9 @@ class Gate:
     min: float | None = None
     max: float | None = None
     not_worse_than: str | None = None  # an alias whose current holder must not score better (point estimates)
+    beat_baseline: bool = False  # the metric must exceed the baseline the sweep's parent run logged on the same split
+    on: Literal["value", "lower_bound"] = "value"  # judge min (max) on the bootstrap interval's lower (upper) end
+    min_examples: int | None = None  # fewer scored test examples fail the gate; default: the alias's min_examples
 
     @property
     def higher_is_better(self) -> bool:
@@ -62,11 +69,21 @@ class Gate:
 
     def check(self, path: str) -> list[str]:
         errors = []
-        if self.min is None and self.max is None and self.not_worse_than is None:
-            errors.append(f"{path}: a gate needs min, max or not_worse_than")
+        if self.min is None and self.max is None and self.not_worse_than is None and not self.beat_baseline:
+            errors.append(f"{path}: a gate needs min, max, not_worse_than or beat_baseline")
+        if self.min_examples is not None and self.min_examples < 1:
+            errors.append(f"{path}.min_examples: must be >= 1, got {self.min_examples}")
         spec = METRICS.get(self.metric)
         if spec is None:
             return [*errors, _unknown_metric(f"{path}.metric", self.metric)]
+        if self.beat_baseline and spec.baseline is None:
+            with_baseline = ", ".join(m for m, s in METRICS.items() if s.baseline)
+            errors.append(f"{path}.beat_baseline: {self.metric} has no baseline to beat; use one of {with_baseline}")
+        if self.on == "lower_bound" and not spec.per_example:
+            resampled = ", ".join(m for m, s in METRICS.items() if s.per_example)
+            errors.append(f"{path}.on: lower_bound needs per-example scores to resample, which {self.metric} lacks; use one of {resampled}")
+        if self.on == "lower_bound" and self.min is None and self.max is None:
+            errors.append(f"{path}.on: lower_bound judges a min or max threshold; the gate has neither")
         for name in ("min", "max"):
             bound = getattr(self, name)
             if bound is not None and not spec.low <= bound <= spec.high:
@@ -112,11 +129,14 @@ class Compare:
 class AliasPolicy:
     gates: list[Gate] = field(default_factory=list)
     compare: Compare | None = None
+    min_examples: int = 30  # a version scored on fewer test examples fails every gate: insufficient evidence
     candidate_from: str | None = None  # `mlops promote --to <this alias>` judges that alias's holder (default: after_sweep's)
     legacy_stage: Literal["Staging", "Production"] | None = None  # stage set with `--legacy-stage` (default: from the alias name)
 
     def check(self, path: str) -> list[str]:
         errors = [] if self.gates else [f"{path}.gates: list at least one gate"]
+        if self.min_examples < 1:
+            errors.append(f"{path}.min_examples: must be >= 1, got {self.min_examples}")
         if self.compare is not None and self.compare.metrics is None and self.gates and not self.compared_metrics():
             errors.append(f"{path}.compare: none of the gated metrics has per-example scores; name them in compare.metrics")
         return errors
@@ -185,9 +205,19 @@ def resolve_policy_path(name_or_path: str, config_dir: Path | None = None) -> Pa
     raise ConfigError(f"registry.policy: policy file not found (looked in {', '.join(map(str, candidates))})")
 
 
+def _unquoted_on(data: object) -> object:
+    """YAML 1.1 reads an unquoted `on:` key as the boolean true; in a gate it means the `on` rule."""
+    aliases = data.get("aliases") if isinstance(data, dict) else None
+    for rules in aliases.values() if isinstance(aliases, dict) else ():
+        for gate in rules.get("gates") or [] if isinstance(rules, dict) else ():
+            if isinstance(gate, dict) and True in gate:
+                gate["on"] = gate.pop(True)
+    return data
+
+
 def load_policy(name_or_path: str, config_dir: Path | None = None) -> PromotionPolicy:
     path = resolve_policy_path(name_or_path, config_dir)
-    data = read_yaml(path)
+    data = _unquoted_on(read_yaml(path))
     errors: list[str] = []
     policy = build(PromotionPolicy, data, "", errors)
     if errors:
@@ -200,9 +230,18 @@ def policy_for(config: ExperimentConfig) -> PromotionPolicy:
     """The promotion policy `config.registry` names (relative to the config's folder), checked to govern the model
     the config registers."""
     policy = load_policy(config.registry.policy, Path(config.source_file).parent)
+    errors = []
     if policy.model_name != config.registry.model_name:
-        raise ConfigError(
-            f"registry.model_name '{config.registry.model_name}' does not match the policy's model_name '{policy.model_name}'",
-            source=policy.source_file,
-        )
+        errors.append(f"registry.model_name '{config.registry.model_name}' does not match the policy's model_name '{policy.model_name}'")
+    logged = LOGGED_METRICS[config.task]
+    for alias, rules in policy.aliases.items():
+        named = [(f"gates[{i}].metric", g.metric) for i, g in enumerate(rules.gates)]
+        named += [(f"compare.metrics[{i}]", m) for i, m in enumerate(rules.compare.metrics or [])] if rules.compare else []
+        errors += [
+            f"aliases.{alias}.{where}: {metric} is never logged by {config.task}; use one of {', '.join(logged)}"
+            for where, metric in named
+            if metric not in logged
+        ]
+    if errors:
+        raise ConfigError(errors, source=policy.source_file)
     return policy

@@ -9,9 +9,9 @@ from mlops.config import ExperimentConfig
 from mlops.errors import AliasChanged, GateFailed, RegistryError, SplitMismatch
 from mlops.evaluate import PER_EXAMPLE_ARTIFACT, PerExampleScores
 from mlops.registry.aliases import ANY_HOLDER, alias_holder, move_alias
-from mlops.registry.compare import check_same_split, paired_bootstrap
-from mlops.registry.gates import Champion, GateOutcome, GateReport, decide, gate_tags
-from mlops.registry.policy import METRICS, AliasPolicy, PromotionPolicy, policy_for
+from mlops.registry.compare import bootstrap_interval, check_same_split, paired_bootstrap
+from mlops.registry.gates import Champion, Evidence, GateOutcome, GateReport, decide, gate_tags
+from mlops.registry.policy import METRICS, AliasPolicy, Compare, PromotionPolicy, policy_for
 from mlops.tracking import registered_model
 
 if TYPE_CHECKING:
@@ -64,7 +64,35 @@ def record_gate_report(client: MlflowClient, version: ModelVersion, report: Gate
         client.set_model_version_tag(version.name, version.version, key, value)
 
 
-def _champion(client: MlflowClient, rules: AliasPolicy, candidate: ModelVersion, holder: ModelVersion | None) -> Champion | None:
+def _baselines(client: MlflowClient, version: ModelVersion) -> dict[str, float]:
+    """The `baseline_*` metrics logged next to `version`'s training: on its run, else on the nearest run above it
+    (the sweep's parent run, which scores the baselines on the same splits)."""
+    run_id, seen = version.run_id, 0
+    while run_id and seen < 4:  # trial -> sweep (-> stage of `main` -> main)
+        run = client.get_run(run_id)
+        found = {k: v for k, v in run.data.metrics.items() if k.startswith("baseline_")}
+        if found:
+            return found
+        run_id, seen = run.data.tags.get("mlflow.parentRunId"), seen + 1
+    return {}
+
+
+def _evidence(client: MlflowClient, rules: AliasPolicy, version: ModelVersion, scores: PerExampleScores | None) -> Evidence:
+    """How many test examples scored `version`, its sweep's baselines, and bootstrap intervals for `on: lower_bound`."""
+    c = rules.compare or Compare()
+    evidence = Evidence(examples=len(scores.ids) if scores is not None else None, confidence=c.confidence)
+    if any(g.beat_baseline for g in rules.gates):
+        evidence.baselines = _baselines(client, version)
+    for gate in rules.gates:
+        if gate.on == "lower_bound" and scores is not None and gate.metric in scores.metrics():
+            _, low, high = bootstrap_interval(scores, gate.metric, c.n_bootstrap, c.confidence, c.seed)
+            evidence.intervals[gate.metric] = (low, high)
+    return evidence
+
+
+def _champion(
+    client: MlflowClient, rules: AliasPolicy, candidate: ModelVersion, holder: ModelVersion | None, mine: PerExampleScores | None
+) -> Champion | None:
     """The comparison evidence against the alias's holder; None when there is nothing to compare with."""
     metrics = rules.compared_metrics()
     if rules.compare is None or not metrics or holder is None:
@@ -72,7 +100,7 @@ def _champion(client: MlflowClient, rules: AliasPolicy, candidate: ModelVersion,
     champion = Champion(str(holder.version), is_candidate=str(holder.version) == str(candidate.version))
     if champion.is_candidate:
         return champion
-    mine, theirs = per_example_scores(client, candidate), per_example_scores(client, holder)
+    theirs = per_example_scores(client, holder)
     if mine is None or theirs is None:
         lacking = ", ".join(f"v{v.version}" for v, s in ((candidate, mine), (holder, theirs)) if s is None)
         champion.problem = f"no {PER_EXAMPLE_ARTIFACT} on the run of {lacking}"
@@ -99,13 +127,14 @@ def _decide(client: MlflowClient, policy: PromotionPolicy, version: ModelVersion
         same = holder is not None and str(holder.version) == str(version.version)
         holders[name] = version_metrics(client, holder) if holder is not None and not same else None
     holder = alias_holder(client, version.name, alias)
+    mine = per_example_scores(client, version)
     try:
-        champion = _champion(client, rules, version, holder)
+        champion = _champion(client, rules, version, holder, mine)
     except SplitMismatch as mismatch:
         failed = [GateOutcome(m, None, "vs champion: scored on another test split", False) for m in rules.compared_metrics()]
         record_gate_report(client, version, GateReport(alias, failed, decided_by=f"not decided: {mismatch}"))
         raise
-    report = decide(alias, rules, version_metrics(client, version), holders, champion)
+    report = decide(alias, rules, version_metrics(client, version), holders, champion, _evidence(client, rules, version, mine))
     if rules.compare is None and alias not in holders:  # thresholds alone: whoever holds the alias does not matter
         return report, ANY_HOLDER
     return report, str(holder.version) if holder is not None else None

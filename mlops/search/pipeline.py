@@ -22,7 +22,7 @@ from mlops.errors import ConfigError, GateFailed
 from mlops.registry import policy_for
 from mlops.search.sweep import SweepOptions, SweepResult, register_and_gate, run_sweep
 from mlops.tracking import ended, entry_run, log_environment, log_params_effective
-from mlops.train import prepare
+from mlops.train import log_data_checks, prepare
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,7 @@ def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResu
         )
         mlflow.log_artifact(config.source_file, "config")
         log_environment()
+        log_data_checks(prepared)
 
         fixed: dict[str, Any] = {}  # each stage's winning values, fixed for the stages after it
         if budget["data"]:

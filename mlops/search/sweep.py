@@ -32,7 +32,7 @@ from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, Sha
 from mlops.search.trial import SweepLink, run_trial_as_child_run
 from mlops.serving import log_adapter_model
 from mlops.tracking import check_tracking_server, ended, entry_run, log_environment, log_params_effective, server_gone_error
-from mlops.train import Prepared, prepare
+from mlops.train import Prepared, log_data_checks, prepare
 
 if TYPE_CHECKING:
     import optuna
@@ -265,6 +265,7 @@ def _log_worker_start(shared: SharedStudy, config: ExperimentConfig, prepared: P
     if is_parent:
         mlflow.set_tags(dataset_lineage(config.dataset))  # data from an `augment` run names that run
         log_dataset_inputs(prepared.data)
+        log_data_checks(prepared)
         mlflow.log_metrics(baseline_metrics(prepared.data, config.training.seed))
 
 

@@ -2,7 +2,7 @@
 structural tuning (`structure`), one logged fine-tuning run (`finetune`), continued pre-training (`pretrain`) and
 `reproduce`."""
 
-from mlops.train.finetune import Prepared, prepare, run_finetune, train_and_log
+from mlops.train.finetune import Prepared, log_data_checks, prepare, run_finetune, train_and_log
 from mlops.train.loop import FinetuneResult, Reporter, count_parameters, fit, pick_device, run_trainer, save_adapter
 from mlops.train.pretrain import PretrainResult, run_pretrain
 from mlops.train.reproduce import Reproduction, run_reproduce
@@ -15,6 +15,7 @@ __all__ = [
     "Reproduction",
     "count_parameters",
     "fit",
+    "log_data_checks",
     "pick_device",
     "prepare",
     "run_finetune",

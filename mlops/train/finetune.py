@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.config import RESOLVED_CONFIG_ARTIFACT, ExperimentConfig, resolved_config
-from mlops.data import PairSplit, SummarizationData, dataset_lineage, load_task_data, log_dataset_inputs
+from mlops.data import (
+    SPLITS,
+    PairSplit,
+    SummarizationData,
+    add_token_lengths,
+    dataset_lineage,
+    load_task_data,
+    log_data_report,
+    log_dataset_inputs,
+)
 from mlops.data.augment import augment_training_data, build_augmenters, log_augmentation, methods_in_use
 from mlops.models import resolve_source
 from mlops.serving import log_adapter_model
@@ -48,7 +57,18 @@ def prepare(config: ExperimentConfig) -> Prepared:
     if isinstance(data, SummarizationData):  # token budgets are checked on the real data, before any run starts
         gen = config.generation
         encode_pairs(tokenizer, data.train.documents, data.train.summaries, gen.template, gen.max_document_tokens, gen.max_summary_tokens)
+        inputs, budget = {s: data.split(s).documents for s in SPLITS}, gen.max_document_tokens
+    else:
+        inputs, budget = {s: data.split(s).texts for s in SPLITS}, config.model.max_length
+    if data.report is not None:
+        add_token_lengths(data.report, inputs, tokenizer, budget)
     return Prepared(data, source, tokenizer)
+
+
+def log_data_checks(prepared: Prepared) -> None:
+    """The data report (what the contract kept and dropped, lengths, overlaps) on the active run."""
+    if prepared.data.report is not None:
+        log_data_report(prepared.data.report)
 
 
 def train_and_log(config: ExperimentConfig, prepared: Prepared, out_dir: Path, reporter: Reporter | None = None) -> FinetuneResult:
@@ -70,6 +90,7 @@ def train_and_log(config: ExperimentConfig, prepared: Prepared, out_dir: Path, r
         mlflow.log_dict(resolved_config(config, hp, gen), RESOLVED_CONFIG_ARTIFACT)  # what `mlops reproduce` re-runs
         # a base model from an earlier run (`pretrain`) or a dataset from one (`augment`) names that run
         mlflow.set_tags({**prepared.source.lineage(), **dataset_lineage(config.dataset)})
+        log_data_checks(prepared)  # the data as loaded and checked; augmentation is logged on its own below
     if config.augment.methods:  # the train split, augmented with this run's (a trial's) settings; logged even at multiplier 0
         seed = hp.seed if config.augment.seed is None else config.augment.seed
         outcome = augment_training_data(prepared.data, config.augment, seed)  # every rank: they must see the same data

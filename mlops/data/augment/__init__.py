@@ -13,10 +13,10 @@ from mlops.data.augment._run import (
     methods_in_use,
     run_augment,
 )
-from mlops.data.augment._text import fingerprint, normalized
 from mlops.data.augment.back_translation import BackTranslation
 from mlops.data.augment.eda import RandomDeletion, RandomInsertion, RandomSwap
 from mlops.data.augment.wordnet import SynonymReplacement, install_wordnet, synonyms, wordnet
+from mlops.data.text import fingerprint, normalized
 
 __all__ = [
     "ARTIFACT_PATH",

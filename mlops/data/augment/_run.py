@@ -27,7 +27,9 @@ from mlops.data._load import (
     write_task_data,
 )
 from mlops.data.augment._base import Augmenter, build_augmenter, check_methods
-from mlops.data.augment._text import fingerprint, normalized, protected_tokens, protected_words
+from mlops.data.augment._text import protected_tokens, protected_words
+from mlops.data.report import log_data_report
+from mlops.data.text import fingerprint, normalized
 from mlops.errors import ConfigError
 from mlops.tracking import entry_run, log_environment, log_params_effective
 
@@ -205,6 +207,8 @@ def run_augment(config: ExperimentConfig, output_dir: Path | None = None) -> Aug
         mlflow.set_tags(dataset_lineage(config.dataset))  # augmenting an augmented set names the earlier run
         log_augmentation(outcome)
         log_dataset_inputs(outcome.data)
+        if data.report is not None:
+            log_data_report(data.report)
         log_environment()
         with tempfile.TemporaryDirectory(prefix="mlops-augment-") as tmp:
             folder = Path(tmp) / ARTIFACT_PATH

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -111,13 +110,3 @@ def _kept(token: str, core: str, keep: Collection[str]) -> bool:
 def protected_tokens(text: str, keep: Collection[str] = ()) -> list[str]:
     """The protected tokens of `text`, without surrounding punctuation: what must still be in any augmented copy."""
     return [t.text.strip(".,;:!?()[]{}\"'“”‘’") for t in Words(text, keep).tokens if t.protected]
-
-
-def normalized(text: str) -> str:
-    """Lowercase, punctuation stripped, whitespace collapsed: texts equal here count as near-duplicates."""
-    return " ".join(re.sub(r"[^\w\s]|_", "", text.lower()).split())
-
-
-def fingerprint(text: str) -> str:
-    """A hash of the normalised text."""
-    return hashlib.blake2b(normalized(text).encode("utf-8"), digest_size=16).hexdigest()
