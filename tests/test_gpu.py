@@ -14,8 +14,8 @@ import torch
 from mlflow import MlflowClient
 
 from mlops.config import load_config
+from mlops.train import pick_device
 from mlops.train.finetune import prepare, train_and_log
-from mlops.train.loop import pick_device
 
 from .conftest import TESTS, TINY_CONFIG
 

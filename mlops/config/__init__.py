@@ -13,13 +13,16 @@ from mlops.config._load import (
     validate,
 )
 from mlops.config._schema import (
+    ALL_LINEAR,
     AUGMENT_PARAMETERS,
     DECODING_PARAMETERS,
     DECODINGS,
     DEFAULT_AUGMENT_METHODS,
     HYPERPARAMETERS,
     LOGGED_METRICS,
+    LORA_INITS,
     MAX_TEMPERATURE,
+    QUANTIZATIONS,
     SEARCH_METRICS,
     STAGES,
     STRUCTURE_PARAMETERS,
@@ -44,6 +47,7 @@ from mlops.config._validate import build
 from mlops.config.resolved import RESOLVED_CONFIG_ARTIFACT, config_from_resolved, resolved_config
 
 __all__ = [
+    "ALL_LINEAR",
     "AUGMENT_PARAMETERS",
     "DECODINGS",
     "DECODING_PARAMETERS",
@@ -51,10 +55,12 @@ __all__ = [
     "DEMO_DATA",
     "HYPERPARAMETERS",
     "LOGGED_METRICS",
+    "LORA_INITS",
     "LORA_PARAMETERS",
     "MAX_TEMPERATURE",
     "PREFIX_CLASSIFIER_REFUSAL",
     "PRESETS",
+    "QUANTIZATIONS",
     "RESOLVED_CONFIG_ARTIFACT",
     "SEARCH_METRICS",
     "STAGES",

@@ -8,6 +8,13 @@ from typing import Any, Literal
 
 # Structural keys beyond the LoRA settings: the adapter kind and its size, FFN gates, frozen layers, pruned heads.
 _ARCHITECTURE = ("adapter", "num_virtual_tokens", "reduction_factor", "ffn_gate", "freeze_ratio", "prune_heads")
+# LoRA variants: weight-decomposed (DoRA), rank-stabilised scaling (rsLoRA), and how A and B start.
+_LORA_VARIANTS = ("use_dora", "use_rslora", "lora_init")
+LORA_INITS = ("default", "gaussian", "pissa", "olora")
+# Base weights as loaded for training and serving: as stored, or quantised through bitsandbytes (QLoRA).
+QUANTIZATIONS = ("none", "nf4", "fp4", "int8")
+# `model.target_modules` as a string: every linear layer but the output head (PEFT's shorthand).
+ALL_LINEAR = "all-linear"
 # The hyperparameters a trial or `finetune` may override, with the MLproject/CLI names.
 HYPERPARAMETERS = (
     "learning_rate",
@@ -24,6 +31,7 @@ HYPERPARAMETERS = (
     "num_cycles",
     "gradient_checkpointing",
     *_ARCHITECTURE,
+    *_LORA_VARIANTS,
 )
 # Decoding settings a summarisation trial may search (the guide's temperature 0.7..1.2, or greedy/beam).
 DECODING_PARAMETERS = ("temperature", "top_p", "num_beams", "decoding")
@@ -123,15 +131,27 @@ class ModelConfig:
         metadata=_help("a model source name (see `mlops models`), a local path, runs:/<run_id>/pretrained (from `pretrain`), or a hub id")
     )
     max_length: int = 64
-    target_modules: list[str] | None = field(default=None, metadata=_help("LoRA target modules; default per architecture"))
+    target_modules: list[str] | str | None = field(
+        default=None,
+        metadata=_help(f"LoRA target modules, or {ALL_LINEAR} (every linear layer but the output head); default per architecture"),
+    )
+    quantization: Literal["none", "nf4", "fp4", "int8"] = field(
+        default="none",
+        metadata=_help("base weights through bitsandbytes (QLoRA): none, nf4 or fp4 (4-bit, double quantisation), int8; causal LMs"),
+    )
     head_modules: list[str] | None = field(
         default=None, metadata=_help("modules trained in full with the new head; default: the pooler where the model has one")
     )
 
     def check(self, path: str) -> list[str]:
+        errors = []
         if not 8 <= self.max_length <= 8192:
-            return [f"{path}.max_length: must be in [8, 8192], got {self.max_length}"]
-        return []
+            errors.append(f"{path}.max_length: must be in [8, 8192], got {self.max_length}")
+        if isinstance(self.target_modules, str) and self.target_modules != ALL_LINEAR:
+            errors.append(f"{path}.target_modules: a list of module names or {ALL_LINEAR}, got {self.target_modules!r}")
+        if self.quantization not in QUANTIZATIONS:
+            errors.append(f"{path}.quantization: must be one of {', '.join(QUANTIZATIONS)}, got {self.quantization!r}")
+        return errors
 
 
 @dataclass
@@ -175,6 +195,12 @@ class TrainingConfig:
         default=0.0,
         metadata=_help("attention heads removed before training, least important first: a share in [0, 1) or a count (BERT-style models)"),
     )
+    use_dora: bool = field(default=False, metadata=_help("DoRA: LoRA on the direction, a learned magnitude per output (slower step)"))
+    use_rslora: bool = field(default=False, metadata=_help("rsLoRA: scale the LoRA path by alpha / sqrt(r) instead of alpha / r"))
+    lora_init: Literal["default", "gaussian", "pissa", "olora"] = field(
+        default="default",
+        metadata=_help("how LoRA A and B start: default (B zero), gaussian, pissa (principal singular vectors), olora (QR)"),
+    )
 
     def check(self, path: str) -> list[str]:
         errors = []
@@ -182,6 +208,8 @@ class TrainingConfig:
             errors.append(f"{path}.learning_rate: must be > 0, got {self.learning_rate}")
         if self.adapter not in ("lora", "prefix", "bottleneck"):
             errors.append(f"{path}.adapter: must be one of lora, prefix, bottleneck, got {self.adapter!r}")
+        if self.lora_init not in LORA_INITS:
+            errors.append(f"{path}.lora_init: must be one of {', '.join(LORA_INITS)}, got {self.lora_init!r}")
         if self.lr_scheduler not in ("linear", "cosine", "cosine_with_restarts"):
             errors.append(f"{path}.lr_scheduler: must be one of linear, cosine, cosine_with_restarts, got {self.lr_scheduler!r}")
         if not 0.0 <= self.freeze_ratio < 1.0:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mlops.config._schema import ALL_LINEAR
+
 if TYPE_CHECKING:
     from mlops.config._schema import ExperimentConfig, ParamSpace
 
 # Settings that only mean something for a LoRA adapter.
-LORA_PARAMETERS = ("lora_r", "lora_alpha", "lora_dropout", "loraplus_lr_ratio")
+LORA_PARAMETERS = ("lora_r", "lora_alpha", "lora_dropout", "loraplus_lr_ratio", "use_dora", "use_rslora", "lora_init")
 
 
 def searched_values(config: ExperimentConfig, name: str) -> list[tuple[str, Any]]:
@@ -43,6 +45,7 @@ def structure_errors(config: ExperimentConfig) -> list[str]:
             f"training.prune_heads: head pruning is not supported for the causal LM that summarization trains "
             f"(model.source '{config.model.source}'); it needs a BERT-style encoder classifier"
         )
+    errors += _variant_errors(config)
     structure = config.pipeline.structure_space
     adapter = config.training.adapter
     if adapter != "lora" and "adapter" not in structure and "adapter" not in config.search.space:
@@ -51,6 +54,59 @@ def structure_errors(config: ExperimentConfig) -> list[str]:
             f"search adapter too, or drop {name}"
             for name in structure
             if name in LORA_PARAMETERS
+        ]
+    return errors
+
+
+def _variant_errors(config: ExperimentConfig) -> list[str]:
+    """Quantisation and LoRA variants against the rest of the config, by PEFT's and bitsandbytes' rules."""
+    errors = []
+    quantization = config.model.quantization
+    training = config.training
+    if quantization != "none":
+        if config.task != "summarization":
+            errors.append(
+                f"model.quantization: {quantization} quantises a causal LM base (summarization); {config.task} trains a new head "
+                "on the base, which stays unquantised here; use quantization none"
+            )
+        errors += [
+            f"{where}: head pruning rewrites the attention weights, which model.quantization {quantization} stores packed; "
+            "use prune_heads 0 or quantization none"
+            for where, value in searched_values(config, "prune_heads")
+            if value
+        ]
+        errors += [
+            f"{where}: PiSSA initialises from the SVD of full-precision base weights, and PEFT refuses it on a "
+            f"model.quantization {quantization} base; use lora_init olora or gaussian, or quantization none"
+            for where, value in searched_values(config, "lora_init")
+            if value == "pissa"
+        ]
+        errors += [
+            f"{where}: the {value} adapter is not trained on a quantised base here (model.quantization {quantization}); use adapter lora"
+            for where, value in searched_values(config, "adapter")
+            if value != "lora"
+        ]
+    if config.model.target_modules == ALL_LINEAR:
+        errors += [
+            f"{where}: PEFT cannot restrict model.target_modules {ALL_LINEAR} to the top layers (layers_to_transform needs a "
+            "list of module names); list the modules, or use freeze_ratio 0"
+            for where, value in searched_values(config, "freeze_ratio")
+            if value
+        ]
+    dora = [where for where, value in searched_values(config, "use_dora") if value]
+    mutating = [(where, value) for where, value in searched_values(config, "lora_init") if value in ("pissa", "olora")]
+    if dora and mutating:
+        errors.append(
+            f"{mutating[0][0]}: {mutating[0][1]} moves the base weights, so PEFT saves the trained adapter converted to a plain "
+            f"LoRA on the unchanged base, which DoRA's magnitudes do not survive ({dora[0]} is true); "
+            "use lora_init default or gaussian with DoRA"
+        )
+    if training.adapter != "lora":
+        variants = {"use_dora": training.use_dora, "use_rslora": training.use_rslora, "lora_init": training.lora_init != "default"}
+        errors += [
+            f"training.{name}: a LoRA variant, but training.adapter is {training.adapter}; use adapter lora, or drop {name}"
+            for name, used in variants.items()
+            if used
         ]
     return errors
 

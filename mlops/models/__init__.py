@@ -3,22 +3,25 @@
 Importing this package registers every named source; none of them loads weights until asked.
 """
 
-from mlops.models import minilm, smollm2, tiny_bert, tiny_llama, tiny_marian
+from mlops.models import minilm, smollm2, tiny_bert, tiny_deepseek, tiny_llama, tiny_marian
 from mlops.models._base import ModelSource, PretrainedDirSource, available_sources, model_cache_dir, register_source
 from mlops.models._resolve import resolve_source
 from mlops.models.card import MODEL_CARD, read_card, write_card
 from mlops.models.hub import HubSource
 from mlops.models.minilm import MiniLMSource
+from mlops.models.quantization import SERVE_16BIT_ENV, half_precision_dtype, is_quantized, load_causal_lm, serve_in_16bit, serving_base
 from mlops.models.run_artifact import RunArtifactSource
 from mlops.models.smollm2 import SmolLM2Source
 from mlops.models.structure._saved import load_adapted_model
 from mlops.models.targets import default_causal_lm_targets, default_head_modules, default_lora_targets
 from mlops.models.tiny_bert import TinyRandomBertSource
+from mlops.models.tiny_deepseek import TinyRandomDeepseekV3Source
 from mlops.models.tiny_llama import TinyRandomLlamaSource
 from mlops.models.tiny_marian import TinyRandomMarianSource
 
 __all__ = [
     "MODEL_CARD",
+    "SERVE_16BIT_ENV",
     "HubSource",
     "MiniLMSource",
     "ModelSource",
@@ -26,20 +29,27 @@ __all__ = [
     "RunArtifactSource",
     "SmolLM2Source",
     "TinyRandomBertSource",
+    "TinyRandomDeepseekV3Source",
     "TinyRandomLlamaSource",
     "TinyRandomMarianSource",
     "available_sources",
     "default_causal_lm_targets",
     "default_head_modules",
     "default_lora_targets",
+    "half_precision_dtype",
+    "is_quantized",
     "load_adapted_model",
+    "load_causal_lm",
     "minilm",
     "model_cache_dir",
     "read_card",
     "register_source",
     "resolve_source",
+    "serve_in_16bit",
+    "serving_base",
     "smollm2",
     "tiny_bert",
+    "tiny_deepseek",
     "tiny_llama",
     "tiny_marian",
     "write_card",

@@ -13,7 +13,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops.errors import ModelSourceError
 
@@ -40,6 +40,20 @@ class ModelSource(ABC):
     def load_causal_lm(self) -> PreTrainedModel:
         """Return a decoder-only language model with its LM head (for generation tasks)."""
         raise ModelSourceError(f"model.source '{self.name}' has no causal-LM weights; it can only be used for classification")
+
+    def load_quantized_causal_lm(self, quantization_config: Any, device: str) -> PreTrainedModel:
+        """`load_causal_lm` with bitsandbytes' `quantization_config` applied on `device`. bitsandbytes quantises in
+        `from_pretrained`, so a model built in code goes through a scratch directory; directory sources load directly."""
+        from transformers import AutoModelForCausalLM
+
+        built = self.load_causal_lm()
+        with tempfile.TemporaryDirectory(prefix="mlops-quantize-") as scratch:
+            built.save_pretrained(scratch)
+            del built
+            model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
+                scratch, quantization_config=quantization_config, device_map=device
+            )
+        return model
 
     def load_seq2seq(self) -> PreTrainedModel:
         """Return an encoder-decoder model with its LM head (a translation model, for back-translation)."""
@@ -93,6 +107,14 @@ class PretrainedDirSource(ModelSource):
         from transformers import AutoModelForCausalLM
 
         model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(self.path())
+        return model
+
+    def load_quantized_causal_lm(self, quantization_config: Any, device: str) -> PreTrainedModel:
+        from transformers import AutoModelForCausalLM
+
+        model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
+            self.path(), quantization_config=quantization_config, device_map=device
+        )
         return model
 
     def load_seq2seq(self) -> PreTrainedModel:

@@ -35,5 +35,8 @@ class HubSource(PretrainedDirSource):
     def load_causal_lm(self) -> PreTrainedModel:
         return self._guard(super().load_causal_lm)  # type: ignore[no-any-return]
 
+    def load_quantized_causal_lm(self, quantization_config: Any, device: str) -> PreTrainedModel:
+        return self._guard(lambda: super(HubSource, self).load_quantized_causal_lm(quantization_config, device))  # type: ignore[no-any-return]
+
     def load_seq2seq(self) -> PreTrainedModel:
         return self._guard(super().load_seq2seq)  # type: ignore[no-any-return]

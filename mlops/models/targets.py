@@ -37,14 +37,18 @@ _LLAMA_LIKE_MODEL_TYPES = frozenset(
 )
 
 
-_ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
+# The attention projections of LLaMA-style blocks (DeepSeek-LLM is one), then those of DeepSeek-V2/V3's multi-head
+# latent attention: queries through a low-rank pair (q_a/q_b; V2-Lite has a plain q_proj instead), keys and values
+# through a shared compressed projection (kv_a_proj_with_mqa) and its expansion (kv_b_proj).
+_ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj")
 
 
 def default_causal_lm_targets(model: PreTrainedModel) -> list[str]:
-    """LoRA target modules for a decoder-only LM: the attention projections of LLaMA-style blocks.
+    """LoRA target modules for a decoder-only LM: the attention projections of LLaMA-style and DeepSeek blocks.
 
-    Only the projections the model has are returned: DeepSeek-V2/V3's latent attention, for one,
-    has `q_proj` and `o_proj` but no `k_proj` or `v_proj`. Other architectures get `default_lora_targets`.
+    Only the projections the model has are returned: DeepSeek-V2/V3's latent attention has `q_a_proj`, `q_b_proj`,
+    `kv_a_proj_with_mqa`, `kv_b_proj` and `o_proj`, and no `k_proj` or `v_proj`. Other architectures get
+    `default_lora_targets`.
     """
     if getattr(model.config, "model_type", "") in _LLAMA_LIKE_MODEL_TYPES:
         leaf_names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}

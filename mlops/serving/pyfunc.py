@@ -15,7 +15,7 @@ from mlflow.pyfunc.model import PythonModel
 
 from mlops.config import GenerationConfig
 from mlops.evaluate import decoding_settings, generate_summaries
-from mlops.models import load_adapted_model, read_card, resolve_source
+from mlops.models import half_precision_dtype, load_adapted_model, load_causal_lm, read_card, resolve_source, serve_in_16bit
 
 
 class AdapterClassifier(PythonModel):  # type: ignore[misc]
@@ -55,11 +55,24 @@ class AdapterSummarizer(PythonModel):  # type: ignore[misc]
 
         adapter_dir = Path(context.artifacts["adapter"])
         card = read_card(adapter_dir)
-        base = resolve_source(card["base_model"]).load_causal_lm()
+        base = self._load_base(resolve_source(card["base_model"]), card.get("quantization", "none"))
         self.model: Any = load_adapted_model(base, adapter_dir, card)  # FFN adapters and gates, then the PEFT adapter
         self.tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
         self.generation = GenerationConfig(**card["generation"])
         self.settings = decoding_settings(self.generation, int(card.get("seed", 0)))
+
+    def _load_base(self, source: Any, quantization: str) -> Any:
+        """The base as trained: re-quantised as the card says (model.quantization), or in 16-bit where
+        `MLOPS_SERVE_16BIT` asks; `base_precision` says which."""
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        if quantization != "none" and serve_in_16bit():
+            dtype = half_precision_dtype(device)
+            self.base_precision = str(dtype).removeprefix("torch.")
+            return source.load_causal_lm().to(device=device, dtype=dtype)
+        self.base_precision = quantization if quantization != "none" else "as stored"
+        return load_causal_lm(source, quantization, device)
 
     # No type hints on predict: MLflow would try to derive a schema from them; the signature comes from the input example.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]

@@ -2,8 +2,9 @@
 structural tuning (`structure`), one logged fine-tuning run (`finetune`), continued pre-training (`pretrain`) and
 `reproduce`."""
 
+from mlops.train.device import pick_device
 from mlops.train.finetune import Prepared, log_data_checks, prepare, run_finetune, train_and_log
-from mlops.train.loop import FinetuneResult, Reporter, count_parameters, fit, pick_device, run_trainer, save_adapter
+from mlops.train.loop import FinetuneResult, Reporter, count_parameters, fit, run_trainer, save_adapter
 from mlops.train.pretrain import PretrainResult, run_pretrain
 from mlops.train.reproduce import Reproduction, run_reproduce
 

@@ -65,6 +65,13 @@ def prepare(config: ExperimentConfig) -> Prepared:
     return Prepared(data, source, tokenizer)
 
 
+def _target_modules_param(target_modules: list[str] | str | None) -> str:
+    """`model.target_modules` as a run param: the names, all-linear, or `default` (per architecture)."""
+    if target_modules is None:
+        return "default"
+    return target_modules if isinstance(target_modules, str) else ",".join(target_modules)
+
+
 def log_data_checks(prepared: Prepared) -> None:
     """The data report (what the contract kept and dropped, lengths, overlaps) on the active run."""
     if prepared.data.report is not None:
@@ -82,6 +89,7 @@ def train_and_log(config: ExperimentConfig, prepared: Prepared, out_dir: Path, r
     hp, gen = config.training, config.generation
     main = is_main_process()  # the other ranks of a distributed launch train alongside rank 0 and log nothing
     params = {**hyperparameters_as_params(hp), "model_source": config.model.source, "config": config.name}
+    params |= {"quantization": config.model.quantization, "target_modules": _target_modules_param(config.model.target_modules)}
     params |= {"world_size": world_size(), "effective_batch_size": world_size() * hp.batch_size * hp.gradient_accumulation_steps}
     if config.task == "summarization":
         params |= {k: v for k, v in asdict(gen).items() if k in _LOGGED_GENERATION and v is not None}

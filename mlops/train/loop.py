@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.errors import ConfigError, TrainingDiverged
-from mlops.models import write_card
+from mlops.errors import TrainingDiverged
+from mlops.models import serving_base, write_card
 from mlops.models.structure import save_structure
 from mlops.tracking import is_main_process, seed_everything
+from mlops.train.device import pick_device
 from mlops.train.tasks._base import TaskInputs
 
 if TYPE_CHECKING:
@@ -45,17 +46,6 @@ class FinetuneResult:
     metrics: dict[str, float] = field(default_factory=dict)  # other run metrics (e.g. truncation counts)
     documents: dict[str, Any] = field(default_factory=dict)  # JSON artifacts by file name (e.g. the confusion matrix)
     tables: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # MLflow tables by file name (e.g. predictions)
-
-
-def pick_device(requested: str) -> tuple[str, str | None]:
-    """CUDA with bf16 where supported (fp16 otherwise), else CPU."""
-    import torch
-
-    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
-        return "cpu", None
-    if not torch.cuda.is_available():
-        raise ConfigError("training.device: 'cuda' requested but no CUDA device is available")
-    return "cuda", "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
 def _loraplus_optimizer(model: torch.nn.Module, hp: TrainingConfig) -> torch.optim.Optimizer:
@@ -233,7 +223,7 @@ def fit(
         scores = task.score(inputs, trainer, last_eval, sets)
     if scores.validation != last_eval and is_main_process():  # full-validation scores supersede the last curve point
         mlflow.log_metrics(scores.validation, step=last_step)
-    save_adapter(model, tokenizer, output_dir, config, task.card(inputs))
+    save_adapter(model, tokenizer, output_dir, config, task.card(inputs), structure.initial_adapter)
     mlflow.flush_async_logging()
     return FinetuneResult(
         validation=scores.validation,
@@ -249,19 +239,38 @@ def fit(
 
 
 def save_adapter(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path, config: ExperimentConfig, card: dict[str, Any]
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    out: Path,
+    config: ExperimentConfig,
+    card: dict[str, Any],
+    initial_adapter: Path | None = None,
 ) -> None:
-    """The adapter (with any trained head), the tokenizer, and a card naming the task and the base model source.
+    """The adapter (with any trained head), the tokenizer, and a card naming the task, the base model source and its
+    quantisation (and how serving loads that base).
 
     The card's `structure` entry (pruned heads, FFN adapters) and the weights PEFT does not hold are what
-    `mlops.models.load_adapted_model` rebuilds the served model from.
+    `mlops.models.load_adapted_model` rebuilds the served model from. A PiSSA/OLoRA adapter is saved converted, against
+    `initial_adapter`, to a plain LoRA (of twice the rank) on the unchanged base.
     """
     out.mkdir(parents=True, exist_ok=True)
     structure = save_structure(model, out)
     if structure["peft"]:
-        model.save_pretrained(str(out))
+        initial = str(initial_adapter) if initial_adapter is not None else None
+        model.save_pretrained(str(out), path_initial_model_for_weight_conversion=initial)
     tokenizer.save_pretrained(str(out))
-    write_card(out, {"task": config.task, "base_model": config.model.source, "structure": structure, **card})
+    quantization = config.model.quantization
+    write_card(
+        out,
+        {
+            "task": config.task,
+            "base_model": config.model.source,
+            "quantization": quantization,
+            "serving_base": serving_base(quantization),
+            "structure": structure,
+            **card,
+        },
+    )
 
 
 def hyperparameters_as_params(hp: TrainingConfig) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from mlops.data import read_frame
 from mlops.errors import ConfigError, DataError, ModelSourceError
 from mlops.models import default_causal_lm_targets, resolve_source
 from mlops.tracking import entry_run, log_environment, log_params_effective, seed_everything
-from mlops.train.loop import count_parameters, pick_device, run_trainer
+from mlops.train.device import pick_device
+from mlops.train.loop import count_parameters, run_trainer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

@@ -3,11 +3,16 @@ layers. Serving rebuilds the same model from what `mlops.models.structure.save_s
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.config import PREFIX_CLASSIFIER_REFUSAL, searched_values
 from mlops.errors import ConfigError
+from mlops.models import is_quantized
 from mlops.models.structure import (
     PruningReport,
     attach_ffn_adapter,
@@ -29,6 +34,11 @@ if TYPE_CHECKING:
 
 _CLASSIFIER_HEADS = ("classifier", "score")  # the new task head of a sequence classifier (PEFT's names too)
 _PEFT_TASK_TYPES = {"classification": "SEQ_CLS", "summarization": "CAUSAL_LM"}
+# `training.lora_init` as PEFT's `init_lora_weights`.
+_PEFT_LORA_INITS: dict[str, Any] = {"default": True, "gaussian": "gaussian", "pissa": "pissa", "olora": "olora"}
+# Initialisations that move the base weights (to the residual of the decomposition they start A and B from): the
+# saved adapter is converted to a plain LoRA against the unchanged base, from the adapter as it started.
+_MUTATING_INITS = ("pissa", "olora")
 
 
 @dataclass
@@ -37,6 +47,7 @@ class StructureReport:
 
     frozen_layers: int = 0
     pruning: PruningReport | None = None
+    initial_adapter: Path | None = None  # PiSSA/OLoRA: the adapter before training, to convert the trained one against
 
     def metrics(self) -> dict[str, float]:
         return {"frozen_layers": float(self.frozen_layers), **(self.pruning.metrics() if self.pruning else {})}
@@ -88,9 +99,10 @@ def calibration_batch(tokenizer: Any, texts: list[str], labels: list[int], max_l
 
 
 def _peft_config(
-    hp: TrainingConfig, task: str, target_modules: list[str], head_modules: list[str] | None, layers: tuple[str, int, int]
+    hp: TrainingConfig, task: str, target_modules: list[str] | str, head_modules: list[str] | None, layers: tuple[str, int, int]
 ) -> Any:
-    """PEFT's config for `hp.adapter`; LoRA leaves out the bottom `frozen` of the (`layers_path`, `num_layers`) layers."""
+    """PEFT's config for `hp.adapter`; LoRA (with its variants: DoRA, rsLoRA, the initialisation) leaves out the bottom
+    `frozen` of the (`layers_path`, `num_layers`) layers."""
     from peft import LoraConfig, PrefixTuningConfig
 
     layers_path, num_layers, frozen = layers
@@ -105,7 +117,25 @@ def _peft_config(
         modules_to_save=head_modules,
         layers_to_transform=list(range(frozen, num_layers)) if frozen else None,
         layers_pattern=layers_path.rsplit(".", 1)[-1] if frozen else None,
+        use_dora=hp.use_dora,
+        use_rslora=hp.use_rslora,
+        init_lora_weights=_PEFT_LORA_INITS[hp.lora_init],
     )
+
+
+def _save_initial_adapter(model: Any, report: StructureReport) -> None:
+    """Keep the freshly initialised PiSSA/OLoRA adapter (as PEFT asks: marked as a plain initialisation) in a scratch
+    directory that lives as long as `report`; `save_adapter` converts the trained adapter against it."""
+    root = Path(tempfile.mkdtemp(prefix="mlops-initial-adapter-"))
+    weakref.finalize(report, shutil.rmtree, root, True)
+    config = model.peft_config["default"]
+    init = config.init_lora_weights
+    config.init_lora_weights = True
+    try:
+        model.save_pretrained(str(root / "initial"))
+    finally:
+        config.init_lora_weights = init
+    report.initial_adapter = root / "initial"
 
 
 def _train_only(model: Any, modules: list[str]) -> None:
@@ -120,18 +150,21 @@ def adapt(
     base: Any,
     hp: TrainingConfig,
     task: str,
-    target_modules: list[str],
+    target_modules: list[str] | str,
     head_modules: list[str] | None,
     calibration: dict[str, torch.Tensor] | None = None,
 ) -> tuple[Any, StructureReport]:
     """`base` with the structure `hp` asks for: heads pruned (on `calibration`), FFN adapters and gates in the
     top layers, then the PEFT adapter (lora, prefix) or, for `bottleneck`, only the FFN adapters and the task
-    head trainable. The bottom `freeze_ratio` of the layers keep no trainable parameter."""
-    from peft import get_peft_model
+    head trainable. The bottom `freeze_ratio` of the layers keep no trainable parameter. A quantised base is
+    prepared for k-bit training first (PEFT's `prepare_model_for_kbit_training`)."""
+    from peft import get_peft_model, prepare_model_for_kbit_training
 
     if hp.adapter == "prefix" and task == "classification":
         raise ConfigError(f"training.adapter: {PREFIX_CLASSIFIER_REFUSAL}")
     check_model_support(base, hp)
+    if is_quantized(base):
+        base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=hp.gradient_checkpointing)
     report = StructureReport()
     if hp.prune_heads > 0:
         if calibration is None:
@@ -151,6 +184,8 @@ def adapt(
     else:
         model = get_peft_model(base, _peft_config(hp, task, target_modules, head_modules, (layers_path, len(layers), report.frozen_layers)))
         enable_prefix_generation(model)
+        if hp.adapter == "lora" and hp.lora_init in _MUTATING_INITS:
+            _save_initial_adapter(model, report)
     for adapter in ffn_adapters(base).values():
         adapter.requires_grad_(True)
     freeze_bottom_layers(model, layers_path, report.frozen_layers)

@@ -49,7 +49,7 @@ def build_classifier(
     source: ModelSource,
     num_labels: int,
     hp: TrainingConfig,
-    target_modules: list[str] | None,
+    target_modules: list[str] | str | None,
     head_modules: list[str] | None = None,
     calibration: dict[str, Any] | None = None,
 ) -> tuple[PreTrainedModel, StructureReport]:

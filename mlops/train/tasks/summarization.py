@@ -23,7 +23,8 @@ from mlops.evaluate import (
     summarization_per_example,
     token_ids,
 )
-from mlops.models import default_causal_lm_targets
+from mlops.models import default_causal_lm_targets, load_causal_lm
+from mlops.train.device import pick_device
 from mlops.train.structure import adapt
 from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, register_task
 
@@ -209,9 +210,12 @@ class _Rows:
         return self.rows[i]
 
 
-def build_causal_lm(source: ModelSource, hp: TrainingConfig, target_modules: list[str] | None) -> tuple[PreTrainedModel, StructureReport]:
-    """The causal LM with its adapter (`hp.adapter`: lora, prefix or bottleneck) and structure (frozen layers, FFN gates)."""
-    base = source.load_causal_lm()
+def build_causal_lm(
+    source: ModelSource, hp: TrainingConfig, target_modules: list[str] | str | None, quantization: str = "none"
+) -> tuple[PreTrainedModel, StructureReport]:
+    """The causal LM, its base quantised as `quantization` asks (model.quantization), with its adapter (`hp.adapter`:
+    lora, prefix or bottleneck) and structure (frozen layers, FFN gates)."""
+    base = load_causal_lm(source, quantization, pick_device(hp.device)[0])
     return adapt(base, hp, "summarization", target_modules or default_causal_lm_targets(base), None)
 
 
@@ -277,7 +281,8 @@ class Summarization(Task):
     def build_model(self, inputs: TaskInputs) -> tuple[PreTrainedModel, StructureReport]:
         if inputs.tokenizer.pad_token is None:
             inputs.tokenizer.pad_token = inputs.tokenizer.eos_token
-        return build_causal_lm(inputs.source, inputs.hp, inputs.config.model.target_modules)
+        model = inputs.config.model
+        return build_causal_lm(inputs.source, inputs.hp, model.target_modules, model.quantization)
 
     def training_sets(self, inputs: TaskInputs) -> TrainingSets:
         data, gen, hp, tokenizer = _summarization(inputs.data), inputs.gen, inputs.hp, inputs.tokenizer

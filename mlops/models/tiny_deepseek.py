@@ -1,0 +1,65 @@
+"""tiny-random-deepseek-v3: a 2-layer DeepSeek-V3 (latent attention, mixture of experts) built in code, with
+tiny-random-llama's tokenizer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlops.models._base import register_source, seeded
+from mlops.models.tiny_llama import TinyRandomLlamaSource
+
+if TYPE_CHECKING:
+    from transformers import DeepseekV3Config, PreTrainedModel
+
+
+class TinyRandomDeepseekV3Source(TinyRandomLlamaSource):
+    """DeepSeek-V3's blocks at 64 wide: multi-head latent attention (q_a/q_b, kv_a_proj_with_mqa/kv_b, o_proj), one
+    dense layer, then one MoE layer of 4 routed experts (2 per token) and a shared one. Fixed weights. For tests."""
+
+    name = "tiny-random-deepseek-v3"
+    description = "2-layer, 64-wide random DeepSeek-V3 (MLA + MoE) built in code; tiny-random-llama's tokenizer (tests, smoke runs)"
+
+    def load_causal_lm(self) -> PreTrainedModel:
+        from transformers import DeepseekV3ForCausalLM
+
+        config = self._deepseek_config()
+        return seeded(lambda: DeepseekV3ForCausalLM(config), self.weight_seed)
+
+    def load_classifier(self, num_labels: int) -> PreTrainedModel:
+        from transformers import DeepseekV3ForSequenceClassification
+
+        config = self._deepseek_config()
+        config.num_labels = num_labels
+        return seeded(lambda: DeepseekV3ForSequenceClassification(config), self.weight_seed)
+
+    def _deepseek_config(self) -> DeepseekV3Config:
+        from transformers import DeepseekV3Config
+
+        tokenizer = self.load_tokenizer()
+        return DeepseekV3Config(
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            moe_intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            n_routed_experts=4,
+            n_shared_experts=1,
+            num_experts_per_tok=2,
+            first_k_dense_replace=1,
+            q_lora_rank=32,
+            kv_lora_rank=16,
+            qk_rope_head_dim=8,
+            qk_nope_head_dim=8,
+            v_head_dim=16,
+            n_group=1,
+            topk_group=1,
+            max_position_embeddings=self.max_length,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=None,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+
+
+register_source(TinyRandomDeepseekV3Source())
