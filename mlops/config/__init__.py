@@ -1,6 +1,7 @@
 """Typed, self-validating experiment configs: the schema, loading (packaged presets or paths, with overrides), the
 checks across sections, and the resolved config a run logs. The bottom layer: of mlops it imports only the errors."""
 
+from mlops.config._conditions import applies, dependency_order, depends_on_searched
 from mlops.config._load import (
     DEMO_DATA,
     PRESETS,
@@ -14,6 +15,7 @@ from mlops.config._load import (
 )
 from mlops.config._schema import (
     AUGMENT_PARAMETERS,
+    BUILTIN_CONDITIONS,
     DECODING_PARAMETERS,
     DECODINGS,
     DEFAULT_AUGMENT_METHODS,
@@ -34,6 +36,7 @@ from mlops.config._schema import (
     RegistryConfig,
     SearchConfig,
     TrainingConfig,
+    conditions,
     decoding_errors,
     hyperparameter_help,
 )
@@ -43,6 +46,7 @@ from mlops.config.resolved import RESOLVED_CONFIG_ARTIFACT, config_from_resolved
 
 __all__ = [
     "AUGMENT_PARAMETERS",
+    "BUILTIN_CONDITIONS",
     "DECODINGS",
     "DECODING_PARAMETERS",
     "DEFAULT_AUGMENT_METHODS",
@@ -68,11 +72,15 @@ __all__ = [
     "RegistryConfig",
     "SearchConfig",
     "TrainingConfig",
+    "applies",
     "apply_overrides",
     "build",
+    "conditions",
     "config_from_resolved",
     "decoding_errors",
     "demo_dataset_dir",
+    "dependency_order",
+    "depends_on_searched",
     "hyperparameter_help",
     "load_config",
     "packaged_configs",
