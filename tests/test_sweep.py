@@ -246,7 +246,7 @@ def test_a_sampled_multiplier_of_zero_never_carries_a_synonym_p(sampler: str) ->
 
 
 def test_a_fixed_controlling_setting_decides_whether_a_setting_is_drawn() -> None:
-    from mlops.search.space import suggest
+    from mlops.search.space import never_drawn, suggest
 
     space = {"temperature": ParamSpace(type="float", low=0.7, high=1.2), "lora_r": ParamSpace(type="categorical", choices=[4, 8])}
     greedy = load_config(str(TINY_SUMMARIZER), {"generation.decoding": "greedy"})
@@ -254,6 +254,10 @@ def test_a_fixed_controlling_setting_decides_whether_a_setting_is_drawn() -> Non
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     assert set(suggest(study.ask(), space, greedy.tunable_values())) == {"lora_r"}
     assert set(suggest(study.ask(), space, sample.tunable_values())) == {"temperature", "lora_r"}
+    assert never_drawn(space, greedy.tunable_values()) == [
+        "search.space.temperature is never drawn: it applies only when decoding = sample, and decoding is 'greedy' (not searched)"
+    ]
+    assert never_drawn(space, sample.tunable_values()) == []
 
 
 def test_the_configuration_key_covers_what_decides_a_result() -> None:

@@ -1,7 +1,7 @@
 """Typed, self-validating experiment configs: the schema, loading (packaged presets or paths, with overrides), the
 checks across sections, and the resolved config a run logs. The bottom layer: of mlops it imports only the errors."""
 
-from mlops.config._conditions import applies, dependency_order, depends_on_searched
+from mlops.config._conditions import applies, dependency_order, depends_on_searched, describe, holds
 from mlops.config._load import (
     DEMO_DATA,
     PRESETS,
@@ -81,6 +81,8 @@ __all__ = [
     "demo_dataset_dir",
     "dependency_order",
     "depends_on_searched",
+    "describe",
+    "holds",
     "hyperparameter_help",
     "load_config",
     "packaged_configs",

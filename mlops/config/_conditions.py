@@ -207,7 +207,7 @@ def when_errors(
         for controller, test in conditions.get(name, {}).items():
             if controller in space and controller != name and not _possible(test, space[controller]):
                 where = f"{path}.{name}.when.{controller}" if controller in (p.when or {}) else f"{path}.{name}"
-                errors.append(f"{where}: never applies: {name} needs {controller} {_describe(test)}, which {path}.{controller} never draws")
+                errors.append(f"{where}: never applies: {name} needs {controller} {describe(test)}, which {path}.{controller} never draws")
     cycle = _cycle({name: {c: t for c, t in conditions.get(name, {}).items() if c != name} for name in [*space, *conditions]})
     if cycle:  # a setting that names itself is reported above
         errors.append(f"{path}.{cycle[0]}.when: settings that depend on each other in a circle: {' -> '.join(cycle)}")
@@ -217,5 +217,6 @@ def when_errors(
 _SYMBOLS = {"eq": "=", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<=", "in": "in"}
 
 
-def _describe(test: Any) -> str:
+def describe(test: Any) -> str:
+    """A test in words: `{gt: 0}` -> `> 0`."""
     return " and ".join(f"{_SYMBOLS[op]} {operand}" for op, operand in _tests(test).items())

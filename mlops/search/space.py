@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mlops.config import ParamSpace, SearchConfig, applies, conditions, dependency_order, depends_on_searched
+from mlops.config import ParamSpace, SearchConfig, applies, conditions, dependency_order, depends_on_searched, describe, holds
 from mlops.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -39,6 +39,20 @@ def suggest(trial: optuna.Trial, space: dict[str, ParamSpace], settings: Mapping
         elif name in space:
             drawn[name] = values[name] = _suggest_one(trial, name, space[name])
     return drawn
+
+
+def never_drawn(space: dict[str, ParamSpace], settings: Mapping[str, Any]) -> list[str]:
+    """Why settings of `space` will never be drawn: their condition fails on a setting the space does not search
+    (e.g. `temperature` with `generation.decoding: greedy` fixed). Not a config error: `finetune` overrides may
+    fix such a setting on a config made for a wider search."""
+    when = conditions(space)
+    return [
+        f"search.space.{name} is never drawn: it applies only when {controller} {describe(test)}, and {controller} is "
+        f"{settings[controller]!r} (not searched)"
+        for name in space
+        for controller, test in when.get(name, {}).items()
+        if controller not in space and not holds(test, settings[controller])
+    ]
 
 
 def _suggest_one(trial: optuna.Trial, name: str, p: ParamSpace) -> Any:
