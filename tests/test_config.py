@@ -11,6 +11,7 @@ from mlops.registry import load_policy
 
 from .conftest import ROOT, TINY_CONFIG, write
 
+TINY_SUMMARIZER = TINY_CONFIG.parent / "tiny-summarizer.yaml"
 SHIPPED_CONFIGS = [*packaged_configs(), *map(str, sorted((ROOT / "tests" / "configs").glob("*.yaml")))]
 SHIPPED_POLICIES = sorted((ROOT / "registry").glob("*.yaml")) + sorted((ROOT / "tests" / "registry").glob("*.yaml"))
 
@@ -116,3 +117,72 @@ def test_search_space_values_are_checked_against_training_ranges(tmp_path: Path)
 def test_search_metric_must_be_produced_by_the_task(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="search.metric: 'eval_rougeL' is not produced by classification; use one of eval_f1"):
         load_config(str(_tiny_with(tmp_path, {"search.metric": "eval_rougeL"})))
+
+
+def test_when_problems_are_named_and_reported_at_once() -> None:
+    space = {
+        "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3},
+        "lr_scheduler": {"type": "categorical", "choices": ["linear", "cosine"]},
+        "lora_r": {"type": "categorical", "choices": [4, 8], "when": {"adapterr": "lora"}},
+        "num_cycles": {"type": "int", "low": 1, "high": 3},  # built in: only with cosine_with_restarts, never drawn here
+        "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.1, "when": {"lr_scheduler": "cosine_restarts"}},
+        "weight_decay": {"type": "float", "low": 0.0, "high": 0.1, "when": {"lr_scheduler": {"gt": 1}, "learning_rate": {"over": 1e-4}}},
+        "lora_dropout": {"type": "float", "low": 0.0, "high": 0.2, "when": {"learning_rate": {"gt": 0.01}}},
+        "batch_size": {"type": "categorical", "choices": [8, 16], "when": {"epochs": {"ge": 2}}},  # valid: epochs is fixed
+        "augment.multiplier": {"type": "int", "low": 0, "high": 2, "when": {"augment.synonym_p": {"gt": 0}}},
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config(str(TINY_CONFIG), {"search.space": space})
+    assert sorted(info.value.errors) == [
+        "search.space.augment.multiplier.when: settings that depend on each other in a circle: "
+        "augment.multiplier -> augment.synonym_p -> augment.multiplier",
+        "search.space.lora_dropout.when.learning_rate: never applies: lora_dropout needs learning_rate > 0.01, "
+        "which search.space.learning_rate never draws",
+        "search.space.lora_r.when.adapterr: not a tunable setting (did you mean 'adapter'?)",
+        "search.space.num_cycles: never applies: num_cycles needs lr_scheduler = cosine_with_restarts, "
+        "which search.space.lr_scheduler never draws",
+        "search.space.warmup_ratio.when.lr_scheduler: 'cosine_restarts' is not a value of lr_scheduler; "
+        "it takes linear, cosine, cosine_with_restarts",
+        "search.space.weight_decay.when.learning_rate.over: unknown operator; use a value or one of eq, ne, gt, ge, lt, le, in",
+        "search.space.weight_decay.when.lr_scheduler.gt: lr_scheduler takes linear, cosine, cosine_with_restarts, not a number; "
+        "use eq, ne or in",
+    ]
+    with pytest.raises(ConfigError, match=r"pipeline.structure_space.lora_r.when.adapter: 'prefx' is not a value of adapter"):
+        load_config(
+            str(TINY_CONFIG), {"pipeline.structure_space": {"lora_r": {"type": "int", "low": 4, "high": 8, "when": {"adapter": "prefx"}}}}
+        )
+
+
+def test_built_in_dependencies_and_a_when_that_extends_or_replaces_them() -> None:
+    from mlops.config import BUILTIN_CONDITIONS
+
+    config = load_config(str(TINY_SUMMARIZER))  # greedy decoding, linear schedule, LoRA, augmentation multiplier 1
+    assert set(BUILTIN_CONDITIONS) == {
+        *("temperature", "top_p", "num_beams", "num_cycles", "num_virtual_tokens", "reduction_factor"),
+        *("augment.synonym_p", "augment.max_replacements", "augment.eda_alpha"),
+    }
+    assert config.inapplicable() == {"temperature", "top_p", "num_beams", "num_cycles", "num_virtual_tokens", "reduction_factor"}
+    other = config.with_params(
+        {"decoding": "beam", "lr_scheduler": "cosine_with_restarts", "adapter": "bottleneck", "augment.multiplier": 0}
+    )
+    assert other.inapplicable() == {
+        "temperature",
+        "top_p",
+        "num_virtual_tokens",
+        "augment.synonym_p",
+        "augment.max_replacements",
+        "augment.eda_alpha",
+    }
+
+    when = {"decoding": {"in": ["sample", "beam"]}, "augment.multiplier": {"gt": 0}}  # replaces the decoding test, adds one
+    top_p = {"type": "float", "low": 0.8, "high": 1.0, "when": {"temperature": {"ge": 1.0}}}  # adds to top_p's decoding test
+    config = load_config(str(TINY_SUMMARIZER), {"search.space.temperature.when": when, "search.space.top_p": top_p})
+    space = config.search.space
+
+    def skipped(params: dict[str, object]) -> set[str]:
+        return config.with_params(params).inapplicable(space) & {"temperature", "top_p"}
+
+    assert skipped({"decoding": "beam", "temperature": 1.1}) == {"top_p"}
+    assert skipped({"decoding": "sample", "temperature": 1.1}) == set()
+    assert skipped({"decoding": "sample", "temperature": 0.9}) == {"top_p"}
+    assert skipped({"decoding": "sample", "temperature": 1.1, "augment.multiplier": 0}) == {"temperature", "top_p"}, "top_p follows"

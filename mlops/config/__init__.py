@@ -1,6 +1,7 @@
 """Typed, self-validating experiment configs: the schema, loading (packaged presets or paths, with overrides), the
 checks across sections, and the resolved config a run logs. The bottom layer: of mlops it imports only the errors."""
 
+from mlops.config._conditions import applies, dependency_order, depends_on_searched, describe, holds
 from mlops.config._load import (
     DEMO_DATA,
     PRESETS,
@@ -15,6 +16,7 @@ from mlops.config._load import (
 from mlops.config._schema import (
     ALL_LINEAR,
     AUGMENT_PARAMETERS,
+    BUILTIN_CONDITIONS,
     DECODING_PARAMETERS,
     DECODINGS,
     DEFAULT_AUGMENT_METHODS,
@@ -39,6 +41,7 @@ from mlops.config._schema import (
     RegistryConfig,
     SearchConfig,
     TrainingConfig,
+    conditions,
     decoding_errors,
     hyperparameter_help,
 )
@@ -49,6 +52,7 @@ from mlops.config.resolved import RESOLVED_CONFIG_ARTIFACT, config_from_resolved
 __all__ = [
     "ALL_LINEAR",
     "AUGMENT_PARAMETERS",
+    "BUILTIN_CONDITIONS",
     "DECODINGS",
     "DECODING_PARAMETERS",
     "DEFAULT_AUGMENT_METHODS",
@@ -78,11 +82,17 @@ __all__ = [
     "RegistryConfig",
     "SearchConfig",
     "TrainingConfig",
+    "applies",
     "apply_overrides",
     "build",
+    "conditions",
     "config_from_resolved",
     "decoding_errors",
     "demo_dataset_dir",
+    "dependency_order",
+    "depends_on_searched",
+    "describe",
+    "holds",
     "hyperparameter_help",
     "load_config",
     "packaged_configs",

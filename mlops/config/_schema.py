@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+from mlops.config._conditions import Condition, inapplicable, when_errors
 
 # Structural keys beyond the LoRA settings: the adapter kind and its size, FFN gates, frozen layers, pruned heads.
 _ARCHITECTURE = ("adapter", "num_virtual_tokens", "reduction_factor", "ffn_gate", "freeze_ratio", "prune_heads")
@@ -41,6 +44,17 @@ TASKS = ("classification", "summarization")
 # settings a search space may tune, as dotted names.
 DEFAULT_AUGMENT_METHODS = ("synonym", "swap", "delete", "insert")
 AUGMENT_PARAMETERS = ("augment.synonym_p", "augment.multiplier", "augment.max_replacements", "augment.eda_alpha")
+# When a setting has any effect at all (the one table of these dependencies): a search draws it only then, and a
+# trial run logs it only then. A search space's `when:` extends these, or replaces the test of the same setting.
+BUILTIN_CONDITIONS: dict[str, Condition] = {
+    "temperature": {"decoding": "sample"},
+    "top_p": {"decoding": "sample"},
+    "num_beams": {"decoding": "beam"},
+    "num_cycles": {"lr_scheduler": "cosine_with_restarts"},
+    "num_virtual_tokens": {"adapter": "prefix"},
+    "reduction_factor": {"adapter": "bottleneck"},
+    **{name: {"augment.multiplier": {"gt": 0}} for name in AUGMENT_PARAMETERS if name != "augment.multiplier"},
+}
 
 # Validation-split metrics the sweep can optimise, per task.
 SEARCH_METRICS = {
@@ -452,6 +466,13 @@ class ParamSpace:
     step: float | None = None
     choices: list[Any] | None = None
     values: list[Any] | None = field(default=None, metadata=_help("the points the grid sampler visits"))
+    when: dict[str, Any] | None = field(
+        default=None,
+        metadata=_help(
+            "drawn only when these hold, e.g. {decoding: sample} or {augment.multiplier: {gt: 0}} (operators eq, ne, gt, ge, lt, "
+            "le, in); adds to the built-in dependencies (BUILTIN_CONDITIONS), or replaces the test of the same setting"
+        ),
+    )
 
     def check(self, path: str) -> list[str]:
         errors = []
@@ -476,6 +497,32 @@ class ParamSpace:
         if self.type == "int":
             return list(range(int(self.low), int(self.high) + 1))
         return [self.low, self.high]
+
+
+def conditions(space: Mapping[str, ParamSpace] | None = None) -> dict[str, Condition]:
+    """When each setting applies: the built-in dependencies, with `space`'s `when:` added (a test of the same
+    controlling setting replaces the built-in one)."""
+    out: dict[str, Condition] = dict(BUILTIN_CONDITIONS)
+    for name, p in (space or {}).items():
+        if p.when:
+            out[name] = {**out.get(name, {}), **p.when}
+    return out
+
+
+def setting_domains() -> dict[str, tuple[Any, ...] | None]:
+    """The values each tunable setting (by its search-space name) can take: its choices, or None for a number."""
+    sections: list[tuple[type, tuple[str, ...], str]] = [
+        (TrainingConfig, HYPERPARAMETERS, ""),
+        (GenerationConfig, DECODING_PARAMETERS, ""),
+        (AugmentConfig, AUGMENT_PARAMETERS, "augment."),
+    ]
+    domains: dict[str, tuple[Any, ...] | None] = {}
+    for cls, names, prefix in sections:
+        hints = get_type_hints(cls)
+        for name in names:
+            tp = hints[name.removeprefix(prefix)]
+            domains[name] = get_args(tp) if get_origin(tp) is Literal else (True, False) if tp is bool else None
+    return domains
 
 
 @dataclass
@@ -585,9 +632,14 @@ class ExperimentConfig:
         if self.task != "summarization":
             decoding = [k for k in self.search.space if k in DECODING_PARAMETERS]
             errors += [f"search.space.{k}: a decoding setting; only summarization decodes" for k in decoding]
-        errors += self._check_space("search.space", self.search.space)
-        errors += self._check_space("pipeline.structure_space", self.pipeline.structure_space)
-        errors += self._check_space("pipeline.data_space", self.pipeline.data_space)
+        spaces = {
+            "search.space": self.search.space,
+            "pipeline.structure_space": self.pipeline.structure_space,
+            "pipeline.data_space": self.pipeline.data_space,
+        }
+        for path, space in spaces.items():
+            errors += self._check_space(path, space)
+            errors += when_errors(path, space, conditions(space), setting_domains())
         return errors
 
     def _check_space(self, path: str, spaces: dict[str, ParamSpace]) -> list[str]:
@@ -623,6 +675,18 @@ class ExperimentConfig:
         updated = replace(self, training=training, generation=generation, **sections)
         updated.source_file = self.source_file  # not an init field: `replace` drops it
         return updated
+
+    def tunable_values(self) -> dict[str, Any]:
+        """Every setting a search space may name, by that name, with this config's value."""
+        values = {name: getattr(self.training, name) for name in HYPERPARAMETERS}
+        values |= {name: getattr(self.generation, name) for name in DECODING_PARAMETERS}
+        values |= {name: getattr(self.augment, name.removeprefix("augment.")) for name in AUGMENT_PARAMETERS}
+        return values
+
+    def inapplicable(self, space: Mapping[str, ParamSpace] | None = None) -> set[str]:
+        """The tunable settings that have no effect with this config's values: their built-in dependency, or the
+        `when:` of `space`, fails (e.g. `temperature` with `decoding: greedy`)."""
+        return inapplicable(conditions(space), self.tunable_values())
 
     @property
     def mlflow_experiment(self) -> str:

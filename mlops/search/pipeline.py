@@ -1,7 +1,8 @@
 """The staged tuning practice as one MLflow run (`main`): data, then hyperparameters, then structure,
 then evaluate and promote. One parent run, one child run per stage; the sweeps' trials nest under
-their stage. The data stage searches the training-data augmentation (`augment.*`); its winning
-settings, then the hyperparameter stage's, are fixed for the stages after it.
+their stage. The data stage searches the training-data augmentation (`augment.*`; `synonym_p` is drawn only with
+`multiplier > 0`, and a repeat of a configuration already run reuses its result); its winning settings, then the
+hyperparameter stage's, are fixed for the stages after it.
 
 The trial budget (and the optional time budget) is split between the stages by
 `pipeline.fractions` (the guide's 70/20/10 by default), and the split actually used is logged
@@ -27,9 +28,9 @@ from mlops.train import log_data_checks, prepare
 logger = logging.getLogger(__name__)
 
 DATA_STAGE_EMPTY = "no trials left for the data stage (pipeline.fractions.data is 0 or pipeline.n_trials too small)"
-DEFAULT_DATA_SPACE = {
-    "augment.synonym_p": ParamSpace(type="float", low=0.0, high=0.3),
+DEFAULT_DATA_SPACE = {  # synonym_p applies only with multiplier > 0 (built in): multiplier 0 is one configuration
     "augment.multiplier": ParamSpace(type="int", low=0, high=2),
+    "augment.synonym_p": ParamSpace(type="float", low=0.0, high=0.3),
 }
 DEFAULT_STRUCTURE_SPACE = {
     "lora_r": ParamSpace(type="categorical", choices=[4, 8, 16]),

@@ -1,4 +1,5 @@
-"""What the sweep's parent run shows at the end: best trial, counts, a markdown report, a trial table and Optuna's plots."""
+"""What the sweep's parent run shows at the end: best trial, counts (duplicates and the compute they saved included), a
+markdown report, a trial table and Optuna's plots."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mlops.errors import SweepError
+from mlops.search.duplicates import DUPLICATE_OF_ATTR, original_of
 
 if TYPE_CHECKING:
     import optuna
@@ -23,23 +25,43 @@ def _seconds(trial: optuna.trial.FrozenTrial) -> float:
     return trial.duration.total_seconds() if trial.duration is not None else 0.0
 
 
+def _duplicates(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Complete trials that reused an earlier trial's result instead of training."""
+    import optuna
+
+    return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and DUPLICATE_OF_ATTR in t.user_attrs]
+
+
 def trial_counts(study: optuna.Study) -> dict[str, float]:
-    """`n_complete`, `n_pruned`, `n_failed` (floats, as MLflow metrics)."""
+    """`n_complete` (duplicates included), `n_pruned`, `n_failed`, `n_duplicate` (floats, as MLflow metrics)."""
     import optuna
 
     states = optuna.trial.TrialState
     wanted = {"n_complete": states.COMPLETE, "n_pruned": states.PRUNED, "n_failed": states.FAIL}
-    return {name: float(sum(t.state == state for t in study.trials)) for name, state in wanted.items()}
+    counts = {name: float(sum(t.state == state for t in study.trials)) for name, state in wanted.items()}
+    return counts | {"n_duplicate": float(len(_duplicates(study)))}
+
+
+def duplicate_savings(study: optuna.Study) -> dict[str, float]:
+    """What the duplicates did not spend: the wall time and the trial-epochs of the trials whose results they reused."""
+    originals = [original_of(study, t) for t in _duplicates(study)]
+    return {
+        "duplicate_seconds_saved": sum(_seconds(t) for t in originals),
+        "duplicate_epochs_saved": float(sum(_epochs(t) for t in originals)),
+    }
 
 
 def sweep_report(study: optuna.Study, metric: str, top: int = 5) -> str:
-    """A markdown report: best trial, the top trials, pruned/failed counts and compute spent."""
+    """A markdown report: best trial, the top configurations (duplicates left out), pruned/failed/duplicate counts,
+    compute spent and compute the duplicates saved."""
     import optuna
 
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    counts = trial_counts(study)
+    duplicates = _duplicates(study)
+    reused = {t.number for t in duplicates}
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.number not in reused]
+    counts, saved = trial_counts(study), duplicate_savings(study)
     ranked = sorted(done, key=lambda t: float(t.value or 0.0), reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)
-    best = study.best_trial
+    best = best_trial(study)
     names = sorted({k for t in ranked[:top] for k in t.params})
     wall = sum(_seconds(t) for t in study.trials)
     lines = [
@@ -50,13 +72,21 @@ def sweep_report(study: optuna.Study, metric: str, top: int = 5) -> str:
         "",
         f"Trials: {counts['n_complete']:.0f} complete, {counts['n_pruned']:.0f} pruned, {counts['n_failed']:.0f} failed.",
         f"Compute: {sum(_epochs(t) for t in study.trials)} trial-epochs, {wall:.0f} s of trial wall time.",
+    ]
+    if duplicates:
+        pairs = ", ".join(f"trial {t.number} = trial {t.user_attrs[DUPLICATE_OF_ATTR]}" for t in duplicates)
+        lines.append(
+            f"Duplicates: {len(duplicates)} ({pairs}): configurations already run, whose results were reused without training; "
+            f"saved {saved['duplicate_seconds_saved']:.0f} s and {saved['duplicate_epochs_saved']:.0f} trial-epochs."
+        )
+    lines += [
         "",
-        f"## Top {min(top, len(ranked))}",
+        f"## Top {min(top, len(ranked))} configurations",
         "",
         "| trial | " + metric + " | " + " | ".join(names) + " |",
         "|---|---|" + "---|" * len(names),
     ]
-    lines += [f"| {t.number} | {t.value:.4f} | " + " | ".join(str(t.params.get(n, "")) for n in names) + " |" for t in ranked[:top]]
+    lines += [f"| {t.number} | {t.value:.4f} | " + " | ".join(str(t.params.get(n, "n/a")) for n in names) + " |" for t in ranked[:top]]
     return "\n".join(lines) + "\n"
 
 
@@ -89,12 +119,13 @@ def _log_plots(study: optuna.Study) -> None:
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    """The study's best trial; `SweepError` if none completed."""
+    """The study's best trial, or the trial it duplicates (which trained, and holds the adapter); `SweepError` if none
+    completed."""
     import optuna
 
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         raise SweepError(f"no trial of study '{study.study_name}' completed; see the child runs' 'error' tags")
-    return study.best_trial
+    return original_of(study, study.best_trial)
 
 
 def log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTrial:
@@ -105,8 +136,7 @@ def log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTr
     """
     import mlflow
 
-    counts = trial_counts(study)
-    mlflow.log_metrics(counts)
+    mlflow.log_metrics(trial_counts(study) | duplicate_savings(study))
     best = best_trial(study)
     mlflow.set_tags({f"best.{k}": str(v) for k, v in best.params.items()})
     mlflow.log_metrics(
@@ -116,9 +146,17 @@ def log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTr
             **{f"best_{k}": v for k, v in best.user_attrs.get("test_metrics", {}).items()},
         }
     )
-    columns = ["trial", "state", metric, *sorted({k for t in study.trials for k in t.params}), "run_id"]
+    names = sorted({k for t in study.trials for k in t.params})
+    columns = ["trial", "state", metric, *names, "duplicate_of", "run_id"]
     rows = [
-        [t.number, t.state.name, t.value, *(t.params.get(k) for k in columns[3:-1]), t.user_attrs.get("mlflow_run_id", "")]
+        [
+            t.number,
+            t.state.name,
+            t.value,
+            *(t.params.get(k) for k in names),  # None: the setting did not apply to that trial
+            t.user_attrs.get(DUPLICATE_OF_ATTR),
+            t.user_attrs.get("mlflow_run_id", ""),
+        ]
         for t in study.trials
     ]
     mlflow.log_dict({"columns": columns, "data": rows}, "sweep_summary.json")  # MLflow's table layout

@@ -1,12 +1,14 @@
-"""Turn the YAML search space into Optuna suggestions and seeded samplers."""
+"""Turn the YAML search space into Optuna suggestions (only of the settings that apply) and seeded samplers."""
 
 from __future__ import annotations
 
 import logging
 import math
+import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mlops.config import ParamSpace, SearchConfig
+from mlops.config import ParamSpace, SearchConfig, applies, conditions, dependency_order, depends_on_searched, describe, holds
 from mlops.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -20,25 +22,59 @@ RANDOM_MIN_TRIALS, RANDOM_MANY_DIMS = 50, 5
 logger = logging.getLogger(__name__)
 
 
-def suggest(trial: optuna.Trial, space: dict[str, ParamSpace]) -> dict[str, Any]:
-    """One value per hyperparameter, named as in `finetune`'s overrides."""
-    values: dict[str, Any] = {}
-    for name, p in space.items():
-        if p.type == "categorical":
-            values[name] = trial.suggest_categorical(name, p.choices or [])
-        elif p.type == "int":
-            step = int(p.step) if p.step else 1
-            values[name] = trial.suggest_int(name, int(p.low or 0), int(p.high or 0), step=step, log=p.log)
-        else:
-            values[name] = trial.suggest_float(name, float(p.low or 0), float(p.high or 0), log=p.log, step=p.step)
-    return values
+def suggest(trial: optuna.Trial, space: dict[str, ParamSpace], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """One value per setting of `space` that applies, named as in `finetune`'s overrides (Optuna's define-by-run
+    conditional space): a setting whose condition fails is not drawn at all.
+
+    Conditions are tested against the values drawn so far, or for a setting that is not searched, its value in
+    `settings` (the config's, `ExperimentConfig.tunable_values`); controlling settings are drawn first.
+    """
+    when = conditions(space)
+    values = dict(settings)
+    skipped: set[str] = set()
+    drawn: dict[str, Any] = {}
+    for name in dependency_order([*space, *when], when):
+        if not applies(when.get(name, {}), values, skipped):
+            skipped.add(name)
+        elif name in space:
+            drawn[name] = values[name] = _suggest_one(trial, name, space[name])
+    return drawn
+
+
+def never_drawn(space: dict[str, ParamSpace], settings: Mapping[str, Any]) -> list[str]:
+    """Why settings of `space` will never be drawn: their condition fails on a setting the space does not search
+    (e.g. `temperature` with `generation.decoding: greedy` fixed). Not a config error: `finetune` overrides may
+    fix such a setting on a config made for a wider search."""
+    when = conditions(space)
+    return [
+        f"search.space.{name} is never drawn: it applies only when {controller} {describe(test)}, and {controller} is "
+        f"{settings[controller]!r} (not searched)"
+        for name in space
+        for controller, test in when.get(name, {}).items()
+        if controller not in space and not holds(test, settings[controller])
+    ]
+
+
+def _suggest_one(trial: optuna.Trial, name: str, p: ParamSpace) -> Any:
+    if p.type == "categorical":
+        return trial.suggest_categorical(name, p.choices or [])
+    if p.type == "int":
+        step = int(p.step) if p.step else 1
+        return trial.suggest_int(name, int(p.low or 0), int(p.high or 0), step=step, log=p.log)
+    return trial.suggest_float(name, float(p.low or 0), float(p.high or 0), log=p.log, step=p.step)
 
 
 def make_sampler(name: str, search: SearchConfig, seed: int) -> optuna.samplers.BaseSampler:
     import optuna
 
     if name == "tpe":  # Optuna's default of 10 random start-up trials would make a short sweep a random search
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, search.n_trials // 3)))
+        startup = min(10, max(2, search.n_trials // 3))
+        if not depends_on_searched(search.space, conditions(search.space)):
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+        with warnings.catch_warnings():  # `group` is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # a conditional space: model the settings that are drawn together jointly, one group per sub-space
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True)
     if name == "random":
         if len(search.space) > RANDOM_MANY_DIMS and search.n_trials < RANDOM_MIN_TRIALS:
             logger.warning(

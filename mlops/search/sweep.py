@@ -27,7 +27,7 @@ from mlops.errors import ConfigError, GateFailed
 from mlops.evaluate import baseline_metrics
 from mlops.registry import lineage_tags, policy_for, promote_if_gates_pass, register_version
 from mlops.search.report import best_trial, log_sweep_summary
-from mlops.search.space import make_pruner, make_sampler, trial_budget
+from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_budget
 from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, SharedStudy, open_shared_study
 from mlops.search.trial import SweepLink, run_trial_as_child_run
 from mlops.serving import log_adapter_model
@@ -280,6 +280,8 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
         check_tracking_server()
     policy = policy_for(config) if options.promote else None
     prepared = prepared or prepare(config)
+    for reason in never_drawn(config.search.space, config.tunable_values()):
+        logger.warning(reason)
     study_name = options.study_name or f"{config.name}-{uuid.uuid4().hex[:8]}"
     shared = open_study(config, options.storage, study_name)
     run_name = options.run_name or f"sweep-{config.name}"

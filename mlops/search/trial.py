@@ -1,12 +1,22 @@
 """Where a trial becomes an MLflow child run: one Optuna trial = one child run of the sweep's parent, holding the
-trial's params, curves, metrics and adapter, ended FINISHED, KILLED (pruned) or FAILED."""
+trial's params, curves, metrics and adapter, ended FINISHED, KILLED (pruned) or FAILED. A trial whose configuration a
+completed trial already ran trains nothing: its run ends FINISHED with that trial's results, tagged `mlops.duplicate_of`."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops.search.duplicates import (
+    CONFIG_KEY_ATTR,
+    DUPLICATE_OF_ATTR,
+    DUPLICATE_RUN_TAG,
+    DUPLICATE_TAG,
+    completed_original,
+    configuration_key,
+)
 from mlops.search.space import suggest
 from mlops.tracking import ended
 from mlops.train import Prepared, train_and_log
@@ -15,6 +25,8 @@ if TYPE_CHECKING:
     import optuna
 
     from mlops.config import ExperimentConfig
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,13 +46,19 @@ def run_trial_as_child_run(
 
     The child is created under `link.parent_run_id` explicitly, so a second worker or a resumed
     sweep adds its trials to the same parent. A pruned trial's run ends KILLED with `pruned*`
-    tags and keeps its curves; a failed one ends FAILED with an `error` tag.
+    tags and keeps its curves; a failed one ends FAILED with an `error` tag. Settings that do not
+    apply are neither drawn nor logged. Before anything trains, the trial's configuration key is
+    looked up among the study's COMPLETE trials: a duplicate reuses that trial's result.
     """
     import mlflow
     import optuna
 
-    params = suggest(trial, config.search.space)
+    space = config.search.space
+    params = suggest(trial, space, config.tunable_values())
     trial_config = config.with_params(params)
+    key = configuration_key(trial_config, space, prepared.data)
+    trial.set_user_attr(CONFIG_KEY_ATTR, key)
+    original = completed_original(trial.study, key)
     hp = trial_config.training
     pruned_at: list[int] = []
 
@@ -58,15 +76,35 @@ def run_trial_as_child_run(
     }
     if retry_of is not None:
         tags["mlops.retry_of_trial"] = str(retry_of)
+    if original is not None:
+        tags |= {DUPLICATE_TAG: str(original.number), DUPLICATE_RUN_TAG: str(original.user_attrs["mlflow_run_id"])}
     created = mlflow.MlflowClient().create_run(link.experiment_id, tags=tags, run_name=f"trial-{trial.number}")
     trial.set_user_attr("mlflow_run_id", created.info.run_id)
     trial.set_user_attr("mlflow_worker_run_id", link.worker_run_id)
+    if original is not None:
+        return _reuse(trial, original, created.info.run_id)
+    omit = trial_config.inapplicable(space)
     with ended(mlflow.start_run(run_id=created.info.run_id, nested=True), killed_by=(optuna.TrialPruned,)):
         mlflow.log_param("trial_number", trial.number)
         try:
-            result = train_and_log(trial_config, prepared, scratch / f"trial-{trial.number}", reporter=report)
+            result = train_and_log(trial_config, prepared, scratch / f"trial-{trial.number}", reporter=report, omit_params=omit)
         except optuna.TrialPruned as pruned:
             mlflow.set_tags({"pruned": "true", "pruned_at_epoch": str(pruned_at[-1]), "pruned_reason": str(pruned)})
             raise
     trial.set_user_attr("test_metrics", result.test)
     return result.validation[config.search.metric]
+
+
+def _reuse(trial: optuna.Trial, original: optuna.trial.FrozenTrial, run_id: str) -> float:
+    """Finish a duplicate of `original` without training: its run gets the original run's params and final metrics
+    (`train_seconds` 0: it trained nothing, and holds no adapter), and Optuna is told the original's value."""
+    import mlflow
+
+    source = mlflow.MlflowClient().get_run(original.user_attrs["mlflow_run_id"])
+    with ended(mlflow.start_run(run_id=run_id, nested=True)):
+        mlflow.log_params({**source.data.params, "trial_number": trial.number})
+        mlflow.log_metrics({**source.data.metrics, "train_seconds": 0.0})
+    trial.set_user_attr(DUPLICATE_OF_ATTR, original.number)
+    trial.set_user_attr("test_metrics", original.user_attrs.get("test_metrics", {}))
+    logger.info("trial %d: the configuration of trial %d again; its result reused, nothing trained", trial.number, original.number)
+    return float(original.value or 0.0)

@@ -3,6 +3,7 @@ run and log its inputs, params, curves, metrics and adapter (`train_and_log`). T
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,9 +79,12 @@ def log_data_checks(prepared: Prepared) -> None:
         log_data_report(prepared.data.report)
 
 
-def train_and_log(config: ExperimentConfig, prepared: Prepared, out_dir: Path, reporter: Reporter | None = None) -> FinetuneResult:
+def train_and_log(
+    config: ExperimentConfig, prepared: Prepared, out_dir: Path, reporter: Reporter | None = None, omit_params: Collection[str] = ()
+) -> FinetuneResult:
     """Train with `config` (a trial's: its searched values applied) under the active MLflow run, recording params,
-    dataset inputs, environment, metrics and the adapter.
+    dataset inputs, environment, metrics and the adapter. `omit_params`: settings that have no effect in this run
+    (a trial's, e.g. `temperature` with greedy decoding), left out of its params.
 
     Exceptions propagate: the caller's `mlops.tracking.ended` tags the run and ends it.
     """
@@ -94,7 +98,7 @@ def train_and_log(config: ExperimentConfig, prepared: Prepared, out_dir: Path, r
     if config.task == "summarization":
         params |= {k: v for k, v in asdict(gen).items() if k in _LOGGED_GENERATION and v is not None}
     if main:
-        log_params_effective(params)
+        log_params_effective({k: v for k, v in params.items() if k not in omit_params})
         mlflow.log_dict(resolved_config(config, hp, gen), RESOLVED_CONFIG_ARTIFACT)  # what `mlops reproduce` re-runs
         # a base model from an earlier run (`pretrain`) or a dataset from one (`augment`) names that run
         mlflow.set_tags({**prepared.source.lineage(), **dataset_lineage(config.dataset)})
@@ -103,7 +107,7 @@ def train_and_log(config: ExperimentConfig, prepared: Prepared, out_dir: Path, r
         seed = hp.seed if config.augment.seed is None else config.augment.seed
         outcome = augment_training_data(prepared.data, config.augment, seed)  # every rank: they must see the same data
         if main:
-            log_augmentation(outcome)
+            log_augmentation(replace(outcome, params={k: v for k, v in outcome.params.items() if k not in omit_params}))
         prepared = replace(prepared, data=outcome.data)
     if main:
         log_dataset_inputs(prepared.data)
