@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mlops.models._base import register_source, seeded
+from mlops.models._base import register_source
 from mlops.models.tiny_llama import TinyRandomLlamaSource
 
 if TYPE_CHECKING:
-    from transformers import DeepseekV3Config, PreTrainedModel
+    from transformers import PretrainedConfig
 
 
 class TinyRandomDeepseekV3Source(TinyRandomLlamaSource):
@@ -19,20 +19,10 @@ class TinyRandomDeepseekV3Source(TinyRandomLlamaSource):
     name = "tiny-random-deepseek-v3"
     description = "2-layer, 64-wide random DeepSeek-V3 (MLA + MoE) built in code; tiny-random-llama's tokenizer (tests, smoke runs)"
 
-    def load_causal_lm(self) -> PreTrainedModel:
-        from transformers import DeepseekV3ForCausalLM
+    causal_lm_class = "DeepseekV3ForCausalLM"
+    classifier_class = "DeepseekV3ForSequenceClassification"
 
-        config = self._deepseek_config()
-        return seeded(lambda: DeepseekV3ForCausalLM(config), self.weight_seed)
-
-    def load_classifier(self, num_labels: int) -> PreTrainedModel:
-        from transformers import DeepseekV3ForSequenceClassification
-
-        config = self._deepseek_config()
-        config.num_labels = num_labels
-        return seeded(lambda: DeepseekV3ForSequenceClassification(config), self.weight_seed)
-
-    def _deepseek_config(self) -> DeepseekV3Config:
+    def _config(self) -> PretrainedConfig:
         from transformers import DeepseekV3Config
 
         tokenizer = self.load_tokenizer()

@@ -10,7 +10,7 @@ from mlops.config import demo_dataset_dir
 from mlops.models._base import ModelSource, register_source, seeded
 
 if TYPE_CHECKING:
-    from transformers import LlamaConfig, PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 
 class TinyRandomLlamaSource(ModelSource):
@@ -37,20 +37,24 @@ class TinyRandomLlamaSource(ModelSource):
             model_max_length=self.max_length,
         )
 
+    # transformers' model classes for this architecture (a subclass with other blocks names its own)
+    causal_lm_class = "LlamaForCausalLM"
+    classifier_class = "LlamaForSequenceClassification"
+
     def load_causal_lm(self) -> PreTrainedModel:
-        from transformers import LlamaForCausalLM
+        import transformers
 
         config = self._config()
-        return seeded(lambda: LlamaForCausalLM(config), self.weight_seed)
+        return seeded(lambda: getattr(transformers, self.causal_lm_class)(config), self.weight_seed)
 
     def load_classifier(self, num_labels: int) -> PreTrainedModel:
-        from transformers import LlamaForSequenceClassification
+        import transformers
 
         config = self._config()
         config.num_labels = num_labels
-        return seeded(lambda: LlamaForSequenceClassification(config), self.weight_seed)
+        return seeded(lambda: getattr(transformers, self.classifier_class)(config), self.weight_seed)
 
-    def _config(self) -> LlamaConfig:
+    def _config(self) -> PretrainedConfig:
         from transformers import LlamaConfig
 
         tokenizer = self.load_tokenizer()
