@@ -86,6 +86,10 @@ def stack_sweep(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Stack
     params = ["config=tests/configs/tiny.yaml", f"n_trials={TRIALS}", f"storage={stack.storage}", f"study_name={study}", "sampler=random"]
     cmd = [mlflow_cli, "run", str(ROOT), "-e", "sweep", "--env-manager", "local", "--experiment-name", experiment]
     cmd += [a for p in params for a in ("-P", p)]
+    with pytest.MonkeyPatch.context() as mp:  # the workers join an existing experiment: two `mlflow run`s race to create one
+        for key, value in stack.env.items():
+            mp.setenv(key, value)
+        MlflowClient(stack.tracking_uri).create_experiment(experiment)
     workers = [subprocess.Popen(cmd, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [w.communicate(timeout=900)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], "\n".join(o[-3000:] for o in outputs)
