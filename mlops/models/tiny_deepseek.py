@@ -25,9 +25,7 @@ class TinyRandomDeepseekV3Source(TinyRandomLlamaSource):
     def _config(self) -> PretrainedConfig:
         from transformers import DeepseekV3Config
 
-        tokenizer = self.load_tokenizer()
         return DeepseekV3Config(
-            vocab_size=len(tokenizer),
             hidden_size=64,
             intermediate_size=128,
             moe_intermediate_size=32,
@@ -45,10 +43,7 @@ class TinyRandomDeepseekV3Source(TinyRandomLlamaSource):
             v_head_dim=16,
             n_group=1,
             topk_group=1,
-            max_position_embeddings=self.max_length,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=None,
-            eos_token_id=tokenizer.eos_token_id,
+            **self._token_settings(),
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops.config import demo_dataset_dir
 from mlops.models._base import ModelSource, register_source, seeded
@@ -57,19 +57,25 @@ class TinyRandomLlamaSource(ModelSource):
     def _config(self) -> PretrainedConfig:
         from transformers import LlamaConfig
 
-        tokenizer = self.load_tokenizer()
         return LlamaConfig(
-            vocab_size=len(tokenizer),
             hidden_size=64,
             num_hidden_layers=2,
             num_attention_heads=4,
             num_key_value_heads=2,
             intermediate_size=128,
-            max_position_embeddings=self.max_length,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=None,
-            eos_token_id=tokenizer.eos_token_id,
+            **self._token_settings(),
         )
+
+    def _token_settings(self) -> dict[str, Any]:
+        """What a model config takes from the tokenizer: vocabulary size, positions, pad/eos ids (no BOS)."""
+        tokenizer = self.load_tokenizer()
+        return {
+            "vocab_size": len(tokenizer),
+            "max_position_embeddings": self.max_length,
+            "pad_token_id": tokenizer.pad_token_id,
+            "bos_token_id": None,
+            "eos_token_id": tokenizer.eos_token_id,
+        }
 
 
 _EOS_TOKEN = "<|endoftext|>"
