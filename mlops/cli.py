@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mlops.config import HYPERPARAMETERS, STAGES, hyperparameter_help
+from mlops.config import HYPERPARAMETERS, STAGES, hyperparameter_help, load_config
 from mlops.errors import ConfigError, MlopsError
 
 
@@ -123,8 +123,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
-    from mlops.config import load_config
-
     return load_config(args.config, overrides)
 
 

@@ -234,7 +234,8 @@ def test_mlflow_run_augment_then_finetune_on_its_output(tmp_path: Path, monkeypa
     train_lines = (folder / "train.csv").read_text().splitlines()
     assert len(train_lines) > 1401  # header + rows; CSV fields here never span lines
     original = (demo / "train.csv").read_text().splitlines()
-    kept = [line for line in original if line in set(train_lines)]
+    written = set(train_lines)
+    kept = [line for line in original if line in written]
     assert train_lines[: len(kept)] == kept and len(kept) == len(original) - 1, "the kept training rows, in order, then the copies"
 
     # a later config takes the output as its dataset, by run URI, and its run names the augment run
