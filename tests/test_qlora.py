@@ -20,7 +20,7 @@ from mlops.models import SERVE_16BIT_ENV, resolve_source
 from mlops.registry import register_version, run_promote
 from mlops.search import SweepOptions, run_sweep
 from mlops.train.finetune import run_finetune
-from mlops.train.tasks import build_causal_lm
+from mlops.train.tasks import build_causal_lm, build_classifier
 
 from .conftest import TESTS, write
 
@@ -50,6 +50,21 @@ def _adapter(run_id: str) -> Path:
     return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="adapter"))
 
 
+def _train(model: object, input_ids: object, labels: object, steps: int) -> list[float]:
+    """A few AdamW steps on one batch (the trainable parameters only); the losses."""
+    import torch
+
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)  # type: ignore[attr-defined]
+    losses = []
+    for _ in range(steps):
+        loss = model(input_ids=input_ids, labels=labels).loss  # type: ignore[operator]
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    return losses
+
+
 def test_nf4_base_trains_its_lora_and_stays_4bit() -> None:
     import bitsandbytes as bnb
     import torch
@@ -58,15 +73,8 @@ def test_nf4_base_trains_its_lora_and_stays_4bit() -> None:
     model, _ = build_causal_lm(resolve_source("tiny-random-llama"), hp, None, "nf4")
     targets = [m for name, m in model.named_modules() if name.endswith(("q_proj", "v_proj")) and hasattr(m, "base_layer")]
     assert targets and all(isinstance(m.base_layer, bnb.nn.Linear4bit) for m in targets)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     batch = torch.randint(2, 500, (4, 24), generator=torch.Generator().manual_seed(0))
-    losses = []
-    for _ in range(4):
-        loss = model(input_ids=batch, labels=batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
+    losses = _train(model, batch, batch, steps=4)
     assert losses[-1] < losses[0]
     lora_b = [p for name, p in model.named_parameters() if "lora_B" in name]
     assert lora_b and all(bool(p.abs().sum() > 0) for p in lora_b), "LoRA B starts at zero: training must have moved it"
@@ -175,10 +183,47 @@ def test_incompatible_combinations_are_refused_at_load(
     assert err.count("\n") == 1 and expected in err, err
 
 
-def test_quantised_classifier_is_refused(tracking: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    data = yaml.safe_load((TESTS / "configs" / "tiny.yaml").read_text())
-    data["model"]["quantization"] = "nf4"
-    path = write(tmp_path / "bad.yaml", yaml.safe_dump(data))
-    assert main(["finetune", "--config", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "model.quantization: nf4 quantises a causal LM base (summarization)" in err, err
+def test_nf4_classifier_trains_its_lora_and_head_on_a_4bit_body() -> None:
+    """A decoder body in 4 bits, its new `score` head and the LoRA in full precision."""
+    import bitsandbytes as bnb
+    import torch
+
+    hp = replace(TrainingConfig(), lora_r=4, device="cpu")
+    model, _ = build_classifier(resolve_source("tiny-random-llama"), 2, hp, None, None, None, "nf4")
+    targets = [m for _, m in model.named_modules() if hasattr(m, "base_layer") and isinstance(m.base_layer, torch.nn.Module)]
+    assert targets and all(isinstance(m.base_layer, bnb.nn.Linear4bit) for m in targets)
+    head = [p for name, p in model.named_parameters() if p.requires_grad and ("classifier" in name or "score" in name)]
+    assert head and all(p.dtype == torch.float32 for p in head), "the new head trains in full precision"
+    before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    batch = torch.randint(5, 500, (8, 16), generator=torch.Generator().manual_seed(0))
+    losses = _train(model, batch, torch.tensor([0, 1] * 4), steps=6)
+    assert losses[-1] < losses[0]
+    moved = [name for name, p in model.named_parameters() if p.requires_grad and not torch.equal(p.detach(), before[name])]
+    assert any("lora_B" in name for name in moved) and any("score" in name for name in moved)
+    assert all(isinstance(m.base_layer, bnb.nn.Linear4bit) for m in targets), "the body must still be 4-bit after training"
+
+
+def test_qlora_classifier_logs_an_adapter_only_model_that_gates_and_serves(tracking: str) -> None:
+    import bitsandbytes as bnb
+
+    # A decoder as the classifier's body (bitsandbytes' CPU kernels need layers at least 64 wide: tiny-random-bert's are 32).
+    overrides = {"model.source": "tiny-random-llama", "model.quantization": "nf4", "training.max_steps": 24}
+    config = load_config(str(TESTS / "configs" / "tiny.yaml"), overrides)
+    run_id = run_finetune(config)
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.params["quantization"] == "nf4"
+    weights = load_file(str(_adapter(run_id) / "adapter_model.safetensors"))
+    assert weights and all("lora_" in name or "score" in name for name in weights), sorted(weights)
+    card = json.loads((_adapter(run_id) / "mlops_model.json").read_text())
+    assert card["quantization"] == "nf4" and "re-quantised to nf4" in card["serving_base"]
+
+    (logged,) = client.search_logged_models([run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'")
+    version = register_version(client, "tiny-detector", f"models:/{logged.model_id}", run_id, {"source_run_id": run_id})
+    run_promote(config, "staging", version.version)
+    assert client.get_model_version_by_alias("tiny-detector", "staging").version == version.version
+    model = mlflow.pyfunc.load_model("models:/tiny-detector@staging")
+    out = model.predict(pd.DataFrame({"text": ["urgent: verify your account now", "lunch at noon?"]}))
+    assert list(out.columns[:2]) == ["label", "probability"] and len(out) == 2
+    served = model.unwrap_python_model()
+    assert served.base_precision == "nf4" and any(isinstance(m, bnb.nn.Linear4bit) for m in served.model.modules())

@@ -64,11 +64,6 @@ def _variant_errors(config: ExperimentConfig) -> list[str]:
     quantization = config.model.quantization
     training = config.training
     if quantization != "none":
-        if config.task != "summarization":
-            errors.append(
-                f"model.quantization: {quantization} quantises a causal LM base (summarization); {config.task} trains a new head "
-                "on the base, which stays unquantised here; use quantization none"
-            )
         errors += [
             f"{where}: head pruning rewrites the attention weights, which model.quantization {quantization} stores packed; "
             "use prune_heads 0 or quantization none"

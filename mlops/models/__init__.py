@@ -9,17 +9,26 @@ from mlops.models._resolve import resolve_source
 from mlops.models.card import MODEL_CARD, read_card, write_card
 from mlops.models.hub import HubSource
 from mlops.models.minilm import MiniLMSource
-from mlops.models.quantization import SERVE_16BIT_ENV, half_precision_dtype, is_quantized, load_causal_lm, serve_in_16bit, serving_base
+from mlops.models.quantization import (
+    SERVE_16BIT_ENV,
+    half_precision_dtype,
+    is_quantized,
+    load_causal_lm,
+    load_classifier,
+    serve_in_16bit,
+    serving_base,
+)
 from mlops.models.run_artifact import RunArtifactSource
 from mlops.models.smollm2 import SmolLM2Source
 from mlops.models.structure._saved import load_adapted_model
-from mlops.models.targets import default_causal_lm_targets, default_head_modules, default_lora_targets
+from mlops.models.targets import CLASSIFIER_HEADS, default_causal_lm_targets, default_head_modules, default_lora_targets
 from mlops.models.tiny_bert import TinyRandomBertSource
 from mlops.models.tiny_deepseek import TinyRandomDeepseekV3Source
 from mlops.models.tiny_llama import TinyRandomLlamaSource
 from mlops.models.tiny_marian import TinyRandomMarianSource
 
 __all__ = [
+    "CLASSIFIER_HEADS",
     "MODEL_CARD",
     "SERVE_16BIT_ENV",
     "HubSource",
@@ -40,6 +49,7 @@ __all__ = [
     "is_quantized",
     "load_adapted_model",
     "load_causal_lm",
+    "load_classifier",
     "minilm",
     "model_cache_dir",
     "read_card",

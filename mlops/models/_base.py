@@ -13,7 +13,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlops.errors import ModelSourceError
 
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
+
+# What a source loads: a decoder-only LM with its head, or a sequence classifier with a new head.
+ModelKind = Literal["causal_lm", "classifier"]
 
 
 class ModelSource(ABC):
@@ -41,19 +44,15 @@ class ModelSource(ABC):
         """Return a decoder-only language model with its LM head (for generation tasks)."""
         raise ModelSourceError(f"model.source '{self.name}' has no causal-LM weights; it can only be used for classification")
 
-    def load_quantized_causal_lm(self, quantization_config: Any, device: str) -> PreTrainedModel:
-        """`load_causal_lm` with bitsandbytes' `quantization_config` applied on `device`. bitsandbytes quantises in
-        `from_pretrained`, so a model built in code goes through a scratch directory; directory sources load directly."""
-        from transformers import AutoModelForCausalLM
-
-        built = self.load_causal_lm()
+    def load_quantized(self, kind: ModelKind, quantization_config: Any, device: str, num_labels: int = 2) -> PreTrainedModel:
+        """`load_causal_lm` or `load_classifier` (`kind`) with bitsandbytes' `quantization_config` applied on `device`.
+        bitsandbytes quantises in `from_pretrained`, so a model built in code goes through a scratch directory;
+        directory sources load directly."""
+        built = self.load_causal_lm() if kind == "causal_lm" else self.load_classifier(num_labels)
         with tempfile.TemporaryDirectory(prefix="mlops-quantize-") as scratch:
             built.save_pretrained(scratch)
             del built
-            model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
-                scratch, quantization_config=quantization_config, device_map=device
-            )
-        return model
+            return _from_pretrained(kind, scratch, quantization_config, device, num_labels)
 
     def load_seq2seq(self) -> PreTrainedModel:
         """Return an encoder-decoder model with its LM head (a translation model, for back-translation)."""
@@ -109,19 +108,26 @@ class PretrainedDirSource(ModelSource):
         model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(self.path())
         return model
 
-    def load_quantized_causal_lm(self, quantization_config: Any, device: str) -> PreTrainedModel:
-        from transformers import AutoModelForCausalLM
-
-        model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
-            self.path(), quantization_config=quantization_config, device_map=device
-        )
-        return model
+    def load_quantized(self, kind: ModelKind, quantization_config: Any, device: str, num_labels: int = 2) -> PreTrainedModel:
+        return _from_pretrained(kind, self.path(), quantization_config, device, num_labels)
 
     def load_seq2seq(self) -> PreTrainedModel:
         from transformers import AutoModelForSeq2SeqLM
 
         model: PreTrainedModel = AutoModelForSeq2SeqLM.from_pretrained(self.path())
         return model
+
+
+def _from_pretrained(kind: ModelKind, location: str, quantization_config: Any, device: str, num_labels: int) -> PreTrainedModel:
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    if kind == "causal_lm":
+        lm: PreTrainedModel = AutoModelForCausalLM.from_pretrained(location, quantization_config=quantization_config, device_map=device)
+        return lm
+    classifier: PreTrainedModel = AutoModelForSequenceClassification.from_pretrained(
+        location, num_labels=num_labels, quantization_config=quantization_config, device_map=device
+    )
+    return classifier
 
 
 def seeded(build: Callable[[], PreTrainedModel], seed: int) -> PreTrainedModel:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlops.errors import ModelSourceError
-from mlops.models._base import PretrainedDirSource
+from mlops.models._base import ModelKind, PretrainedDirSource
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -35,8 +35,8 @@ class HubSource(PretrainedDirSource):
     def load_causal_lm(self) -> PreTrainedModel:
         return self._guard(super().load_causal_lm)  # type: ignore[no-any-return]
 
-    def load_quantized_causal_lm(self, quantization_config: Any, device: str) -> PreTrainedModel:
-        return self._guard(lambda: super(HubSource, self).load_quantized_causal_lm(quantization_config, device))  # type: ignore[no-any-return]
+    def load_quantized(self, kind: ModelKind, quantization_config: Any, device: str, num_labels: int = 2) -> PreTrainedModel:
+        return self._guard(lambda: super(HubSource, self).load_quantized(kind, quantization_config, device, num_labels))  # type: ignore[no-any-return]
 
     def load_seq2seq(self) -> PreTrainedModel:
         return self._guard(super().load_seq2seq)  # type: ignore[no-any-return]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from mlops.models.targets import CLASSIFIER_HEADS
+
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel
@@ -14,8 +16,9 @@ if TYPE_CHECKING:
 
 # Set to 1 (or true) where a quantised adapter is served: its base loads in 16-bit instead of being re-quantised.
 SERVE_16BIT_ENV = "MLOPS_SERVE_16BIT"
-# Never quantised: the output head (transformers keeps it in full precision, and so do we when naming modules).
-_KEEP_FULL_PRECISION = ["lm_head"]
+# Never quantised: the output heads, trained or kept in full precision. A classifier's new head and the BERT pooler
+# beside it are trained in full (PEFT's modules_to_save), which a packed 4/8-bit weight cannot be.
+_KEEP_FULL_PRECISION = ["lm_head", *CLASSIFIER_HEADS, "pooler.dense"]  # names match as module-name suffixes
 
 
 def compute_dtype(device: str) -> torch.dtype:
@@ -56,7 +59,15 @@ def load_causal_lm(source: ModelSource, quantization: str = "none", device: str 
     `device`; `none` loads it as the source gives it."""
     if quantization == "none":
         return source.load_causal_lm()
-    return source.load_quantized_causal_lm(bnb_config(quantization, device), device)
+    return source.load_quantized("causal_lm", bnb_config(quantization, device), device)
+
+
+def load_classifier(source: ModelSource, num_labels: int, quantization: str = "none", device: str = "cpu") -> PreTrainedModel:
+    """`source`'s sequence classifier with a new `num_labels`-way head, its body's linear layers quantised as
+    `quantization` asks on `device` (the head and pooler stay in full precision); `none` loads it as the source gives it."""
+    if quantization == "none":
+        return source.load_classifier(num_labels)
+    return source.load_quantized("classifier", bnb_config(quantization, device), device, num_labels)
 
 
 def is_quantized(model: Any) -> bool:

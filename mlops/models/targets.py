@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
+# The new task head of a sequence classifier, by the names transformers gives it (PEFT's names too).
+CLASSIFIER_HEADS = ("classifier", "score")
+
 
 def default_head_modules(model: PreTrainedModel) -> list[str]:
     """Modules trained in full beside the new classifier head (PEFT adds the head itself).

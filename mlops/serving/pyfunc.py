@@ -15,7 +15,34 @@ from mlflow.pyfunc.model import PythonModel
 
 from mlops.config import GenerationConfig
 from mlops.evaluate import decoding_settings, generate_summaries
-from mlops.models import half_precision_dtype, load_adapted_model, load_causal_lm, read_card, resolve_source, serve_in_16bit
+from mlops.models import (
+    half_precision_dtype,
+    load_adapted_model,
+    load_causal_lm,
+    load_classifier,
+    read_card,
+    resolve_source,
+    serve_in_16bit,
+)
+
+
+def base_as_trained(card: dict[str, Any]) -> tuple[Any, str]:
+    """The card's base model as it was trained (a classifier when the card has labels, else a causal LM): re-quantised
+    as the card says (model.quantization), or in 16-bit where `MLOPS_SERVE_16BIT` asks. Also returns which precision."""
+    import torch
+
+    source = resolve_source(card["base_model"])
+    quantization = card.get("quantization", "none")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    labels = card.get("label_names")
+    if quantization != "none" and serve_in_16bit():
+        dtype = half_precision_dtype(device)
+        plain: Any = source.load_classifier(len(labels)) if labels else source.load_causal_lm()
+        return plain.to(device=device, dtype=dtype), str(dtype).removeprefix("torch.")
+    precision = quantization if quantization != "none" else "as stored"
+    if labels:
+        return load_classifier(source, len(labels), quantization, device), precision
+    return load_causal_lm(source, quantization, device), precision
 
 
 class AdapterClassifier(PythonModel):  # type: ignore[misc]
@@ -25,10 +52,11 @@ class AdapterClassifier(PythonModel):  # type: ignore[misc]
 
         adapter_dir = Path(context.artifacts["adapter"])
         self.card = read_card(adapter_dir)
-        base = resolve_source(self.card["base_model"]).load_classifier(len(self.card["label_names"]))
+        base, self.base_precision = base_as_trained(self.card)
         self.model = load_adapted_model(base, adapter_dir, self.card)  # re-pruned heads, FFN adapters, then the PEFT adapter
         self.tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
         self.torch = torch
+        self.device = next(self.model.parameters()).device  # a re-quantised base sits on the GPU where there is one
 
     # No type hints on predict: MLflow would try to derive a schema from them; the signature comes from the input example.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
@@ -39,7 +67,7 @@ class AdapterClassifier(PythonModel):  # type: ignore[misc]
             for start in range(0, len(texts), 64):
                 enc = self.tokenizer(
                     texts[start : start + 64], truncation=True, max_length=self.card["max_length"], padding=True, return_tensors="pt"
-                )
+                ).to(self.device)
                 probs = self.torch.softmax(self.model(**enc).logits, dim=-1)
                 for row in probs.tolist():
                     best = max(range(len(row)), key=row.__getitem__)
@@ -55,24 +83,11 @@ class AdapterSummarizer(PythonModel):  # type: ignore[misc]
 
         adapter_dir = Path(context.artifacts["adapter"])
         card = read_card(adapter_dir)
-        base = self._load_base(resolve_source(card["base_model"]), card.get("quantization", "none"))
+        base, self.base_precision = base_as_trained(card)
         self.model: Any = load_adapted_model(base, adapter_dir, card)  # FFN adapters and gates, then the PEFT adapter
         self.tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
         self.generation = GenerationConfig(**card["generation"])
         self.settings = decoding_settings(self.generation, int(card.get("seed", 0)))
-
-    def _load_base(self, source: Any, quantization: str) -> Any:
-        """The base as trained: re-quantised as the card says (model.quantization), or in 16-bit where
-        `MLOPS_SERVE_16BIT` asks; `base_precision` says which."""
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        if quantization != "none" and serve_in_16bit():
-            dtype = half_precision_dtype(device)
-            self.base_precision = str(dtype).removeprefix("torch.")
-            return source.load_causal_lm().to(device=device, dtype=dtype)
-        self.base_precision = quantization if quantization != "none" else "as stored"
-        return load_causal_lm(source, quantization, device)
 
     # No type hints on predict: MLflow would try to derive a schema from them; the signature comes from the input example.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.config import PREFIX_CLASSIFIER_REFUSAL, searched_values
 from mlops.errors import ConfigError
-from mlops.models import is_quantized
+from mlops.models import CLASSIFIER_HEADS, is_quantized
 from mlops.models.structure import (
     PruningReport,
     attach_ffn_adapter,
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from mlops.config import ExperimentConfig, TrainingConfig
     from mlops.models import ModelSource
 
-_CLASSIFIER_HEADS = ("classifier", "score")  # the new task head of a sequence classifier (PEFT's names too)
 _PEFT_TASK_TYPES = {"classification": "SEQ_CLS", "summarization": "CAUSAL_LM"}
 # `training.lora_init` as PEFT's `init_lora_weights`.
 _PEFT_LORA_INITS: dict[str, Any] = {"default": True, "gaussian": "gaussian", "pissa": "pissa", "olora": "olora"}
@@ -177,7 +176,7 @@ def adapt(
         for index in range(report.frozen_layers, len(layers)):
             ffn = ffn_output_module(layers[index], type(base).__name__, "adapter" if bottleneck else "ffn_gate")
             attach_ffn_adapter(ffn, base.config.hidden_size, bottleneck, hp.ffn_gate)
-    heads = [name for name, _ in base.named_children() if name in _CLASSIFIER_HEADS] if task == "classification" else []
+    heads = [name for name, _ in base.named_children() if name in CLASSIFIER_HEADS] if task == "classification" else []
     if hp.adapter == "bottleneck":
         model = base
         _train_only(model, heads + list(head_modules or []))

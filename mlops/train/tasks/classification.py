@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.data import ClassificationData
 from mlops.evaluate import CLASSIFICATION_METRICS, PER_EXAMPLE_ARTIFACT, classification_per_example, confusion
-from mlops.models import default_head_modules, default_lora_targets
+from mlops.models import default_head_modules, default_lora_targets, load_classifier
+from mlops.train.device import pick_device
 from mlops.train.structure import adapt, calibration_batch
 from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, register_task
 
@@ -52,9 +53,11 @@ def build_classifier(
     target_modules: list[str] | str | None,
     head_modules: list[str] | None = None,
     calibration: dict[str, Any] | None = None,
+    quantization: str = "none",
 ) -> tuple[PreTrainedModel, StructureReport]:
-    """The classifier with its adapter (`hp.adapter`) and structure (frozen layers, pruned heads, FFN adapters)."""
-    base = source.load_classifier(num_labels)
+    """The classifier, its body quantised as `quantization` asks (model.quantization), with its adapter (`hp.adapter`)
+    and structure (frozen layers, pruned heads, FFN adapters)."""
+    base = load_classifier(source, num_labels, quantization, pick_device(hp.device)[0])
     heads = head_modules if head_modules is not None else default_head_modules(base)
     return adapt(base, hp, "classification", target_modules or default_lora_targets(base), heads, calibration)
 
@@ -75,7 +78,13 @@ class Classification(Task):
         if hp.prune_heads > 0:  # head importance is measured on the first training batch
             calibration = calibration_batch(tokenizer, data.train.texts, data.train.labels, model_config.max_length, hp.batch_size)
         model, report = build_classifier(
-            inputs.source, len(data.label_names), hp, model_config.target_modules, model_config.head_modules, calibration
+            inputs.source,
+            len(data.label_names),
+            hp,
+            model_config.target_modules,
+            model_config.head_modules,
+            calibration,
+            model_config.quantization,
         )
         model.config.pad_token_id = tokenizer.pad_token_id
         return model, report
