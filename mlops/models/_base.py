@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mlops.errors import ModelSourceError
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,12 @@ class ModelSource(ABC):
     def load_seq2seq(self) -> PreTrainedModel:
         """Return an encoder-decoder model with its LM head (a translation model, for back-translation)."""
         raise ModelSourceError(f"model source '{self.name}' is not a sequence-to-sequence (translation) model")
+
+    def model_config(self, task: str) -> PretrainedConfig:
+        """The model's config, for its architecture figures; by default read from the model `task` trains."""
+        model = self.load_causal_lm() if task == "summarization" else self.load_classifier(2)
+        config: PretrainedConfig = model.config
+        return config
 
     def lineage(self) -> dict[str, str]:
         """Run tags naming where these weights came from, for runs that start from them; empty for a plain base model."""
@@ -116,6 +122,12 @@ class PretrainedDirSource(ModelSource):
             self.path(), quantization_config=quantization_config, device_map=device
         )
         return model
+
+    def model_config(self, task: str) -> PretrainedConfig:
+        from transformers import AutoConfig
+
+        config: PretrainedConfig = AutoConfig.from_pretrained(self.path())
+        return config
 
     def load_seq2seq(self) -> PreTrainedModel:
         from transformers import AutoModelForSeq2SeqLM

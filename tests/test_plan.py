@@ -1,0 +1,155 @@
+"""The sweep planner: `mlops plan` offline on the DeepSeek 7B QLoRA config, the estimator against real tiny models,
+the offline refusal of a hub model before any run, and a trial beyond the memory budget pruned before it starts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+import yaml
+from mlflow import MlflowClient
+
+from mlops.cli import main
+from mlops.config import TrainingConfig, load_config
+from mlops.models import TinyRandomLlamaSource, resolve_source
+from mlops.models.architecture import _architecture_of as architecture
+from mlops.models.architecture import architecture_of, shipped_architectures
+from mlops.models.memory import TrainingShape, estimate_peak_memory, trainable_parameters, weight_bytes
+from mlops.search import SweepOptions, run_sweep
+from mlops.search.plan import INFEASIBLE_TAG, infeasible_before_launch, plan_sweep
+from mlops.train.structure import adapt
+
+from .conftest import TESTS, write
+
+
+def _plan_json(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
+    assert main(["plan", "--config", "deepseek-7b-qlora", "--json", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_plan_of_the_deepseek_7b_qlora_config_offline_shows_which_corners_fit_16_gib(capsys: pytest.CaptureFixture[str]) -> None:
+    corners = _plan_json(capsys, "--quantization", "nf4,none")
+    assert len(corners) == 2 * 2 * 2 * 2 * 2  # quantisation x batch x rank x freeze ratio x checkpointing
+    for corner in corners:
+        assert {"params", "peak_gib", "fits"} <= set(corner)
+        assert corner["fits"] == (corner["peak_gib"] <= 16)
+    nf4_small = [c for c in corners if c["params"]["quantization"] == "nf4" and c["params"]["batch_size"] == 4]
+    bf16_big = [c for c in corners if c["params"]["quantization"] == "none" and c["params"]["batch_size"] == 8]
+    assert nf4_small and all(c["fits"] for c in nf4_small)
+    assert bf16_big and not any(c["fits"] for c in bf16_big)
+    # without checkpointing and with every layer trained, even nf4 does not fit the bigger batch
+    heavy = {"quantization": "nf4", "batch_size": 8, "freeze_ratio": 0.0, "gradient_checkpointing": False}
+    assert not any(c["fits"] for c in corners if heavy.items() <= c["params"].items())
+    ranks = {c["params"]["lora_r"]: c["trainable_params"] for c in corners}
+    assert ranks[16] == 2 * ranks[8]  # the adapter grows with the rank
+
+    default = _plan_json(capsys)  # the config's own quantisation
+    assert {c["params"]["quantization"] for c in default} == {"nf4"} and len(default) == 16
+
+    assert main(["plan", "--config", "deepseek-7b-qlora"]) == 0
+    table = capsys.readouterr().out
+    assert "budget: 16 GiB (training.memory_budget_gib)" in table and "deepseek-llm-7b-base" in table
+
+
+def test_plan_refuses_an_unknown_quantization(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--config", "deepseek-7b-qlora", "--quantization", "nf3"]) == 2
+    assert "quantization: must be one of none, nf4, fp4, int8, got nf3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("hub_id", "published_billions"),
+    [("deepseek-ai/deepseek-llm-7b-base", 6.91), ("deepseek-ai/DeepSeek-V2-Lite", 15.7), ("deepseek-ai/DeepSeek-V3", 671.0)],
+)
+def test_shipped_figures_give_the_published_parameter_counts(hub_id: str, published_billions: float) -> None:
+    assert hub_id in shipped_architectures()
+    arch = architecture_of(hub_id, "summarization")
+    assert arch.total_params / 1e9 == pytest.approx(published_billions, rel=0.01)
+
+
+@pytest.mark.parametrize("source", ["tiny-random-llama", "tiny-random-deepseek-v3"])
+def test_estimator_counts_what_the_toolkit_builds(source: str) -> None:
+    arch = architecture_of(source, "summarization")
+    base = resolve_source(source).load_causal_lm()
+    assert arch.total_params == sum(p.numel() for p in base.parameters())
+    assert weight_bytes(arch, "none") == sum(p.numel() * p.element_size() for p in base.parameters())
+    hp = TrainingConfig(lora_r=4, freeze_ratio=0.5)
+    model, _ = adapt(base, hp, "summarization", list(arch.default_targets), None)
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    shape = TrainingShape(batch_size=2, seq_len=32, lora_r=4, freeze_ratio=0.5, device="cpu")
+    assert trainable_parameters(arch, shape) == trained > 0
+    bigger = estimate_peak_memory(arch, TrainingShape(batch_size=4, seq_len=32, lora_r=4, freeze_ratio=0.5, device="cpu"))
+    assert bigger.activations == 2 * estimate_peak_memory(arch, shape).activations  # activations scale with the tokens
+    every_layer = estimate_peak_memory(arch, TrainingShape(4, 32, lora_r=4, device="cpu"))
+    checkpointed = estimate_peak_memory(arch, TrainingShape(4, 32, lora_r=4, gradient_checkpointing=True, device="cpu"))
+    assert bigger.activations < every_layer.activations  # frozen bottom layers keep nothing for the backward pass
+    assert checkpointed.activations < every_layer.activations
+
+
+def test_tiny_built_in_sources_give_their_config_without_building_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: object) -> None:
+        raise AssertionError("the planner built the model")
+
+    monkeypatch.setattr(TinyRandomLlamaSource, "load_causal_lm", refuse)
+    architecture.cache_clear()
+    assert architecture_of("tiny-random-deepseek-v3", "classification").n_routed_experts == 4
+
+
+@pytest.mark.parametrize("command", ["sweep", "main", "finetune"])
+def test_offline_hub_model_stops_before_any_run(command: str, tracking: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--config", "deepseek-7b-qlora"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "hub model 'deepseek-ai/deepseek-llm-7b-base' is not available offline" in err
+    assert "set model.source to that directory" in err
+    client = MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert not experiments or client.search_runs(experiments) == []
+
+
+def _budgeted_config(tmp_path: Path, budget: float | None) -> Path:
+    data = yaml.safe_load((TESTS / "configs" / "tiny-summarizer.yaml").read_text())
+    data["training"] |= {"device": "cpu", "max_steps": 2, "memory_budget_gib": budget}
+    data["search"] = {
+        "n_trials": 2,
+        "sampler": "grid",
+        "metric": "eval_rougeL",
+        "space": {"batch_size": {"type": "categorical", "choices": [2, 256]}},
+    }
+    return write(tmp_path / "tiny-summarizer.yaml", yaml.safe_dump(data))
+
+
+def test_a_trial_beyond_the_budget_is_pruned_before_it_starts(tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corners = plan_sweep(load_config(str(_budgeted_config(tmp_path, None)))).corners
+    small, big = sorted(c.estimate.peak_gib for c in corners)
+    config = load_config(str(_budgeted_config(tmp_path, (small + big) / 2)))
+    loads = []
+    build = TinyRandomLlamaSource.load_causal_lm
+    monkeypatch.setattr(TinyRandomLlamaSource, "load_causal_lm", lambda self: loads.append(1) or build(self))
+
+    result = run_sweep(config, SweepOptions(promote=False))
+
+    client = MlflowClient()
+    storage = client.get_run(result.parent_run_id).data.params["storage"]
+    trials = {t.params["batch_size"]: t for t in optuna.load_study(study_name=result.study_name, storage=storage).trials}
+    assert trials[256].state == optuna.trial.TrialState.PRUNED
+    assert trials[2].state == optuna.trial.TrialState.COMPLETE
+    killed = client.get_run(trials[256].user_attrs["mlflow_run_id"])
+    assert killed.info.status == "KILLED"
+    reason = killed.data.tags[INFEASIBLE_TAG]
+    assert f"estimated peak {big:.2f} GiB exceeds training.memory_budget_gib" in reason
+    assert killed.data.params["batch_size"] == "256" and killed.data.metrics["estimated_peak_gib"] == pytest.approx(big, abs=1e-6)
+    assert "train_seconds" not in killed.data.metrics  # it never trained
+    finished = client.get_run(trials[2].user_attrs["mlflow_run_id"])
+    assert finished.info.status == "FINISHED" and INFEASIBLE_TAG not in finished.data.tags
+    assert len(loads) == 1  # the model was built for the trial that ran, not for the one that could not fit
+
+
+def test_without_a_budget_nothing_is_infeasible_before_launch(tmp_path: Path) -> None:
+    config = load_config(str(_budgeted_config(tmp_path, None)))
+    assert infeasible_before_launch(config.with_params({"batch_size": 100_000})) is None
+    budgeted = load_config(str(_budgeted_config(tmp_path, 1.0)))
+    assert infeasible_before_launch(budgeted.with_params({"batch_size": 100_000})) is not None
+    assert torch.cuda.is_available() or plan_sweep(config).budget.gib is None  # on CPU with no budget, fits is not judged
