@@ -8,7 +8,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-import torch
 import yaml
 from mlflow import MlflowClient
 
@@ -19,7 +18,7 @@ from mlops.models.architecture import _architecture_of as architecture
 from mlops.models.architecture import architecture_of, shipped_architectures
 from mlops.models.memory import TrainingShape, estimate_peak_memory, trainable_parameters, weight_bytes
 from mlops.search import SweepOptions, run_sweep
-from mlops.search.plan import INFEASIBLE_TAG, infeasible_before_launch, plan_sweep
+from mlops.search.plan import INFEASIBLE_TAG, MEASURED_TOKENS_PER_SECOND, infeasible_before_launch, plan_sweep
 from mlops.train.structure import adapt
 
 from .conftest import TESTS, write
@@ -152,4 +151,13 @@ def test_without_a_budget_nothing_is_infeasible_before_launch(tmp_path: Path) ->
     assert infeasible_before_launch(config.with_params({"batch_size": 100_000})) is None
     budgeted = load_config(str(_budgeted_config(tmp_path, 1.0)))
     assert infeasible_before_launch(budgeted.with_params({"batch_size": 100_000})) is not None
-    assert torch.cuda.is_available() or plan_sweep(config).budget.gib is None  # on CPU with no budget, fits is not judged
+
+
+def test_cpu_plan_without_a_budget_judges_nothing_and_shows_measured_rates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(str(_budgeted_config(tmp_path, None)))
+    plan = plan_sweep(config)
+    assert plan.budget.gib is None and "CPU" in plan.budget.source
+    assert all(c.fits is None and c.tokens_per_second is None for c in plan.corners)
+    assert "unknown" in plan.table()
+    monkeypatch.setitem(MEASURED_TOKENS_PER_SECOND, ("cpu", "tiny-random-llama"), 900.0)
+    assert {c.tokens_per_second for c in plan_sweep(config).corners} == {900.0}

@@ -18,7 +18,8 @@ from mlops.models.memory import GIB, MemoryEstimate, TrainingShape, estimate_pea
 MEMORY_SETTINGS = ("batch_size", "lora_r", "freeze_ratio", "gradient_checkpointing")
 # The tag on the run of a trial that was not started because its estimate exceeds the budget.
 INFEASIBLE_TAG = "mlops.infeasible"
-# Training throughput measured with the toolkit, by (device, model.source): tokens/s over the whole training step.
+# Training throughput measured with the toolkit, by (device: "cpu" or the CUDA device's name, model.source): tokens/s
+# over the whole training step.
 # CPU: the legal-summarization preset on 2 cores (its comment in the config).
 MEASURED_TOKENS_PER_SECOND: dict[tuple[str, str], float] = {("cpu", "smollm2-135m"): 125.0}
 
@@ -125,7 +126,7 @@ def detect_budget(config: ExperimentConfig) -> Budget:
     if device == "cuda" and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         return Budget(round(props.total_memory / GIB, 2), f"cuda:0 {props.name}", "cuda")
-    return Budget(None, "none: no training.memory_budget_gib and no CUDA device (CPU); fits not judged", "cpu")
+    return Budget(None, "none: no training.memory_budget_gib, and training runs on the CPU; fits not judged", "cpu")
 
 
 def setting_values(space: dict[str, ParamSpace], name: str, default: Any) -> list[Any]:
@@ -148,7 +149,7 @@ def plan_sweep(config: ExperimentConfig, quantizations: list[str] | None = None)
     budget = detect_budget(config)
     arch = architecture_of(config.model.source, config.task)
     values = {name: setting_values(config.search.space, name, getattr(config.training, name)) for name in MEMORY_SETTINGS}
-    rate = _measured_rate(config.model.source, budget)
+    rate = _measured_rate(config.model.source, budget.device)
     plan = Plan(config.name, arch, budget)
     for quantization in quantizations or [config.model.quantization]:
         for combo in itertools.product(*values.values()):
@@ -164,9 +165,15 @@ def plan_sweep(config: ExperimentConfig, quantizations: list[str] | None = None)
     return plan
 
 
-def _measured_rate(model_source: str, budget: Budget) -> float | None:
-    device = "cpu" if budget.device == "cpu" else budget.source.removeprefix("cuda:0 ")
-    return MEASURED_TOKENS_PER_SECOND.get((device, model_source))
+def _measured_rate(model_source: str, device: str) -> float | None:
+    """The measured rate for `model_source` on the device planned for: this machine's GPU by name, or its CPU."""
+    import torch
+
+    if device == "cpu":
+        return MEASURED_TOKENS_PER_SECOND.get(("cpu", model_source))
+    if not torch.cuda.is_available():  # planning here for a GPU elsewhere: its rate is not known
+        return None
+    return MEASURED_TOKENS_PER_SECOND.get((torch.cuda.get_device_name(0), model_source))
 
 
 def infeasible_before_launch(config: ExperimentConfig) -> Infeasible | None:
