@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 import yaml
 from mlflow import MlflowClient
 
@@ -85,6 +86,37 @@ def test_estimator_counts_what_the_toolkit_builds(source: str) -> None:
     checkpointed = estimate_peak_memory(arch, TrainingShape(4, 32, lora_r=4, gradient_checkpointing=True, device="cpu"))
     assert bigger.activations < every_layer.activations  # frozen bottom layers keep nothing for the backward pass
     assert checkpointed.activations < every_layer.activations
+
+
+def _bytes_kept_for_backward(model: torch.nn.Module, ids: torch.Tensor) -> int:
+    """What autograd keeps for the backward pass of one forward: the storages of saved tensors that are not weights."""
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    kept: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights and storage.nbytes():
+            kept[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(input_ids=ids)
+    return sum(kept.values())
+
+
+@pytest.mark.parametrize("source", ["tiny-random-llama", "tiny-random-deepseek-v3"])
+@pytest.mark.parametrize("freeze_ratio", [0.0, 0.5])
+def test_activation_estimate_matches_what_autograd_keeps(source: str, freeze_ratio: float) -> None:
+    arch = architecture_of(source, "summarization")
+    base = resolve_source(source).load_causal_lm()
+    base.config.use_cache = False
+    hp = TrainingConfig(lora_r=4, lora_dropout=0.05, freeze_ratio=freeze_ratio)
+    model, _ = adapt(base, hp, "summarization", list(arch.default_targets), None)
+    model.train()
+    ids = torch.randint(0, arch.vocab_size, (4, 64), generator=torch.Generator().manual_seed(0))
+    kept = _bytes_kept_for_backward(model, ids)
+    shape = TrainingShape(4, 64, lora_r=4, freeze_ratio=freeze_ratio, lora_dropout=0.05, device="cpu")
+    assert 0.85 <= estimate_peak_memory(arch, shape).activations / kept <= 1.15
 
 
 def test_tiny_built_in_sources_give_their_config_without_building_weights(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,9 +17,10 @@ QUANTIZED_BYTES = {"nf4": 0.5 + 1 / 64 + 4 / (64 * 256), "fp4": 0.5 + 1 / 64 + 4
 TRAINABLE_BYTES = 4 + 4 + 8
 # The CUDA context and the framework's own buffers, which no tensor accounts for.
 FIXED_OVERHEAD_BYTES = int(0.5 * GIB)
-# Activations kept per token and layer beyond the linear layers' outputs, in hidden-size units: the two norms'
-# inputs and outputs, their fp32 upcast, the residual stream and the attention output.
-_HIDDEN_UNITS_PER_LAYER = 8
+# Activations kept per token and layer beyond the linear layers' outputs, in hidden-size values: the norms' inputs
+# and the attention's softmax statistics; on GPU the two RMSNorms also keep their input upcast to fp32 (twice the
+# bytes of a 16-bit value each). Measured on CPU with autograd's saved-tensor hooks (tests/test_plan.py).
+_HIDDEN_UNITS_PER_LAYER = {"cpu": 2, "cuda": 6}
 
 
 @dataclass(frozen=True)
@@ -113,37 +114,40 @@ def weight_bytes(arch: Architecture, quantization: str) -> int:
     return int(linear * QUANTIZED_BYTES[quantization]) + rest * 4
 
 
-def _layer_activation_units(arch: Architecture, layer: int, targets: list[LinearShape], lora_dropout: float) -> int:
-    """Values kept per token for one layer's backward pass: the fixed hidden-size units, each linear layer's output,
+def _layer_activation_bytes(arch: Architecture, layer: int, targets: list[LinearShape], shape: TrainingShape) -> int:
+    """Bytes kept per token for one layer's backward pass: the fixed hidden-size values, each linear layer's output,
     the FFN activation (dense: the intermediate width; MoE: per routed expert its gate/up, activation and output,
-    plus the router's scores), and the dropped-out input of each LoRA target when LoRA dropout is on."""
+    plus the router's scores), latent attention's queries and keys once more (rotary and plain parts concatenated),
+    and, when LoRA dropout is on, each LoRA target's dropped-out input and its mask."""
+    value_bytes = 2 if shape.device == "cuda" else 4  # bf16/fp16 autocast on GPU; fp32 on CPU
     linears = [lin for lin in arch.linears if lin.layer == layer]
-    units = _HIDDEN_UNITS_PER_LAYER * arch.hidden_size + sum(lin.out_features for lin in linears)
+    units = _HIDDEN_UNITS_PER_LAYER[shape.device] * arch.hidden_size + sum(lin.out_features for lin in linears)
     if layer in arch.moe_layers:
         m = arch.moe_intermediate_size
         units += arch.num_experts_per_tok * (3 * m + arch.hidden_size) + 2 * arch.n_routed_experts
         units += sum(lin.out_features for lin in linears if "shared" in lin.path and lin.path.endswith("up_proj"))
     else:
         units += arch.intermediate_size
-    if lora_dropout > 0:
-        units += sum(lin.in_features for lin in targets if lin.layer == layer)
-    return units
+    if any(lin.path.endswith("kv_b_proj") for lin in linears):  # latent attention concatenates rotary and plain parts
+        units += 2 * sum(lin.out_features for lin in linears if lin.path.endswith(("q_b_proj", "q_proj")))
+    dropped = sum(lin.in_features for lin in targets if lin.layer == layer) if shape.lora_dropout > 0 else 0
+    return units * value_bytes + dropped * (value_bytes + 2)
 
 
 def activation_bytes(arch: Architecture, shape: TrainingShape) -> int:
     """Activations kept for the backward pass. Without gradient checkpointing, every layer from the lowest one with
     trainable parameters keeps all its values (below it nothing needs a gradient). With it, every layer keeps only
     its input, and one layer at a time is recomputed in full."""
-    value_bytes = 2 if shape.device == "cuda" else 4  # bf16/fp16 autocast on GPU; fp32 on CPU
+    value_bytes = 2 if shape.device == "cuda" else 4
     tokens = shape.batch_size * shape.seq_len
     targets = lora_targets(arch, shape) if shape.adapter == "lora" else []
-    per_layer = [_layer_activation_units(arch, i, targets, shape.lora_dropout) for i in range(arch.num_layers)]
+    per_layer = [_layer_activation_bytes(arch, i, targets, shape) for i in range(arch.num_layers)]
     if shape.gradient_checkpointing:
-        units = arch.num_layers * arch.hidden_size + max(per_layer)
+        per_token = arch.num_layers * arch.hidden_size * value_bytes + max(per_layer)
     else:
         lowest = 0 if shape.adapter == "prefix" else frozen_layers(arch, shape.freeze_ratio)
-        units = sum(per_layer[lowest:])
-    return tokens * units * value_bytes
+        per_token = sum(per_layer[lowest:])
+    return tokens * per_token
 
 
 def logits_bytes(arch: Architecture, shape: TrainingShape) -> int:
