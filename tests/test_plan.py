@@ -11,12 +11,14 @@ import pytest
 import torch
 import yaml
 from mlflow import MlflowClient
+from peft import prepare_model_for_kbit_training
+from transformers import LlamaConfig, LlamaForCausalLM
 
 from mlops.cli import main
 from mlops.config import TrainingConfig, load_config
-from mlops.models import TinyRandomLlamaSource, resolve_source
+from mlops.models import PretrainedDirSource, TinyRandomLlamaSource, load_causal_lm, resolve_source
 from mlops.models.architecture import _architecture_of as architecture
-from mlops.models.architecture import architecture_of, shipped_architectures
+from mlops.models.architecture import architecture_of, from_config, shipped_architectures
 from mlops.models.memory import TrainingShape, estimate_peak_memory, trainable_parameters, weight_bytes
 from mlops.search import SweepOptions, run_sweep
 from mlops.search.plan import INFEASIBLE_TAG, MEASURED_TOKENS_PER_SECOND, infeasible_before_launch, plan_sweep
@@ -86,6 +88,29 @@ def test_estimator_counts_what_the_toolkit_builds(source: str) -> None:
     checkpointed = estimate_peak_memory(arch, TrainingShape(4, 32, lora_r=4, gradient_checkpointing=True, device="cpu"))
     assert bigger.activations < every_layer.activations  # frozen bottom layers keep nothing for the backward pass
     assert checkpointed.activations < every_layer.activations
+
+
+def _tensor_bytes(model: torch.nn.Module) -> int:
+    """Bytes of every weight and buffer, with bitsandbytes' quantisation constants (absmax, nested absmax, codes)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    for module in model.modules():
+        state = getattr(getattr(module, "weight", None), "quant_state", None)
+        if state is not None:
+            tensors += [state.absmax, state.code]
+            if state.state2 is not None:
+                tensors += [state.state2.absmax, state.state2.code]
+    return sum({t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}.values())
+
+
+@pytest.mark.parametrize("quantization", ["nf4", "int8"])
+def test_quantized_weight_estimate_matches_the_loaded_base(quantization: str, tmp_path: Path) -> None:
+    config = LlamaConfig(hidden_size=512, intermediate_size=1376, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=4)
+    config.vocab_size = 2048
+    LlamaForCausalLM(config).save_pretrained(tmp_path)
+    base = prepare_model_for_kbit_training(load_causal_lm(PretrainedDirSource(str(tmp_path)), quantization, "cpu"), False)
+    estimate = weight_bytes(from_config("random-llama", config, "summarization"), quantization)
+    assert estimate / _tensor_bytes(base) == pytest.approx(1.0, abs=0.02)
+    assert estimate < weight_bytes(from_config("random-llama", config, "summarization"), "none") / 2
 
 
 def _bytes_kept_for_backward(model: torch.nn.Module, ids: torch.Tensor) -> int:
