@@ -160,9 +160,13 @@ def test_offline_hub_model_stops_before_any_run(command: str, tracking: str, cap
     assert len(err.splitlines()) == 1
     assert "hub model 'deepseek-ai/deepseek-llm-7b-base' is not available offline" in err
     assert "set model.source to that directory" in err
+    assert _runs() == []
+
+
+def _runs() -> list:
     client = MlflowClient()
     experiments = [e.experiment_id for e in client.search_experiments()]
-    assert not experiments or client.search_runs(experiments) == []
+    return client.search_runs(experiments) if experiments else []
 
 
 def _budgeted_config(tmp_path: Path, budget: float | None) -> Path:
@@ -201,6 +205,14 @@ def test_a_trial_beyond_the_budget_is_pruned_before_it_starts(tracking: str, tmp
     finished = client.get_run(trials[2].user_attrs["mlflow_run_id"])
     assert finished.info.status == "FINISHED" and INFEASIBLE_TAG not in finished.data.tags
     assert len(loads) == 1  # the model was built for the trial that ran, not for the one that could not fit
+
+
+def test_a_sweep_where_nothing_fits_stops_before_any_run(tracking: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _budgeted_config(tmp_path, 0.25)  # below the fixed overhead alone
+    assert main(["sweep", "--config", str(path), "--promote", "false"]) == 2
+    err = capsys.readouterr().err
+    assert "training.memory_budget_gib: no configuration of the search space fits 0.25 GiB (the smallest estimate is" in err
+    assert _runs() == []
 
 
 def test_without_a_budget_nothing_is_infeasible_before_launch(tmp_path: Path) -> None:

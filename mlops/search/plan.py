@@ -187,6 +187,20 @@ def infeasible_before_launch(config: ExperimentConfig) -> Infeasible | None:
     return Infeasible(estimate.peak_gib, budget) if estimate.peak_bytes > budget * GIB else None
 
 
+def refuse_if_nothing_fits(config: ExperimentConfig) -> None:
+    """A `ConfigError` when no corner of the search space fits `training.memory_budget_gib`: memory only grows with
+    batch size and rank and shrinks with freezing and checkpointing, so then every trial would be pruned unstarted."""
+    budget = config.training.memory_budget_gib
+    if budget is None:
+        return
+    smallest = min(corner.estimate.peak_gib for corner in plan_sweep(config).corners)
+    if smallest > budget:
+        raise ConfigError(
+            f"training.memory_budget_gib: no configuration of the search space fits {budget:g} GiB (the smallest estimate "
+            f"is {smallest:.2f} GiB); see `mlops plan --config {config.source_file or config.name}`"
+        )
+
+
 def end_infeasible(run_id: str, infeasible: Infeasible, params: dict[str, Any]) -> None:
     """End a trial's run that was never started: its sampled params, the estimate and the budget, KILLED."""
     import mlflow
