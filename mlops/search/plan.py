@@ -203,11 +203,16 @@ def refuse_if_nothing_fits(config: ExperimentConfig) -> None:
 
 def end_infeasible(run_id: str, infeasible: Infeasible, params: dict[str, Any]) -> None:
     """End a trial's run that was never started: its sampled params, the estimate and the budget, KILLED."""
+    import time
+
     import mlflow
+    from mlflow.entities import Metric, Param, RunTag
 
     client = mlflow.MlflowClient()
-    for name, value in params.items():
-        client.log_param(run_id, name, value)
-    client.log_metric(run_id, "estimated_peak_gib", infeasible.estimate_gib)
-    client.set_tag(run_id, INFEASIBLE_TAG, infeasible.reason)
+    client.log_batch(
+        run_id,
+        metrics=[Metric("estimated_peak_gib", infeasible.estimate_gib, int(time.time() * 1000), 0)],
+        params=[Param(name, str(value)) for name, value in params.items()],
+        tags=[RunTag(INFEASIBLE_TAG, infeasible.reason)],
+    )
     client.set_terminated(run_id, "KILLED")
