@@ -4,6 +4,9 @@ the offline refusal of a hub model before any run, and a trial beyond the memory
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -24,7 +27,9 @@ from mlops.search import SweepOptions, run_sweep
 from mlops.search.plan import INFEASIBLE_TAG, MEASURED_TOKENS_PER_SECOND, infeasible_before_launch, plan_sweep
 from mlops.train.structure import adapt
 
-from .conftest import TESTS, write
+from .conftest import ROOT, TESTS, write
+
+MLPROJECT_PLAN = yaml.safe_load((ROOT / "MLproject").read_text())["entry_points"]["plan"]
 
 
 def _plan_json(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
@@ -54,6 +59,16 @@ def test_plan_of_the_deepseek_7b_qlora_config_offline_shows_which_corners_fit_16
     assert main(["plan", "--config", "deepseek-7b-qlora"]) == 0
     table = capsys.readouterr().out
     assert "budget: 16 GiB (training.memory_budget_gib)" in table and "deepseek-llm-7b-base" in table
+
+
+def test_the_mlproject_command_line_plans() -> None:
+    values = {"config": "deepseek-7b-qlora", "json": "true", "quantization": ""}  # quoted as `mlflow run` does
+    python, *args = shlex.split(MLPROJECT_PLAN["command"].format(**{k: shlex.quote(v) for k, v in values.items()}))
+    assert python == "python"
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    corners = json.loads(done.stdout)
+    assert len(corners) == 16 and all(c["params"]["quantization"] == "nf4" for c in corners)
 
 
 def test_plan_refuses_an_unknown_quantization(capsys: pytest.CaptureFixture[str]) -> None:
