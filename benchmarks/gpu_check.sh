@@ -3,7 +3,8 @@
 #   1. the tests marked `gpu` (training on CUDA with bf16/fp16),
 #   2. a 2-trial sweep of the tiny LLaMA summariser on CUDA, read back from its MLflow store,
 #   3. LoRA fine-tuning throughput of a random ~1.1B LLaMA in bf16: tokens/s and MFU against the
-#      card's measured bf16 matmul rate (benchmarks/gpu_throughput.py).
+#      card's measured bf16 matmul rate (benchmarks/gpu_throughput.py),
+#   P9 the planner's estimated peak memory / the measured CUDA peak for three corners (benchmarks/planner_accuracy.py).
 # Results go to $OUT (default: benchmarks/results/gpu). If mlflow/optuna are missing, wheels in
 # $WHEELS (default: ./wheels, made here with `pip download -d wheels mlflow optuna ...`) are installed
 # without network.
@@ -57,6 +58,10 @@ unset MLFLOW_TRACKING_URI
 log "3/3 LoRA throughput, random 1.1B LLaMA, bf16"
 timeout 240 "$PY" benchmarks/gpu_throughput.py --out "$OUT/throughput.json" > "$OUT/throughput.txt" 2>&1 || status=1
 grep -E '"(device|tokens_per_s|bf16_matmul_tflops|mfu|peak_memory_gib)"' "$OUT/throughput.txt" | tee -a "$OUT/summary.txt"
+
+log "P9 planner accuracy: estimated / measured CUDA peak, three corners of a random 1.1B LLaMA (goal 0.85..1.15)"
+timeout 300 "$PY" benchmarks/planner_accuracy.py --out "$OUT/planner_accuracy.json" > "$OUT/planner_accuracy.txt" 2>&1 || status=1
+grep -E '"ratios"' "$OUT/planner_accuracy.txt" | tee -a "$OUT/summary.txt"
 
 log "done, status $status"
 exit $status

@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=_optional, help="also write the splits to this new folder (usable as dataset.path)")
     p.add_argument("--install-wordnet", action="store_true", help="install Debian's WordNet 3.0 database for nltk into this environment")
 
+    p = sub.add_parser("plan", help="estimate the peak training memory of every corner of the search space; run it first")
+    _add_config(p)
+    p.add_argument("--json", type=_bool, nargs="?", const=True, default=False, help="one JSON object per corner")
+    p.add_argument("--quantization", type=_optional, help="quantisations to compare, e.g. nf4,none (default: model.quantization)")
+
     p = sub.add_parser("finetune", help="one LoRA fine-tuning run; hyperparameters override the config")
     _add_config(p)
     for name, text in hyperparameter_help().items():
@@ -216,6 +221,16 @@ def _cmd_augment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from mlops.search.plan import plan_sweep
+
+    config = _load(args, {})
+    quantizations = None if args.quantization is None else [q.strip() for q in args.quantization.split(",") if q.strip()]
+    plan = plan_sweep(config, quantizations)
+    print(plan.to_json() if args.json else plan.table())
+    return 0
+
+
 def _cmd_finetune(args: argparse.Namespace) -> int:
     from mlops.train.finetune import run_finetune
 
@@ -312,6 +327,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "main": _cmd_main,
     "pretrain": _cmd_pretrain,
     "augment": _cmd_augment,
+    "plan": _cmd_plan,
     "finetune": _cmd_finetune,
     "evaluate": _cmd_evaluate,
     "promote": _cmd_promote,

@@ -81,7 +81,7 @@ def test_non_utf8_config(tmp_path: Path) -> None:
 
 
 def test_unknown_packaged_name_lists_what_exists() -> None:
-    with pytest.raises(ConfigError, match="packaged: fraud-detection"):
+    with pytest.raises(ConfigError, match="packaged: deepseek-7b-qlora, fraud-detection"):
         load_config("no-such-config")
 
 

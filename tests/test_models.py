@@ -24,9 +24,10 @@ from mlops.models._base import write_atomically
 from mlops.models.tiny_llama import _demo_bpe_json
 
 
-def test_unknown_model_lists_available_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_uncached_hub_id_offline_says_how_to_use_a_local_copy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelSourceError, match=r"unknown model 'deepseek-ai/x'; available offline: minilm-l6 .*tiny-random-bert"):
+    local_copy = r"set model.source to that directory; available offline: minilm-l6 .*tiny-random-bert"
+    with pytest.raises(ModelSourceError, match=rf"hub model 'deepseek-ai/x' is not available offline .*{local_copy}"):
         resolve_source("deepseek-ai/x")
 
 

@@ -186,6 +186,13 @@ class TrainingConfig:
     gradient_accumulation_steps: int = field(default=1, metadata=_help("micro-batches per optimizer step"))
     logging_steps: int = 10
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    memory_budget_gib: float | None = field(
+        default=None,
+        metadata=_help(
+            "device memory a trial may use (GiB); `mlops plan` judges every corner against it, and a trial "
+            "estimated beyond it is pruned before it starts; default: none (the GPU's memory in `mlops plan`)"
+        ),
+    )
     max_steps: int | None = field(default=None, metadata=_help("stop after this many optimizer steps (quick runs)"))
     deepspeed: str | dict[str, Any] | None = field(
         default=None, metadata=_help("DeepSpeed config: a JSON file (relative to the working directory) or a mapping; needs `deepspeed`")
@@ -256,6 +263,8 @@ class TrainingConfig:
         for name in ("lora_dropout", "warmup_ratio"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 errors.append(f"{path}.{name}: must be in [0, 1), got {getattr(self, name)}")
+        if self.memory_budget_gib is not None and not self.memory_budget_gib > 0:
+            errors.append(f"{path}.memory_budget_gib: must be > 0 GiB, got {self.memory_budget_gib}")
         if self.loraplus_lr_ratio < 1:
             errors.append(f"{path}.loraplus_lr_ratio: must be >= 1, got {self.loraplus_lr_ratio}")
         if self.weight_decay < 0:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mlops.errors import ModelSourceError
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,12 @@ class ModelSource(ABC):
     def load_seq2seq(self) -> PreTrainedModel:
         """Return an encoder-decoder model with its LM head (a translation model, for back-translation)."""
         raise ModelSourceError(f"model source '{self.name}' is not a sequence-to-sequence (translation) model")
+
+    def model_config(self, task: str) -> PretrainedConfig:
+        """The model's config, for its architecture figures; by default read from the model `task` trains."""
+        model = self.load_causal_lm() if task == "summarization" else self.load_classifier(2)
+        config: PretrainedConfig = model.config
+        return config
 
     def lineage(self) -> dict[str, str]:
         """Run tags naming where these weights came from, for runs that start from them; empty for a plain base model."""
@@ -110,6 +116,12 @@ class PretrainedDirSource(ModelSource):
 
     def load_quantized(self, kind: ModelKind, quantization_config: Any, device: str, num_labels: int = 2) -> PreTrainedModel:
         return _from_pretrained(kind, self.path(), quantization_config, device, num_labels)
+
+    def model_config(self, task: str) -> PretrainedConfig:
+        from transformers import AutoConfig
+
+        config: PretrainedConfig = AutoConfig.from_pretrained(self.path())
+        return config
 
     def load_seq2seq(self) -> PreTrainedModel:
         from transformers import AutoModelForSeq2SeqLM

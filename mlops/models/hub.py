@@ -23,7 +23,8 @@ class HubSource(PretrainedDirSource):
             return fn()
         except OSError as exc:
             raise ModelSourceError(
-                f"model.source: cannot load hub model '{self.location}' ({str(exc).splitlines()[0]}); available offline: {self.listing}"
+                f"model.source: cannot load hub model '{self.location}' ({str(exc).splitlines()[0]}); download it where the "
+                f"hub is reachable and set model.source to that directory; available offline: {self.listing}"
             ) from None
 
     def load_tokenizer(self) -> PreTrainedTokenizerBase:

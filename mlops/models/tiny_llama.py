@@ -54,6 +54,12 @@ class TinyRandomLlamaSource(ModelSource):
         config.num_labels = num_labels
         return seeded(lambda: getattr(transformers, self.classifier_class)(config), self.weight_seed)
 
+    def model_config(self, task: str) -> PretrainedConfig:
+        config = self._config()
+        if task == "classification":
+            config.num_labels = 2
+        return config
+
     def _config(self) -> PretrainedConfig:
         from transformers import LlamaConfig
 

@@ -26,6 +26,7 @@ from mlops.data import dataset_lineage, log_dataset_inputs
 from mlops.errors import ConfigError, GateFailed
 from mlops.evaluate import baseline_metrics
 from mlops.registry import lineage_tags, policy_for, promote_if_gates_pass, register_version
+from mlops.search.plan import refuse_if_nothing_fits
 from mlops.search.report import best_trial, log_sweep_summary
 from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_budget
 from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, SharedStudy, open_shared_study
@@ -280,6 +281,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
         check_tracking_server()
     policy = policy_for(config) if options.promote else None
     prepared = prepared or prepare(config)
+    refuse_if_nothing_fits(config)  # else every trial would be pruned before it starts
     for reason in never_drawn(config.search.space, config.tunable_values()):
         logger.warning(reason)
     study_name = options.study_name or f"{config.name}-{uuid.uuid4().hex[:8]}"

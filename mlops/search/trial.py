@@ -17,6 +17,7 @@ from mlops.search.duplicates import (
     completed_original,
     configuration_key,
 )
+from mlops.search.plan import end_infeasible, infeasible_before_launch
 from mlops.search.space import suggest
 from mlops.tracking import ended
 from mlops.train import Prepared, train_and_log
@@ -83,6 +84,10 @@ def run_trial_as_child_run(
     trial.set_user_attr("mlflow_worker_run_id", link.worker_run_id)
     if original is not None:
         return _reuse(trial, original, created.info.run_id)
+    infeasible = infeasible_before_launch(trial_config)
+    if infeasible is not None:  # never started: the planner's estimate exceeds training.memory_budget_gib
+        end_infeasible(created.info.run_id, infeasible, {**params, "trial_number": trial.number})
+        raise optuna.TrialPruned(infeasible.reason)
     omit = trial_config.inapplicable(space)
     with ended(mlflow.start_run(run_id=created.info.run_id, nested=True), killed_by=(optuna.TrialPruned,)):
         mlflow.log_param("trial_number", trial.number)
