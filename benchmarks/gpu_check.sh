@@ -3,7 +3,11 @@
 #   1. the tests marked `gpu` (training on CUDA with bf16/fp16),
 #   2. a 2-trial sweep of the tiny LLaMA summariser on CUDA, read back from its MLflow store,
 #   3. LoRA fine-tuning throughput of a random ~1.1B LLaMA in bf16: tokens/s and MFU against the
-#      card's measured bf16 matmul rate (benchmarks/gpu_throughput.py).
+#      card's measured bf16 matmul rate (benchmarks/gpu_throughput.py),
+#   4. QLoRA (NF4) against bf16 LoRA on a random 7B-shaped LLaMA: peak memory, tokens/s, MFU and
+#      P10 = QLoRA peak / bf16 LoRA peak, goal <= 0.40 (benchmarks/qlora_memory.py),
+#   5. recovery from a real out-of-memory error: the device filled until the allocator refuses, then a
+#      sweep whose first trial runs out of memory for real (benchmarks/oom_recovery.py).
 # Results go to $OUT (default: benchmarks/results/gpu). If mlflow/optuna are missing, wheels in
 # $WHEELS (default: ./wheels, made here with `pip download -d wheels mlflow optuna ...`) are installed
 # without network.
@@ -26,11 +30,11 @@ if ! "$PY" -c "import mlflow, optuna" 2>/dev/null; then
 fi
 "$PY" -m pip install -q --no-deps --no-build-isolation -e . >> "$OUT/pip.log" 2>&1 || "$PY" -m pip install -q --no-deps -e . >> "$OUT/pip.log" 2>&1 || status=1
 
-log "1/3 pytest -m gpu"
+log "1/5 pytest -m gpu"
 timeout 180 "$PY" -m pytest -q -o addopts="" -m gpu -p no:cacheprovider tests/test_gpu.py > "$OUT/pytest_gpu.txt" 2>&1 || status=1
 tail -3 "$OUT/pytest_gpu.txt" | tee -a "$OUT/summary.txt"
 
-log "2/3 two-trial sweep of tiny-random-llama on CUDA"
+log "2/5 two-trial sweep of tiny-random-llama on CUDA"
 work=$(mktemp -d)
 sed 's/^training:/training:\n  device: cuda/' tests/configs/tiny-summarizer.yaml > "$work/tiny-summarizer-cuda.yaml"
 cp tests/registry/tiny-summarizer.yaml "$work/"  # the policy, found beside the config
@@ -54,9 +58,18 @@ assert len(trials) == 2 and all(r.info.status == "FINISHED" for r in trials) and
 PYEOF
 unset MLFLOW_TRACKING_URI
 
-log "3/3 LoRA throughput, random 1.1B LLaMA, bf16"
+log "3/5 LoRA throughput, random 1.1B LLaMA, bf16"
 timeout 240 "$PY" benchmarks/gpu_throughput.py --out "$OUT/throughput.json" > "$OUT/throughput.txt" 2>&1 || status=1
 grep -E '"(device|tokens_per_s|bf16_matmul_tflops|mfu|peak_memory_gib)"' "$OUT/throughput.txt" | tee -a "$OUT/summary.txt"
+
+log "4/5 QLoRA (nf4) vs bf16 LoRA, random 7B-shaped LLaMA"
+timeout 240 "$PY" benchmarks/qlora_memory.py --out "$OUT/qlora_memory.json" > "$OUT/qlora_memory.txt" 2>&1 || status=1
+grep -E '"(variant|peak_memory_gib|tokens_per_s|mfu|p10_qlora_over_lora_peak|p10_met)"' "$OUT/qlora_memory.txt" | tee -a "$OUT/summary.txt"
+
+log "5/5 real out-of-memory recovery"
+timeout 180 "$PY" benchmarks/oom_recovery.py --out "$OUT/oom_recovery.json" > "$OUT/oom_recovery.txt" 2>&1 || status=1
+grep -E '"(blocks_until_oom|back_at_baseline|allocated_at_end|ok)"|FINISHED|KILLED|FAILED|batch_size [0-9]+ ->' "$OUT/oom_recovery.txt" \
+  | tee -a "$OUT/summary.txt"
 
 log "done, status $status"
 exit $status
