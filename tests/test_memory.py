@@ -22,6 +22,7 @@ from mlops.config import load_config
 from mlops.errors import ConfigError, SweepError
 from mlops.search import SweepOptions, run_sweep
 from mlops.search.memory import smaller_batch
+from mlops.tracking import seed_everything
 from mlops.train import TrainingTelemetry, flops_per_token, peak_memory_gib, reset_peak_memory
 from mlops.train.finetune import prepare, train_and_log
 
@@ -76,6 +77,10 @@ def injected(monkeypatch: pytest.MonkeyPatch) -> Iterator[Injection]:
         seen.models.append(weakref.ref(model))
         return model, report
 
+    # Transformers' training stack is imported once per process, by the first seeding. Done here, not inside the first
+    # trial: bitsandbytes logs a warning holding its import error there, and pytest's log capture keeps that record,
+    # whose traceback would keep the calling frames (the first trial's `fit`, with its model) alive to the test's end.
+    seed_everything(0)
     monkeypatch.setattr(Trainer, "training_step", training_step)
     monkeypatch.setattr(Classification, "build_model", build_model)
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")  # tiny trials: a few samples each

@@ -166,7 +166,7 @@ def _run_one(
             value = run_trial_as_child_run(trial, config, prepared, scratch, link, shared.retried_trial(trial.number))
         except optuna.TrialPruned as pruned:
             shared.study.tell(trial, state=states.PRUNED)
-            logger.info("trial %d pruned: %s", trial.number, pruned)
+            logger.info("trial %d pruned: %s", trial.number, str(pruned))
         except Exception as exc:
             gone = server_gone_error(exc)  # the tracking server went away: every further trial would fail the same way,
             reason = gone or exc
