@@ -265,3 +265,16 @@ def test_finetune_logs_telemetry(tracking: str, tmp_path: Path, monkeypatch: pyt
         assert metrics["mfu"] == pytest.approx(metrics["train_tokens_per_second"] * metrics["flops_per_token"] / 1e6)
     else:
         assert metrics["mfu"] > 0
+
+
+def test_system_metrics_sampling_interval_defaults_unless_the_environment_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from mlops.tracking import SYSTEM_METRICS_INTERVAL, default_system_metrics_interval
+
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "")
+    default_system_metrics_interval()
+    assert float(os.environ["MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"]) == SYSTEM_METRICS_INTERVAL == 5.0
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "30")
+    default_system_metrics_interval()
+    assert os.environ["MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"] == "30"
