@@ -14,7 +14,7 @@ import torch
 from mlflow import MlflowClient
 
 from mlops.config import load_config
-from mlops.train import pick_device
+from mlops.train import peak_tflops, pick_device
 from mlops.train.finetune import prepare, train_and_log
 
 from .conftest import TESTS, TINY_CONFIG
@@ -44,6 +44,9 @@ def test_training_on_cuda_changes_the_adapter(tracking: str, tmp_path: Path, con
     assert logged.info.status == "FINISHED"
     assert logged.data.params["device"] == "cuda"
     assert MlflowClient().get_metric_history(run.info.run_id, "train_loss"), "no loss curve logged"
+    metrics = logged.data.metrics  # telemetry: CUDA's peak allocation, and MFU where the card's peak is in the table
+    assert 0 < metrics["peak_memory_gib"] < torch.cuda.get_device_properties(0).total_memory / 2**30
+    assert ("mfu" in metrics) == (peak_tflops("cuda") is not None) and 0 < metrics.get("mfu", 0.5) < 1
 
 
 def test_bf16_matmul_on_cuda_matches_fp32() -> None:

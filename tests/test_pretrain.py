@@ -58,6 +58,11 @@ def test_lora_pretrain_logs_a_merged_model_that_resolves_as_a_source(tracking: s
     assert metrics["domain_heldout_tokens"] == result.domain_heldout_tokens > 0
     assert 0 < metrics["trainable_params"] < metrics["total_params"]
     assert len(client.get_metric_history(result.run_id, "train_loss")) > 1
+    # telemetry: every trained token counted (nothing is evaluated inside pre-training), the process's peak memory
+    pt = tiny_config().pretrain
+    tokens = metrics["train_tokens_per_second"] * metrics["train_seconds"]
+    assert tokens == pytest.approx(pt.max_steps * pt.batch_size * pt.block_size, rel=1e-6)
+    assert 0.05 < metrics["peak_memory_gib"] < 64 and metrics["flops_per_token"] > 0 and "mfu" not in metrics  # no peak FLOPs for a CPU
     assert abs(metrics["domain_fraction_used"] - 0.5) <= 0.1
     assert {a.path for a in client.list_artifacts(result.run_id)} >= {"pretrained", "environment.json"}
     saved = {Path(a.path).name for a in client.list_artifacts(result.run_id, "pretrained")}

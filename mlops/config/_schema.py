@@ -548,6 +548,13 @@ class SearchConfig:
     heartbeat_interval: int = field(
         default=60, metadata=_help("seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried once")
     )
+    on_oom: Literal["halve_batch", "prune"] = field(
+        default="halve_batch",
+        metadata=_help(
+            "a trial out of device memory: retry it with half the per-device batch and twice the gradient accumulation, "
+            "down to batch 1 (halve_batch), or prune it (prune)"
+        ),
+    )
 
     def check(self, path: str) -> list[str]:
         errors = []

@@ -13,11 +13,10 @@ from mlops.config import QUANTIZATIONS, ExperimentConfig, ParamSpace
 from mlops.errors import ConfigError
 from mlops.models.architecture import Architecture, architecture_of
 from mlops.models.memory import GIB, MemoryEstimate, TrainingShape, estimate_peak_memory
+from mlops.search.memory import INFEASIBLE_TAG
 
 # The settings a search space may vary that change memory; sequence length and quantisation come from the config.
 MEMORY_SETTINGS = ("batch_size", "lora_r", "freeze_ratio", "gradient_checkpointing")
-# The tag on the run of a trial that was not started because its estimate exceeds the budget.
-INFEASIBLE_TAG = "mlops.infeasible"
 # Training throughput measured with the toolkit, by (device: "cpu" or the CUDA device's name, model.source): tokens/s
 # over the whole training step.
 # CPU: the legal-summarization preset on 2 cores (its comment in the config).

@@ -11,7 +11,6 @@ with the same `study_name` continues the study. See `mlops.search.study` for the
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import tempfile
 import time
@@ -32,8 +31,16 @@ from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_bud
 from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, SharedStudy, open_shared_study
 from mlops.search.trial import SweepLink, run_trial_as_child_run
 from mlops.serving import log_adapter_model
-from mlops.tracking import check_tracking_server, ended, entry_run, log_environment, log_params_effective, server_gone_error
-from mlops.train import Prepared, log_data_checks, prepare
+from mlops.tracking import (
+    check_tracking_server,
+    default_system_metrics_interval,
+    ended,
+    entry_run,
+    log_environment,
+    log_params_effective,
+    server_gone_error,
+)
+from mlops.train import Prepared, log_data_checks, prepare, release_memory
 
 if TYPE_CHECKING:
     import optuna
@@ -160,7 +167,7 @@ def _run_one(
             value = run_trial_as_child_run(trial, config, prepared, scratch, link, shared.retried_trial(trial.number))
         except optuna.TrialPruned as pruned:
             shared.study.tell(trial, state=states.PRUNED)
-            logger.info("trial %d pruned: %s", trial.number, pruned)
+            logger.info("trial %d pruned: %s", trial.number, str(pruned))
         except Exception as exc:
             gone = server_gone_error(exc)  # the tracking server went away: every further trial would fail the same way,
             reason = gone or exc
@@ -170,14 +177,13 @@ def _run_one(
                 raise
             if gone is not None:
                 raise gone from exc
-            logger.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
+            logger.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, str(exc))  # a kept record keeps no frames
         except KeyboardInterrupt:
             shared.study.tell(trial, state=states.FAIL)
             raise
         else:
             frozen = shared.study.tell(trial, value)
             logger.info("trial %d %s: %s=%s", trial.number, frozen.state.name.lower(), config.search.metric, value)
-    gc.collect()
 
 
 def _work(shared: SharedStudy, config: ExperimentConfig, prepared: Prepared, scratch: Path, link: SweepLink) -> int:
@@ -194,6 +200,7 @@ def _work(shared: SharedStudy, config: ExperimentConfig, prepared: Prepared, scr
         trial = shared.claim(budget)
         if trial is not None:
             _run_one(shared, trial, config, prepared, scratch, link)
+            release_memory()  # whatever the outcome (and with its frames gone), the next trial starts from the baseline
             ran += 1
             continue
         if not shared.unfinished():
@@ -282,6 +289,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
     policy = policy_for(config) if options.promote else None
     prepared = prepared or prepare(config)
     refuse_if_nothing_fits(config)  # else every trial would be pruned before it starts
+    default_system_metrics_interval()  # trial runs log system metrics
     for reason in never_drawn(config.search.space, config.tunable_values()):
         logger.warning(reason)
     study_name = options.study_name or f"{config.name}-{uuid.uuid4().hex[:8]}"

@@ -1,6 +1,7 @@
 """Where a trial becomes an MLflow child run: one Optuna trial = one child run of the sweep's parent, holding the
-trial's params, curves, metrics and adapter, ended FINISHED, KILLED (pruned) or FAILED. A trial whose configuration a
-completed trial already ran trains nothing: its run ends FINISHED with that trial's results, tagged `mlops.duplicate_of`."""
+trial's params, curves, metrics, system metrics and adapter, ended FINISHED, KILLED (pruned, or out of memory: see
+`mlops.search.memory`) or FAILED. A trial whose configuration a completed trial already ran trains nothing: its run
+ends FINISHED with that trial's results, tagged `mlops.duplicate_of`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from mlops.search.duplicates import (
     completed_original,
     configuration_key,
 )
+from mlops.search.memory import train_within_memory
 from mlops.search.plan import end_infeasible, infeasible_before_launch
 from mlops.search.space import suggest
 from mlops.tracking import ended
@@ -89,12 +91,16 @@ def run_trial_as_child_run(
         end_infeasible(created.info.run_id, infeasible, {**params, "trial_number": trial.number})
         raise optuna.TrialPruned(infeasible.reason)
     omit = trial_config.inapplicable(space)
-    with ended(mlflow.start_run(run_id=created.info.run_id, nested=True), killed_by=(optuna.TrialPruned,)):
+    with ended(mlflow.start_run(run_id=created.info.run_id, nested=True, log_system_metrics=True), killed_by=(optuna.TrialPruned,)):
         mlflow.log_param("trial_number", trial.number)
+        out = scratch / f"trial-{trial.number}"
         try:
-            result = train_and_log(trial_config, prepared, scratch / f"trial-{trial.number}", reporter=report, omit_params=omit)
+            result = train_within_memory(  # out of memory: a smaller batch, or pruned (`search.on_oom`)
+                trial_config, lambda cfg, fixed: train_and_log(cfg, prepared, out, reporter=report, omit_params={*omit, *fixed})
+            )
         except optuna.TrialPruned as pruned:
-            mlflow.set_tags({"pruned": "true", "pruned_at_epoch": str(pruned_at[-1]), "pruned_reason": str(pruned)})
+            at_epoch = {"pruned_at_epoch": str(pruned_at[-1])} if pruned_at else {}
+            mlflow.set_tags({"pruned": "true", **at_epoch, "pruned_reason": str(pruned)})
             raise
     trial.set_user_attr("test_metrics", result.test)
     return result.validation[config.search.metric]

@@ -1,4 +1,5 @@
-"""Start the run an entry point logs to, correctly both under `mlflow run` and from the plain CLI."""
+"""Start the run an entry point logs to, correctly both under `mlflow run` and from the plain CLI; how runs end; how
+often runs that log system metrics sample them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from mlops.tracking.server import abandon_active_run, check_tracking_server, ser
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
+
+# Seconds between the system-metrics samples of a run that logs them, unless MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL
+# is set: MLflow's own 10 s leaves a short trial without a single point (it logs only whole intervals).
+SYSTEM_METRICS_INTERVAL = 5.0
 
 
 @contextmanager
@@ -95,3 +100,11 @@ def log_params_effective(params: dict[str, object]) -> None:
             out[f"{key}_effective"] = value
     if out:
         mlflow.log_params(out)
+
+
+def default_system_metrics_interval() -> None:
+    """Sample system metrics every `SYSTEM_METRICS_INTERVAL` seconds unless the environment already chose."""
+    import mlflow
+
+    if not os.environ.get("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"):
+        mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL)

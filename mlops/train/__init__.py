@@ -1,12 +1,13 @@
 """Training: one loop (`loop.run_trainer`, and `loop.fit` for any task), the tasks behind one interface (`tasks`),
-structural tuning (`structure`), one logged fine-tuning run (`finetune`), continued pre-training (`pretrain`) and
-`reproduce`."""
+structural tuning (`structure`), one logged fine-tuning run (`finetune`), continued pre-training (`pretrain`),
+`reproduce`, and what each run cost (`telemetry`: peak memory, throughput, MFU)."""
 
 from mlops.train.device import pick_device
 from mlops.train.finetune import Prepared, log_data_checks, prepare, run_finetune, train_and_log
 from mlops.train.loop import FinetuneResult, Reporter, count_parameters, fit, run_trainer, save_adapter
 from mlops.train.pretrain import PretrainResult, run_pretrain
 from mlops.train.reproduce import Reproduction, run_reproduce
+from mlops.train.telemetry import TrainingTelemetry, flops_per_token, peak_memory_gib, peak_tflops, release_memory, reset_peak_memory
 
 __all__ = [
     "FinetuneResult",
@@ -14,11 +15,17 @@ __all__ = [
     "PretrainResult",
     "Reporter",
     "Reproduction",
+    "TrainingTelemetry",
     "count_parameters",
     "fit",
+    "flops_per_token",
     "log_data_checks",
+    "peak_memory_gib",
+    "peak_tflops",
     "pick_device",
     "prepare",
+    "release_memory",
+    "reset_peak_memory",
     "run_finetune",
     "run_pretrain",
     "run_reproduce",

@@ -19,6 +19,7 @@ from mlops.models.structure import save_structure
 from mlops.tracking import is_main_process, seed_everything
 from mlops.train.device import pick_device
 from mlops.train.tasks._base import TaskInputs
+from mlops.train.telemetry import Throughput, TrainingTelemetry
 
 if TYPE_CHECKING:
     import torch
@@ -120,13 +121,15 @@ def run_trainer(
     trainer_class: Any = None,
     eval_batch_size: int = 64,
     group_by_length: bool = False,
+    throughput: Throughput = "tokens",
 ) -> Iterator[tuple[Any, Any, float]]:
     """Train with HF `Trainer` and yield (trainer, curves callback, train seconds) for final predictions.
 
     Every toolkit run trains here: seeded, LoRA+ optimizer, no checkpoints, no reporting integrations (curves go to
     the active MLflow run through our callback, and `metric` to `reporter` after each epoch's evaluation), NaN
     losses not filtered, the device and mixed precision from `pick_device`. Without `val_set` nothing is evaluated;
-    with it, the final weights are always evaluated, also when `max_steps` ends mid-epoch.
+    with it, the final weights are always evaluated, also when `max_steps` ends mid-epoch. The run's telemetry (peak
+    memory, `throughput` per second, MFU) goes to the active MLflow run.
     """
     import time
     import warnings
@@ -165,6 +168,7 @@ def run_trainer(
             deepspeed=hp.deepspeed,  # a DeepSpeed JSON path or dict, handed to the Trainer as is
         )
         curves = _mlflow_callback(reporter, metric)
+        telemetry = TrainingTelemetry(model, device, throughput)
         trainer = (trainer_class or Trainer)(
             model=model,
             args=args,
@@ -173,11 +177,13 @@ def run_trainer(
             data_collator=collator,
             compute_metrics=compute_metrics,
             optimizers=(_loraplus_optimizer(model, hp), None),
-            callbacks=[curves],
+            callbacks=[curves, telemetry.callback],
         )
         start = time.perf_counter()
-        trainer.train()
+        with telemetry.measuring():
+            trainer.train()
         train_seconds = time.perf_counter() - start
+        telemetry.log(train_seconds)
         if val_set is not None and curves.last_eval_step != trainer.state.global_step:  # max_steps ended mid-epoch
             trainer.evaluate()
         yield trainer, curves, train_seconds
@@ -218,6 +224,7 @@ def fit(
         trainer_class=sets.trainer_class,
         eval_batch_size=sets.eval_batch_size,
         group_by_length=sets.group_by_length,
+        throughput=sets.throughput,
     ) as (trainer, curves, train_seconds):
         last_eval, last_step = dict(curves.last_eval), trainer.state.global_step
         scores = task.score(inputs, trainer, last_eval, sets)

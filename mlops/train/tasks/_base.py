@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from mlops.errors import ConfigError
 
@@ -48,6 +48,7 @@ class TrainingSets:
     eval_batch_size: int = 64
     group_by_length: bool = False
     metrics: dict[str, float] = field(default_factory=dict)  # e.g. what encoding had to truncate
+    throughput: Literal["tokens", "samples"] = "tokens"  # what the run's throughput counts (train_<unit>_per_second)
 
 
 @dataclass

@@ -96,7 +96,9 @@ class Classification(Task):
         max_length = inputs.config.model.max_length
         train, validation, test = (_Encoded(data.split(s), tokenizer, max_length) for s in ("train", "validation", "test"))
         collator = DataCollatorWithPadding(tokenizer)
-        return TrainingSets(train, validation, collator, test, _compute_metrics, eval_batch_size=max(64, inputs.hp.batch_size))
+        return TrainingSets(
+            train, validation, collator, test, _compute_metrics, eval_batch_size=max(64, inputs.hp.batch_size), throughput="samples"
+        )
 
     def score(self, inputs: TaskInputs, trainer: Any, last_eval: dict[str, float], sets: TrainingSets) -> Scores:
         data = _classification(inputs.data)

@@ -1,0 +1,187 @@
+"""What a training run cost, logged as run metrics: its peak memory, its throughput and its model FLOPs utilisation
+(`TrainingTelemetry`, which `run_trainer` attaches to every run); and `release_memory`, which hands the memory of a
+finished run back so that the next one starts from the baseline."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import re
+import resource
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal
+
+from mlops.tracking import is_main_process
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+GIB = 2**30
+# Dense bf16/fp16 tensor-core peaks in TFLOP/s (datasheet figures without sparsity), matched against the CUDA device
+# name in this order. A card not listed has no known peak, and its runs log no `mfu`; nor does a CPU.
+PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
+    (r"\bH200\b", 989.0),
+    (r"\bH100\b.*\bPCIe\b", 756.0),
+    (r"\bH100\b", 989.0),
+    (r"\bA100\b", 312.0),
+    (r"\bL40S\b", 362.0),
+    (r"\bL4\b", 121.0),
+    (r"\bA10\b", 125.0),
+    (r"\bV100\b", 125.0),
+    (r"\bT4\b", 65.0),
+)
+Throughput = Literal["tokens", "samples"]
+
+
+def reset_peak_memory(device: str) -> None:
+    """Start measuring the peak afresh: CUDA's allocator statistics, or the process's resident-set high-water mark
+    (Linux resets it through /proc/self/clear_refs; elsewhere the peak stays the process's lifetime peak)."""
+    if device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+
+
+def peak_memory_gib(device: str) -> float:
+    """The peak since `reset_peak_memory`: tensors allocated on the CUDA device, or the process's resident set on CPU."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / GIB
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / GIB if sys.platform == "darwin" else peak * 1024 / GIB  # bytes on macOS, KiB on Linux
+
+
+def release_memory() -> None:
+    """Collect what nothing refers to any more (a trainer, model and optimizer live in reference cycles) and return
+    CUDA's cached blocks to the device."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def peak_tflops(device: str) -> float | None:
+    """The device's dense bf16/fp16 peak from `PEAK_TFLOPS`, or None (a CPU, or a card not listed)."""
+    if device != "cuda":
+        return None
+    import torch
+
+    name = torch.cuda.get_device_name()
+    return next((peak for pattern, peak in PEAK_TFLOPS if re.search(pattern, name)), None)
+
+
+def _numel(param: torch.nn.Parameter) -> int:
+    """Logical parameter count: a bitsandbytes 4-bit weight packs two values per byte and keeps its shape aside."""
+    state = getattr(param, "quant_state", None)
+    shape = getattr(state, "shape", None)
+    if shape is not None:
+        count = 1
+        for size in shape:
+            count *= int(size)
+        return count
+    return param.numel()
+
+
+def flops_per_token(model: torch.nn.Module) -> float:
+    """Model FLOPs per trained token: 2·N + 2·N_path + 2·N_trainable.
+
+    N counts the parameters that multiply each token (every weight but the input embedding lookups; a tied output
+    head counts once more), N_path those from the first trainable one on, in registration order, through which the
+    backward pass carries activation gradients (all of them for prompt learning, whose virtual tokens enter at the
+    bottom), N_trainable those that get weight gradients. Full fine-tuning gives the usual 6·N, LoRA about 4·N.
+    Attention scores are not counted, so MFU reads low at long sequence lengths.
+    """
+    import torch
+
+    embeddings = {id(p) for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters(recurse=False)}
+    counts = [(_numel(p), p.requires_grad) for p in model.parameters() if id(p) not in embeddings]
+    getter: Any = getattr(model, "get_output_embeddings", None)
+    head: Any = getter() if callable(getter) else None
+    if head is not None and id(head.weight) in embeddings:  # tied to the input embeddings: still a matmul per token
+        counts.append((_numel(head.weight), head.weight.requires_grad))
+    config = getattr(model, "active_peft_config", None)
+    first = 0 if getattr(config, "is_prompt_learning", False) else next((i for i, (_, grad) in enumerate(counts) if grad), len(counts))
+    total = sum(n for n, _ in counts)
+    path = sum(n for n, _ in counts[first:])
+    trainable = sum(n for n, grad in counts if grad)
+    return float(2 * total + 2 * path + 2 * trainable)
+
+
+class TrainingTelemetry:
+    """Measures one `Trainer.train()`: peak memory, the samples and non-padding tokens the model trained on (counted
+    at its forward in training mode, so evaluation and generation are left out), and evaluation time inside training,
+    which the throughput leaves out too."""
+
+    def __init__(self, model: torch.nn.Module, device: str, throughput: Throughput) -> None:
+        self.model, self.device, self.throughput = model, device, throughput
+        self.samples = 0
+        self.tokens: Any = 0  # a device tensor once counted: no synchronisation per step
+        self.eval_seconds = 0.0
+        self.callback = _eval_time_callback(self)
+
+    def _count(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if not module.training:
+            return
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is None:
+            return
+        mask = kwargs.get("attention_mask")
+        self.samples += int(ids.shape[0])
+        self.tokens = self.tokens + (mask.sum() if mask is not None and mask.dim() == 2 else ids.numel())
+
+    @contextmanager
+    def measuring(self) -> Iterator[None]:
+        """Count what the model trains on and reset the memory peak; the hook is removed however training ends."""
+        reset_peak_memory(self.device)
+        hook = self.model.register_forward_pre_hook(self._count, with_kwargs=True)
+        try:
+            yield
+        finally:
+            hook.remove()
+
+    def metrics(self, train_seconds: float) -> dict[str, float]:
+        """`peak_memory_gib`, `train_tokens_per_second` or `train_samples_per_second`, `flops_per_token`, and `mfu`
+        where the device's peak is known."""
+        seconds = max(train_seconds - self.eval_seconds, 1e-9)
+        tokens = float(self.tokens)
+        out = {"peak_memory_gib": peak_memory_gib(self.device), "flops_per_token": flops_per_token(self.model)}
+        if self.throughput == "tokens":
+            out["train_tokens_per_second"] = tokens / seconds
+        else:
+            out["train_samples_per_second"] = self.samples / seconds
+        peak = peak_tflops(self.device)
+        if peak is not None:
+            out["mfu"] = tokens / seconds * out["flops_per_token"] / (peak * 1e12)
+        return out
+
+    def log(self, train_seconds: float) -> dict[str, float]:
+        """The metrics, logged to the active MLflow run (rank 0 only; nothing without an active run)."""
+        import mlflow
+
+        metrics = self.metrics(train_seconds)
+        if is_main_process() and mlflow.active_run() is not None:
+            mlflow.log_metrics(metrics, synchronous=False)
+        return metrics
+
+
+def _eval_time_callback(telemetry: TrainingTelemetry) -> Any:
+    from transformers import TrainerCallback
+
+    class EvaluationTime(TrainerCallback):  # type: ignore[misc]
+        """Adds up the evaluations run inside `train()` (per epoch), so that throughput counts training alone."""
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kw: Any) -> None:
+            telemetry.eval_seconds += float((metrics or {}).get("eval_runtime", 0.0))
+
+    return EvaluationTime()
