@@ -5,10 +5,11 @@ completed trial already ran trains nothing: its run ends FINISHED with that tria
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops.search.console import NullConsole, SweepConsole
 from mlops.search.duplicates import (
     CONFIG_KEY_ATTR,
     DUPLICATE_OF_ATTR,
@@ -36,6 +37,7 @@ class SweepLink:
     parent_run_id: str
     worker_run_id: str
     experiment_id: str
+    console: SweepConsole = field(default_factory=NullConsole)  # told when a trial starts and at each epoch
 
 
 def run_trial_as_child_run(
@@ -55,6 +57,7 @@ def run_trial_as_child_run(
 
     space = config.search.space
     params = suggest(trial, space, config.tunable_values())
+    link.console.trial_started(trial.number, params)
     trial_config = config.with_params(params)
     key = configuration_key(trial_config, space, prepared.data)
     trial.set_user_attr(CONFIG_KEY_ATTR, key)
@@ -63,6 +66,7 @@ def run_trial_as_child_run(
     pruned_at: list[int] = []
 
     def report(value: float, epoch: int) -> None:
+        link.console.trial_epoch(trial.number, epoch, value)
         trial.report(value, epoch)
         if epoch < hp.epochs and trial.should_prune():  # after the last epoch there is nothing left to save
             pruned_at.append(epoch)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from mlops.errors import TrainingDiverged
 from mlops.models import serving_base, write_card
 from mlops.models.structure import save_structure
+from mlops.output import verbose
+from mlops.progress import Step, step
 from mlops.tracking import is_main_process, seed_everything
 from mlops.train.device import pick_device
 from mlops.train.tasks._base import TaskInputs
@@ -101,6 +103,19 @@ def _mlflow_callback(reporter: Reporter | None, metric: str) -> Any:
     return MlflowCurves()
 
 
+def _progress_callback(progress: Step) -> Any:
+    from transformers import TrainerCallback
+
+    class StepProgress(TrainerCallback):  # type: ignore[misc]
+        """Optimizer steps and the epoch to the toolkit's progress display (Trainer's own bars are off)."""
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            epoch = f"epoch {max(1, math.ceil(state.epoch or 0))}/{state.num_train_epochs or math.ceil(args.num_train_epochs)}"
+            progress.update(state.global_step, state.max_steps, f"training, {epoch}, step")
+
+    return StepProgress()
+
+
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, sum(p.numel() for p in model.parameters())
@@ -129,11 +144,9 @@ def run_trainer(
     with it, the final weights are always evaluated, also when `max_steps` ends mid-epoch.
     """
     import time
-    import warnings
 
-    from transformers import Trainer, TrainingArguments
+    from transformers import PrinterCallback, Trainer, TrainingArguments
 
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)  # raised inside peft
     device, precision = pick_device(hp.device)
     with tempfile.TemporaryDirectory(prefix="mlops-trainer-") as scratch:
         args = TrainingArguments(
@@ -155,6 +168,7 @@ def run_trainer(
             save_strategy="no",
             logging_steps=hp.logging_steps,
             logging_nan_inf_filter=False,  # a NaN loss must reach the callback and fail the run, not be averaged away
+            disable_tqdm=not verbose(),  # progress goes to the toolkit's display instead
             report_to="none",
             seed=hp.seed,
             data_seed=hp.seed,
@@ -176,7 +190,13 @@ def run_trainer(
             callbacks=[curves],
         )
         start = time.perf_counter()
-        trainer.train()
+        if verbose():
+            trainer.train()
+        else:
+            trainer.remove_callback(PrinterCallback)  # with its bars off, Trainer would print every log dict instead
+            with step("training") as progress:
+                trainer.add_callback(_progress_callback(progress))
+                trainer.train()
         train_seconds = time.perf_counter() - start
         if val_set is not None and curves.last_eval_step != trainer.state.global_step:  # max_steps ended mid-epoch
             trainer.evaluate()
