@@ -90,7 +90,8 @@ def test_terminal_shows_one_live_display(tracking: str, tmp_path: Path) -> None:
     assert "{'loss'" not in screen and "it/s]" not in screen, "no Trainer log dicts or tqdm bars"
 
     client = MlflowClient()
-    parent = next(r for r in client.search_runs([client.get_experiment_by_name("tiny").experiment_id]) if "mlflow.parentRunId" not in r.data.tags)
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     assert re.search(rf"parent run\s+{parent.info.run_id}", screen)
     assert re.search(r"open\s+mlflow ui --backend-store-uri sqlite:///", screen)  # the path itself may wrap in 120 columns
     assert float(best[-1][1]) == pytest.approx(parent.data.metrics["best_eval_f1"], abs=5e-5)
@@ -100,9 +101,8 @@ def test_terminal_shows_one_live_display(tracking: str, tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_not_a_terminal_gets_plain_event_lines(tracking: str, tmp_path: Path) -> None:
     config = _config(tmp_path, n_trials=2)
-    out = subprocess.run(
-        [sys.executable, "-m", "mlops", "sweep", "--config", str(config)], capture_output=True, text=True, cwd=tmp_path, env=_env(), timeout=600
-    )
+    argv = [sys.executable, "-m", "mlops", "sweep", "--config", str(config)]
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, env=_env(), timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     for stream in (out.stdout, out.stderr):
         assert "\x1b" not in stream and "\r" not in stream, "no control codes"
@@ -121,7 +121,8 @@ def test_not_a_terminal_gets_plain_event_lines(tracking: str, tmp_path: Path) ->
         f1 = run.data.metrics["eval_f1"]
         assert f"trial {number} started: {params}" in lines
         assert f"trial {number} epoch 1: eval_f1={f1:.4f}" in lines
-        assert any(re.fullmatch(rf"trial {number} complete: eval_f1={f1:.4f} in [\d.]+ s; {number + 1}/2 finished, .*ETA \d+:\d\d:\d\d", x) for x in lines)
+        finished = rf"trial {number} complete: eval_f1={f1:.4f} in [\d.]+ s; {number + 1}/2 finished, .*ETA \d+:\d\d:\d\d"
+        assert any(re.fullmatch(finished, x) for x in lines)
     assert any(x.startswith("new best: trial 0: eval_f1=") for x in lines)
     header = next(i for i, x in enumerate(lines) if x.split() == ["trial", "state", "eval_f1", "learning_rate", "lora_r", "duration"])
     assert [x.split()[:2] for x in lines[header + 1 : header + 3]] == [["0", "complete"], ["1", "complete"]]
