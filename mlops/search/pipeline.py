@@ -106,6 +106,11 @@ def _stage_config(
     return config.with_params(fixed or {}, search=search)
 
 
+def _stage_options(options: PipelineOptions, study_name: str, run_name: str) -> SweepOptions:
+    """A stage's sweep: nested under `main`'s run, registering nothing, on the pipeline's storage and console."""
+    return SweepOptions(options.storage, study_name, promote=False, nested=True, run_name=run_name, console=options.console)
+
+
 def _better(a: SweepResult, b: SweepResult, direction: str) -> bool:
     return a.best_value > b.best_value if direction == "maximize" else a.best_value < b.best_value
 
@@ -143,11 +148,7 @@ def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResu
 
         fixed: dict[str, Any] = {}  # each stage's winning values, fixed for the stages after it
         if budget["data"]:
-            stages["data"] = run_sweep(
-                data_config,
-                SweepOptions(options.storage, f"{base}-data", promote=False, nested=True, run_name="stage-1-data", console=options.console),
-                prepared,
-            )
+            stages["data"] = run_sweep(data_config, _stage_options(options, f"{base}-data", "stage-1-data"), prepared)
             fixed |= stages["data"].best_params
         else:
             with ended(mlflow.start_run(run_name="stage-1-data", nested=True, tags={"mlops.stage": "data"})):
@@ -157,23 +158,14 @@ def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResu
         hp_config = _stage_config(config, hp_space, budget["hyperparameters"], timeouts["hyperparameters"], fixed)
         stages["hyperparameters"] = run_sweep(
             hp_config,
-            SweepOptions(
-                options.storage,
-                f"{base}-hyperparameters",
-                promote=False,
-                nested=True,
-                run_name="stage-2-hyperparameters",
-                console=options.console,
-            ),
+            _stage_options(options, f"{base}-hyperparameters", "stage-2-hyperparameters"),
             prepared,
         )
         fixed |= stages["hyperparameters"].best_params
         structure_config = _stage_config(config, structure_space, budget["structure"], timeouts["structure"], fixed)
         stages["structure"] = run_sweep(
             structure_config,
-            SweepOptions(
-                options.storage, f"{base}-structure", promote=False, nested=True, run_name="stage-3-structure", console=options.console
-            ),
+            _stage_options(options, f"{base}-structure", "stage-3-structure"),
             prepared,
         )
         mlflow.set_tags({f"fixed.{k}": str(v) for k, v in fixed.items()})
