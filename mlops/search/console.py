@@ -128,7 +128,8 @@ def is_infeasible(trial: optuna.trial.FrozenTrial) -> bool:
 
 @dataclass
 class _Board:
-    """The sweep's state as the events tell it, shared by the consoles."""
+    """The sweep's state as the events tell it, shared by the consoles: the trials the study held when this worker
+    joined, then this worker's own (other workers' trials show in the final table)."""
 
     info: SweepInfo
     started: float = field(default_factory=time.monotonic)
@@ -143,6 +144,20 @@ class _Board:
     running_params: Mapping[str, Any] = field(default_factory=dict)
     latest: tuple[int, float] | None = None  # (epoch, value) of the running trial
     step: tuple[str, int, int | None] | None = None  # (what, done, total) of the running trial
+
+    @classmethod
+    def joined(cls, info: SweepInfo, trials: Sequence[optuna.trial.FrozenTrial]) -> _Board:
+        board = cls(info)
+        for trial in trials:
+            board.finish(trial)
+        return board
+
+    def started_line(self) -> str:
+        info = self.info
+        return (
+            f"{info.name}: study '{info.study_name}', {info.n_trials} trials ({self.finished} finished before), "
+            f"{info.metric} ({info.direction}); parent run {info.parent_run_id}; open it with: {open_command(info)}"
+        )
 
     def start(self, number: int, params: Mapping[str, Any]) -> None:
         self.running, self.running_since, self.running_params = number, time.monotonic(), dict(params)
@@ -199,6 +214,22 @@ class _Board:
         return f"elapsed {clock(self.elapsed())}, ETA {clock(eta) if eta is not None else 'after the first trial'}"
 
 
+def _finished_lines(board: _Board, trial: optuna.trial.FrozenTrial) -> list[str]:
+    """Count `trial` on `board` and say how it ended (the reason of a failure included); then, if so, that it is the
+    new best."""
+    new_best = board.finish(trial)
+    seconds = f" in {trial.duration.total_seconds():.1f} s" if trial.duration is not None else ""
+    outcome = _state(trial)
+    if trial.state.name == "COMPLETE":
+        outcome += f": {board.info.metric}={_value(trial.value)}"
+    elif trial.state.name == "PRUNED" and trial.intermediate_values:
+        outcome += f" after epoch {max(trial.intermediate_values)}"
+    elif trial.state.name == "FAIL" and "fail_reason" in trial.user_attrs:
+        outcome += f": {trial.user_attrs['fail_reason']}"
+    lines = [f"trial {trial.number} {outcome}{seconds}; {board.counts()}; {board.times()}"]
+    return [*lines, f"new best: {board.best_text()}"] if new_best else lines
+
+
 def trial_table(trials: Sequence[optuna.trial.FrozenTrial], metric: str) -> tuple[list[str], list[list[str]]]:
     """(header, rows): every trial's number, state, metric, parameters and duration."""
     names = sorted({k for t in trials for k in t.params})
@@ -223,13 +254,8 @@ class PlainConsole:
         print(text, file=self.stream, flush=True)
 
     def sweep_started(self, info: SweepInfo, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
-        self.board = _Board(info)
-        for trial in trials:
-            self.board.finish(trial)
-        self._line(
-            f"{info.name}: study '{info.study_name}', {info.n_trials} trials ({self.board.finished} finished before), "
-            f"{info.metric} ({info.direction}); parent run {info.parent_run_id}; open it with: {open_command(info)}"
-        )
+        self.board = _Board.joined(info, trials)
+        self._line(self.board.started_line())
 
     def trial_started(self, number: int, params: Mapping[str, Any]) -> None:
         if self.board is not None:
@@ -243,19 +269,8 @@ class PlainConsole:
     def trial_finished(self, trial: optuna.trial.FrozenTrial) -> None:
         if self.board is None:
             return
-        board = self.board
-        new_best = board.finish(trial)
-        seconds = f" in {trial.duration.total_seconds():.1f} s" if trial.duration is not None else ""
-        outcome = _state(trial)
-        if trial.state.name == "COMPLETE":
-            outcome += f": {board.info.metric}={_value(trial.value)}"
-        elif trial.state.name == "PRUNED" and trial.intermediate_values:
-            outcome += f" after epoch {max(trial.intermediate_values)}"
-        elif trial.state.name == "FAIL" and "fail_reason" in trial.user_attrs:
-            outcome += f": {trial.user_attrs['fail_reason']}"
-        self._line(f"trial {trial.number} {outcome}{seconds}; {board.counts()}; {board.times()}")
-        if new_best:
-            self._line(f"new best: {board.best_text()}")
+        for line in _finished_lines(self.board, trial):
+            self._line(line)
 
     def sweep_finished(self, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
         if self.board is None:
@@ -286,9 +301,8 @@ class RichConsole:
 
         self.close()
         with self._lock:
-            self.board = _Board(info)
-            for trial in trials:
-                self.board.finish(trial)
+            self.board = _Board.joined(info, trials)
+        self.console.print(self.board.started_line(), markup=False, highlight=False, soft_wrap=True)  # the terminal wraps it
         self._stack.enter_context(Live(self, console=self.console, refresh_per_second=4))
         self._stack.enter_context(reporting_to(self._on_step))  # training steps and other long steps: in the display
 
@@ -308,8 +322,9 @@ class RichConsole:
 
     def trial_finished(self, trial: optuna.trial.FrozenTrial) -> None:
         with self._lock:
-            if self.board is not None:
-                self.board.finish(trial)
+            lines = _finished_lines(self.board, trial) if self.board is not None else []
+        for line in lines:  # above the display: the scrollback keeps every trial's outcome
+            self.console.print(line, markup=False, highlight=False)
 
     def __rich__(self) -> RenderableType:
         from rich.panel import Panel
