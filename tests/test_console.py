@@ -179,7 +179,9 @@ def test_plain_console_counts_outcomes_and_estimates_what_is_left() -> None:
     assert lines[6] == "new best: trial 3: eval_f1=0.8000 (lora_r=16)"
     assert lines[7].startswith("trial 4 complete: eval_f1=0.7500") and len(lines) == 8, "0.75 is no new best"
     console.sweep_finished([_trial(n, s, v) for n, s, v in ((0, "COMPLETE", 0.7), (1, "PRUNED", None), (3, "COMPLETE", 0.8))])
-    table = stream.getvalue().splitlines()[9:]
+    summary, *table = stream.getvalue().splitlines()[8:]
+    # counted over the study's trials as given at the end, not over the events seen
+    assert summary.startswith("sweep-tiny: 3/4 finished, 1 pruned, 0 failed, 0 infeasible; best trial 3: eval_f1=0.8000 (lora_r=16)")
     assert table[0].split() == ["trial", "state", "eval_f1", "lora_r", "duration"]
     assert [row.split() for row in table[1:]] == [
         ["0", "complete", "0.7000", "4", "0:00:10"],

@@ -230,6 +230,12 @@ def _finished_lines(board: _Board, trial: optuna.trial.FrozenTrial) -> list[str]
     return [*lines, f"new best: {board.best_text()}"] if new_best else lines
 
 
+def _summary(board: _Board, trials: Sequence[optuna.trial.FrozenTrial]) -> str:
+    """The line above the final table, counted over all of the study's `trials` (other workers' too)."""
+    study = _Board.joined(board.info, trials)
+    return f"{board.info.name}: {study.counts()}; best {study.best_text()}; this worker {clock(board.elapsed())}"
+
+
 def trial_table(trials: Sequence[optuna.trial.FrozenTrial], metric: str) -> tuple[list[str], list[list[str]]]:
     """(header, rows): every trial's number, state, metric, parameters and duration."""
     names = sorted({k for t in trials for k in t.params})
@@ -277,7 +283,7 @@ class PlainConsole:
             return
         header, rows = trial_table(trials, self.board.info.metric)
         widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-        self._line(f"{self.board.info.name}: {self.board.counts()}; best {self.board.best_text()}; {clock(self.board.elapsed())}")
+        self._line(_summary(self.board, trials))
         for row in (header, *rows):
             self._line("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
@@ -361,7 +367,7 @@ class RichConsole:
         if self.board is None:
             return
         header, rows = trial_table(trials, self.board.info.metric)
-        table = Table(*header, title=f"{self.board.info.name}: {self.board.counts()}; {clock(self.board.elapsed())}")
+        table = Table(*header, title=_summary(self.board, trials))
         for row in rows:
             table.add_row(*row)
         self.console.print(table)
