@@ -367,9 +367,10 @@ class RichConsole:
         if self.board is None:
             return
         header, rows = trial_table(trials, self.board.info.metric)
-        table = Table(*header, title=_summary(self.board, trials))
+        table = Table(*header)
         for row in rows:
             table.add_row(*row)
+        self.console.print(_summary(self.board, trials), markup=False, highlight=False, soft_wrap=True)
         self.console.print(table)
 
     def close(self) -> None:
