@@ -12,6 +12,7 @@ from typing import Any
 
 from mlops.config import HYPERPARAMETERS, STAGES, hyperparameter_help, load_config
 from mlops.errors import ConfigError, MlopsError
+from mlops.output import configure_output
 
 
 def _optional(value: str) -> str | None:
@@ -31,6 +32,17 @@ def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="fraud-detection", help="config path or packaged name (default: %(default)s)")
 
 
+def _add_verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--verbose",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="also show the libraries' own output: Trainer's per-step logs and progress bars, MLflow's and Optuna's INFO lines",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops", description="Tune and ship transformer models on MLflow.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -44,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", type=_optional, help="Optuna storage URL (default: optuna.db beside mlflow.db)")
     p.add_argument("--study-name", type=_optional, help="name of the Optuna study; an existing one is continued")
     p.add_argument("--promote", type=_bool, default=True, help="register the best adapter and apply the staging gate")
+    _add_verbose(p)
 
     p = sub.add_parser("main", help="the staged pipeline: data, hyperparameter and structure stages, then evaluate and promote")
     _add_config(p)
@@ -54,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", type=_optional, help="Optuna storage URL (default: optuna.db beside mlflow.db)")
     p.add_argument("--study-name", type=_optional, help="prefix of the stage studies; an existing one is continued")
     p.add_argument("--promote", type=_bool, default=True, help="register the best adapter and apply the staging gate")
+    _add_verbose(p)
 
     p = sub.add_parser("pretrain", help="continued pre-training on domain text; the result is a model source for finetune/sweep")
     _add_config(p)
@@ -132,7 +146,7 @@ def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from mlops.search import SweepOptions, run_sweep
+    from mlops.search import SweepOptions, make_console, run_sweep
 
     overrides = {
         "search.n_trials": args.n_trials,
@@ -141,7 +155,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         "training.seed": args.seed,
     }
     config = _load(args, overrides)
-    result = run_sweep(config, SweepOptions(storage=args.storage, study_name=args.study_name, promote=args.promote))
+    options = SweepOptions(storage=args.storage, study_name=args.study_name, promote=args.promote, console=make_console(args.verbose))
+    result = run_sweep(config, options)
     best = f"best trial {result.best_trial} ({config.search.metric}={result.best_value:.4f})"
     print(f"sweep {result.parent_run_id}: {best}, study '{result.study_name}'; this worker ran {result.trials_run} trial(s)")
     if not result.finalized:
@@ -165,7 +180,7 @@ def _fractions(text: str | None) -> dict[str, float] | None:
 
 
 def _cmd_main(args: argparse.Namespace) -> int:
-    from mlops.search import PipelineOptions, run_main
+    from mlops.search import PipelineOptions, make_console, run_main
 
     overrides = {
         "pipeline.n_trials": args.n_trials,
@@ -174,7 +189,8 @@ def _cmd_main(args: argparse.Namespace) -> int:
         "training.seed": args.seed,
     }
     config = _load(args, overrides)
-    result = run_main(config, PipelineOptions(storage=args.storage, study_name=args.study_name, promote=args.promote))
+    options = PipelineOptions(storage=args.storage, study_name=args.study_name, promote=args.promote, console=make_console(args.verbose))
+    result = run_main(config, options)
     split = ", ".join(f"{stage} {n}" for stage, n in result.budget.items())
     best = result.stages[result.winner]
     print(f"main {result.run_id}: trials per stage: {split}")
@@ -348,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
 
     args = _parser().parse_args(argv)
+    configure_output(getattr(args, "verbose", False))
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # `kill`, a scheduler's stop: end runs KILLED, not RUNNING
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:

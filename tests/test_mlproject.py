@@ -41,7 +41,7 @@ def test_cli_accepts_the_mlproject_parameters(name: str) -> None:
 
 def test_required_entry_points_exist() -> None:
     assert {"sweep", "finetune", "evaluate", "promote"} <= set(ENTRY_POINTS)
-    assert {"n_trials", "sampler", "pruner", "seed", "storage", "study_name", "promote", "config"} == set(
+    assert {"n_trials", "sampler", "pruner", "seed", "storage", "study_name", "promote", "verbose", "config"} == set(
         ENTRY_POINTS["sweep"]["parameters"]
     )
     from mlops.config import HYPERPARAMETERS, hyperparameter_help

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mlops.config import decoding_errors
 from mlops.errors import SummarizationConfigError
+from mlops.progress import step
 
 if TYPE_CHECKING:
     import torch
@@ -186,7 +187,7 @@ def generate_summaries(
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), _seeded(settings.seed, model.device):
+        with torch.inference_mode(), _seeded(settings.seed, model.device), step("generating summaries", len(order)) as progress:
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
                 input_ids, attention_mask = _left_padded([prompts[i] for i in batch], int(pad), model.device)
@@ -194,6 +195,7 @@ def generate_summaries(
                 new_tokens = output[:, input_ids.shape[1] :]
                 for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), strict=True):
                     summaries[i] = text.strip()
+                progress.update(start + len(batch))
     finally:
         model.train(was_training)
     return summaries

@@ -5,6 +5,7 @@ Importing this package registers every named source; none of them loads weights 
 
 from mlops.models import minilm, smollm2, tiny_bert, tiny_deepseek, tiny_llama, tiny_marian
 from mlops.models._base import ModelSource, PretrainedDirSource, available_sources, model_cache_dir, register_source
+from mlops.models._peft import peft_wrapping
 from mlops.models._resolve import resolve_source
 from mlops.models.card import MODEL_CARD, read_card, write_card
 from mlops.models.hub import HubSource
@@ -52,6 +53,7 @@ __all__ = [
     "load_classifier",
     "minilm",
     "model_cache_dir",
+    "peft_wrapping",
     "read_card",
     "register_source",
     "resolve_source",

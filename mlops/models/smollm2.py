@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mlops.errors import ModelSourceError
 from mlops.models._base import PretrainedDirSource, model_cache_dir, register_source, write_atomically
+from mlops.progress import step
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ class SmolLM2Source(PretrainedDirSource):
         if not cached.is_dir():  # it only ever appears whole, by rename
             gguf = self.gguf_file()
             logger.info("model.source '%s': converting %s once into %s; ~25 s", self.name, gguf.name, cached)
-            write_atomically(cached, lambda staging: self._convert(gguf, staging))
+            with step(f"converting {gguf.name}"):
+                write_atomically(cached, lambda staging: self._convert(gguf, staging))
         return str(cached)
 
     def gguf_file(self) -> Path:

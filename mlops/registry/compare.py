@@ -8,12 +8,14 @@ percentile confidence interval for the difference challenger - champion.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlops.errors import RegistryError, SplitMismatch
 from mlops.evaluate import PerExampleScores
 from mlops.evaluate.per_example import _CLASSIFICATION
+from mlops.progress import step
 
 if TYPE_CHECKING:
     import numpy as np
@@ -102,6 +104,15 @@ def check_same_split(challenger: PerExampleScores, champion: PerExampleScores, w
         )
 
 
+def _blocks(n_bootstrap: int, what: str) -> Iterator[int]:
+    """The size of each block of resamples, in order; the resamples drawn so far are the bootstrap's progress."""
+    with step(what, n_bootstrap) as progress:
+        for start in range(0, n_bootstrap, _BLOCK):
+            size = min(_BLOCK, n_bootstrap - start)
+            yield size
+            progress.update(start + size)
+
+
 def paired_bootstrap(
     challenger: PerExampleScores,
     champion: PerExampleScores,
@@ -126,8 +137,8 @@ def paired_bootstrap(
     point = (float(metric_on_weights(challenger, metric, ones)[0]), float(metric_on_weights(champion, metric, ones)[0]))
     rng = np.random.default_rng(seed)
     deltas = []
-    for start in range(0, n_bootstrap, _BLOCK):
-        weights = _weights(n, rng.integers(0, n, size=(min(_BLOCK, n_bootstrap - start), n)))
+    for size in _blocks(n_bootstrap, f"paired bootstrap, {metric}"):
+        weights = _weights(n, rng.integers(0, n, size=(size, n)))
         deltas.append(sign * (metric_on_weights(challenger, metric, weights) - metric_on_weights(champion, metric, weights)))
     alpha = (1 - confidence) / 2
     low, high = np.nanquantile(np.concatenate(deltas), [alpha, 1 - alpha])
@@ -147,8 +158,8 @@ def bootstrap_interval(
     value = float(metric_on_weights(scores, metric, np.ones((1, n)))[0])
     rng = np.random.default_rng(seed)
     draws = [
-        metric_on_weights(scores, metric, _weights(n, rng.integers(0, n, size=(min(_BLOCK, n_bootstrap - start), n))))
-        for start in range(0, n_bootstrap, _BLOCK)
+        metric_on_weights(scores, metric, _weights(n, rng.integers(0, n, size=(size, n))))
+        for size in _blocks(n_bootstrap, f"bootstrap, {metric}")
     ]
     alpha = (1 - confidence) / 2
     low, high = np.nanquantile(np.concatenate(draws), [alpha, 1 - alpha])

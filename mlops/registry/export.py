@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.errors import ConfigError, RegistryError
-from mlops.models import MODEL_CARD, resolve_source
+from mlops.models import MODEL_CARD, peft_wrapping, resolve_source
 from mlops.tracking import resolve_model_version
 
 
@@ -55,7 +55,8 @@ def merge_adapter(adapter_dir: Path) -> Any:
         base.config.label2id = {name: i for i, name in enumerate(labels)}
     else:
         base = source.load_causal_lm()
-    return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().eval()
+    with peft_wrapping():
+        return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().eval()
 
 
 def run_export(model_uri: str, out: Path, merge: bool) -> Path:

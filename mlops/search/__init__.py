@@ -2,17 +2,24 @@
 the shared study across workers, search spaces, samplers and pruners, the sweep report, and the staged pipeline
 that `main` runs."""
 
+from mlops.search.console import NullConsole, PlainConsole, RichConsole, SweepConsole, SweepInfo, make_console
 from mlops.search.pipeline import PipelineOptions, PipelineResult, run_main
 from mlops.search.sweep import SweepOptions, SweepResult, default_storage, register_and_gate, run_sweep
 from mlops.search.trial import SweepLink, run_trial_as_child_run
 
 __all__ = [
+    "NullConsole",
     "PipelineOptions",
     "PipelineResult",
+    "PlainConsole",
+    "RichConsole",
+    "SweepConsole",
+    "SweepInfo",
     "SweepLink",
     "SweepOptions",
     "SweepResult",
     "default_storage",
+    "make_console",
     "register_and_gate",
     "run_main",
     "run_sweep",

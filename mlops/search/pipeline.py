@@ -21,6 +21,7 @@ from typing import Any
 from mlops.config import AUGMENT_PARAMETERS, STRUCTURE_PARAMETERS, ExperimentConfig, ParamSpace
 from mlops.errors import ConfigError, GateFailed
 from mlops.registry import policy_for
+from mlops.search.console import SweepConsole
 from mlops.search.sweep import SweepOptions, SweepResult, register_and_gate, run_sweep
 from mlops.tracking import ended, entry_run, log_environment, log_params_effective
 from mlops.train import log_data_checks, prepare
@@ -43,6 +44,7 @@ class PipelineOptions:
     storage: str | None = None
     study_name: str | None = None  # stage studies are <name>-hyperparameters and <name>-structure
     promote: bool = True
+    console: SweepConsole | None = None  # shows each stage's sweep
 
 
 @dataclass
@@ -104,6 +106,11 @@ def _stage_config(
     return config.with_params(fixed or {}, search=search)
 
 
+def _stage_options(options: PipelineOptions, study_name: str, run_name: str) -> SweepOptions:
+    """A stage's sweep: nested under `main`'s run, registering nothing, on the pipeline's storage and console."""
+    return SweepOptions(options.storage, study_name, promote=False, nested=True, run_name=run_name, console=options.console)
+
+
 def _better(a: SweepResult, b: SweepResult, direction: str) -> bool:
     return a.best_value > b.best_value if direction == "maximize" else a.best_value < b.best_value
 
@@ -141,9 +148,7 @@ def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResu
 
         fixed: dict[str, Any] = {}  # each stage's winning values, fixed for the stages after it
         if budget["data"]:
-            stages["data"] = run_sweep(
-                data_config, SweepOptions(options.storage, f"{base}-data", promote=False, nested=True, run_name="stage-1-data"), prepared
-            )
+            stages["data"] = run_sweep(data_config, _stage_options(options, f"{base}-data", "stage-1-data"), prepared)
             fixed |= stages["data"].best_params
         else:
             with ended(mlflow.start_run(run_name="stage-1-data", nested=True, tags={"mlops.stage": "data"})):
@@ -153,14 +158,14 @@ def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResu
         hp_config = _stage_config(config, hp_space, budget["hyperparameters"], timeouts["hyperparameters"], fixed)
         stages["hyperparameters"] = run_sweep(
             hp_config,
-            SweepOptions(options.storage, f"{base}-hyperparameters", promote=False, nested=True, run_name="stage-2-hyperparameters"),
+            _stage_options(options, f"{base}-hyperparameters", "stage-2-hyperparameters"),
             prepared,
         )
         fixed |= stages["hyperparameters"].best_params
         structure_config = _stage_config(config, structure_space, budget["structure"], timeouts["structure"], fixed)
         stages["structure"] = run_sweep(
             structure_config,
-            SweepOptions(options.storage, f"{base}-structure", promote=False, nested=True, run_name="stage-3-structure"),
+            _stage_options(options, f"{base}-structure", "stage-3-structure"),
             prepared,
         )
         mlflow.set_tags({f"fixed.{k}": str(v) for k, v in fixed.items()})

@@ -25,6 +25,7 @@ from mlops.data import dataset_lineage, log_dataset_inputs
 from mlops.errors import ConfigError, GateFailed
 from mlops.evaluate import baseline_metrics
 from mlops.registry import lineage_tags, policy_for, promote_if_gates_pass, register_version
+from mlops.search.console import NullConsole, SweepConsole, SweepInfo
 from mlops.search.plan import refuse_if_nothing_fits
 from mlops.search.report import best_trial, log_sweep_summary
 from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_budget
@@ -57,6 +58,7 @@ class SweepOptions:
     promote: bool = True
     nested: bool = False  # run as a child of the active run (a stage of `main`)
     run_name: str | None = None  # default: sweep-<config name>
+    console: SweepConsole | None = None  # what a person watching sees; default: nothing
 
 
 @dataclass
@@ -166,24 +168,26 @@ def _run_one(
         try:
             value = run_trial_as_child_run(trial, config, prepared, scratch, link, shared.retried_trial(trial.number))
         except optuna.TrialPruned as pruned:
-            shared.study.tell(trial, state=states.PRUNED)
-            logger.info("trial %d pruned: %s", trial.number, str(pruned))
+            link.console.trial_finished(shared.study.tell(trial, state=states.PRUNED))
+            logger.debug("trial %d pruned: %s", trial.number, str(pruned))  # a kept record keeps no frames
         except Exception as exc:
             gone = server_gone_error(exc)  # the tracking server went away: every further trial would fail the same way,
             reason = gone or exc
             trial.set_user_attr("fail_reason", f"{type(reason).__name__}: {reason}"[:1000])
-            shared.study.tell(trial, state=states.FAIL)
+            failed = shared.study.tell(trial, state=states.FAIL)
             if gone is exc:  # so stop and leave the budget for a resume
                 raise
             if gone is not None:
                 raise gone from exc
-            logger.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, str(exc))  # a kept record keeps no frames
+            link.console.trial_finished(failed)
+            logger.debug("trial %d failed: %s: %s", trial.number, type(exc).__name__, str(exc))  # a kept record keeps no frames
         except KeyboardInterrupt:
             shared.study.tell(trial, state=states.FAIL)
             raise
         else:
             frozen = shared.study.tell(trial, value)
-            logger.info("trial %d %s: %s=%s", trial.number, frozen.state.name.lower(), config.search.metric, value)
+            link.console.trial_finished(frozen)
+            logger.debug("trial %d %s: %s=%s", trial.number, frozen.state.name.lower(), config.search.metric, value)
 
 
 def _work(shared: SharedStudy, config: ExperimentConfig, prepared: Prepared, scratch: Path, link: SweepLink) -> int:
@@ -295,6 +299,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
     study_name = options.study_name or f"{config.name}-{uuid.uuid4().hex[:8]}"
     shared = open_study(config, options.storage, study_name)
     run_name = options.run_name or f"sweep-{config.name}"
+    console = options.console or NullConsole()
     failed: GateFailed | None = None
     try:
         with (
@@ -302,7 +307,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
             tempfile.TemporaryDirectory(prefix="mlops-sweep-") as tmp,
         ):
             parent_id, worker = shared.join(run.info.run_id)
-            link = SweepLink(parent_id, run.info.run_id, mlflow.MlflowClient().get_run(parent_id).info.experiment_id)
+            link = SweepLink(parent_id, run.info.run_id, mlflow.MlflowClient().get_run(parent_id).info.experiment_id, console)
             seed = config.training.seed + worker  # workers (and resumed sweeps) draw different random points
             epochs = config.search.space.get("epochs")
             max_epochs = int(epochs.high) if epochs is not None and epochs.high is not None else config.training.epochs
@@ -310,13 +315,16 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
             _log_worker_start(shared, config, prepared, link, seed)
             scratch = Path(tmp)
             _close_orphaned_runs(shared, shared.fail_stale() + _failed_with_running_runs(shared), link)
+            console.sweep_started(_sweep_info(config, run_name, shared, link), shared.study.get_trials(deepcopy=False))
             ran = _work(shared, config, prepared, scratch, link)
             mlflow.log_metric("trials_run_by_worker", ran)
             best, version, report, failed = _finalize(shared, config, policy, scratch, link)
             finalized = best is not None
             if best is None:  # another worker wrote the final summary
                 best = best_trial(shared.study)
+            console.sweep_finished(shared.study.get_trials(deepcopy=False))
     finally:
+        console.close()
         shared.close()
     if failed is not None:
         raise failed
@@ -332,6 +340,16 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
         worker_run_id=link.worker_run_id,
         trials_run=ran,
         finalized=finalized,
+    )
+
+
+def _sweep_info(config: ExperimentConfig, run_name: str, shared: SharedStudy, link: SweepLink) -> SweepInfo:
+    import mlflow
+
+    search = config.search
+    name, budget = shared.study.study_name, trial_budget(search)
+    return SweepInfo(
+        run_name, name, budget, search.metric, search.direction, link.parent_run_id, link.experiment_id, mlflow.get_tracking_uri()
     )
 
 

@@ -6,10 +6,11 @@ ends FINISHED with that trial's results, tagged `mlops.duplicate_of`."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops.search.console import NullConsole, SweepConsole
 from mlops.search.duplicates import (
     CONFIG_KEY_ATTR,
     DUPLICATE_OF_ATTR,
@@ -39,6 +40,7 @@ class SweepLink:
     parent_run_id: str
     worker_run_id: str
     experiment_id: str
+    console: SweepConsole = field(default_factory=NullConsole)  # told when a trial starts and at each epoch
 
 
 def run_trial_as_child_run(
@@ -58,6 +60,7 @@ def run_trial_as_child_run(
 
     space = config.search.space
     params = suggest(trial, space, config.tunable_values())
+    link.console.trial_started(trial.number, params)
     trial_config = config.with_params(params)
     key = configuration_key(trial_config, space, prepared.data)
     trial.set_user_attr(CONFIG_KEY_ATTR, key)
@@ -66,6 +69,7 @@ def run_trial_as_child_run(
     pruned_at: list[int] = []
 
     def report(value: float, epoch: int) -> None:
+        link.console.trial_epoch(trial.number, epoch, value)
         trial.report(value, epoch)
         if epoch < hp.epochs and trial.should_prune():  # after the last epoch there is nothing left to save
             pruned_at.append(epoch)

@@ -58,8 +58,10 @@ class AdapterClassifier(PythonModel):  # type: ignore[misc]
         self.torch = torch
         self.device = next(self.model.parameters()).device  # a re-quantised base sits on the GPU where there is one
 
-    # No type hints on predict: MLflow would try to derive a schema from them; the signature comes from the input example.
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    # `pd.DataFrame`, not `list[...]`: MLflow then keeps the signature it infers from the input example, with the
+    # named `text` input and the output columns, and enforces it on every call; a list hint would replace both with
+    # one unnamed column.
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         texts = model_input["text"].astype(str).tolist() if isinstance(model_input, pd.DataFrame) else [str(t) for t in model_input]
         labels = self.card["label_names"]
         rows = []
@@ -89,9 +91,8 @@ class AdapterSummarizer(PythonModel):  # type: ignore[misc]
         self.generation = GenerationConfig(**card["generation"])
         self.settings = decoding_settings(self.generation, int(card.get("seed", 0)))
 
-    # No type hints on predict: MLflow would try to derive a schema from them; the signature comes from the input example.
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-
+    # `pd.DataFrame`: the signature stays the one inferred from the input example (see AdapterClassifier.predict).
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame({"document": list(model_input)})
         documents = frame["document"].astype(str).tolist()
         gen = self.generation

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from mlops.errors import TrainingDiverged
 from mlops.models import serving_base, write_card
 from mlops.models.structure import save_structure
+from mlops.output import verbose
+from mlops.progress import Step, step
 from mlops.tracking import is_main_process, seed_everything
 from mlops.train.device import pick_device
 from mlops.train.tasks._base import TaskInputs
@@ -102,6 +104,19 @@ def _mlflow_callback(reporter: Reporter | None, metric: str) -> Any:
     return MlflowCurves()
 
 
+def _progress_callback(progress: Step) -> Any:
+    from transformers import TrainerCallback
+
+    class StepProgress(TrainerCallback):  # type: ignore[misc]
+        """Optimizer steps and the epoch to the toolkit's progress display (Trainer's own bars are off)."""
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            epoch = f"epoch {max(1, math.ceil(state.epoch or 0))}/{state.num_train_epochs or math.ceil(args.num_train_epochs)}"
+            progress.update(state.global_step, state.max_steps, f"training, {epoch}, step")
+
+    return StepProgress()
+
+
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, sum(p.numel() for p in model.parameters())
@@ -132,11 +147,9 @@ def run_trainer(
     memory, `throughput` per second, MFU) goes to the active MLflow run.
     """
     import time
-    import warnings
 
-    from transformers import Trainer, TrainingArguments
+    from transformers import PrinterCallback, Trainer, TrainingArguments
 
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)  # raised inside peft
     device, precision = pick_device(hp.device)
     with tempfile.TemporaryDirectory(prefix="mlops-trainer-") as scratch:
         args = TrainingArguments(
@@ -158,6 +171,7 @@ def run_trainer(
             save_strategy="no",
             logging_steps=hp.logging_steps,
             logging_nan_inf_filter=False,  # a NaN loss must reach the callback and fail the run, not be averaged away
+            disable_tqdm=not verbose(),  # progress goes to the toolkit's display instead
             report_to="none",
             seed=hp.seed,
             data_seed=hp.seed,
@@ -181,7 +195,13 @@ def run_trainer(
         )
         start = time.perf_counter()
         with telemetry.measuring():
-            trainer.train()
+            if verbose():
+                trainer.train()
+            else:
+                trainer.remove_callback(PrinterCallback)  # with its bars off, Trainer would print every log dict instead
+                with step("training") as progress:
+                    trainer.add_callback(_progress_callback(progress))
+                    trainer.train()
         train_seconds = time.perf_counter() - start
         telemetry.log(train_seconds)
         if val_set is not None and curves.last_eval_step != trainer.state.global_step:  # max_steps ended mid-epoch

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mlops.config import demo_dataset_dir
 from mlops.data import read_frame
 from mlops.errors import ConfigError, DataError, ModelSourceError
-from mlops.models import default_causal_lm_targets, resolve_source
+from mlops.models import default_causal_lm_targets, peft_wrapping, resolve_source
 from mlops.tracking import entry_run, log_environment, log_params_effective, seed_everything
 from mlops.train.device import pick_device
 from mlops.train.loop import count_parameters, run_trainer
@@ -252,7 +252,8 @@ def _with_lora(model: PreTrainedModel, config: ExperimentConfig) -> PreTrainedMo
         lora_dropout=hp.lora_dropout,
         target_modules=config.model.target_modules or default_causal_lm_targets(model),
     )
-    return get_peft_model(model, lora)  # type: ignore[return-value]
+    with peft_wrapping():
+        return get_peft_model(model, lora)  # type: ignore[return-value]
 
 
 def _train(model: PreTrainedModel, blocks: list[list[int]], pt: PretrainConfig, config: ExperimentConfig) -> float:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from mlops.config import RESOLVED_CONFIG_ARTIFACT, config_from_resolved
 from mlops.data import split_digest
 from mlops.errors import DataError, RegistryError
+from mlops.progress import step
 from mlops.tracking import entry_run, resolve_model_version
 from mlops.train.finetune import prepare, train_and_log
 
@@ -104,6 +105,7 @@ def run_reproduce(model_uri: str) -> Reproduction:
         "mlops.reproduced_model": f"{version.name}/{version.version}",
     }
     with (
+        step(f"reproducing {version.name} v{version.version}"),
         entry_run(experiment, f"reproduce-{version.name}-v{version.version}", tags=tags) as run,
         tempfile.TemporaryDirectory(prefix="mlops-repro-") as tmp,
     ):

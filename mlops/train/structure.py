@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.config import PREFIX_CLASSIFIER_REFUSAL, searched_values
 from mlops.errors import ConfigError
-from mlops.models import CLASSIFIER_HEADS, is_quantized
+from mlops.models import CLASSIFIER_HEADS, is_quantized, peft_wrapping
 from mlops.models.structure import (
     PruningReport,
     attach_ffn_adapter,
@@ -181,7 +181,10 @@ def adapt(
         model = base
         _train_only(model, heads + list(head_modules or []))
     else:
-        model = get_peft_model(base, _peft_config(hp, task, target_modules, head_modules, (layers_path, len(layers), report.frozen_layers)))
+        with peft_wrapping():
+            model = get_peft_model(
+                base, _peft_config(hp, task, target_modules, head_modules, (layers_path, len(layers), report.frozen_layers))
+            )
         enable_prefix_generation(model)
         if hp.adapter == "lora" and hp.lora_init in _MUTATING_INITS:
             _save_initial_adapter(model, report)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mlops.data.augment._base import Augmenter, register_augmenter
 from mlops.data.augment._text import Words
 from mlops.errors import WordNetMissing
+from mlops.progress import step
 
 if TYPE_CHECKING:
     from mlops.config import AugmentConfig
@@ -96,7 +97,8 @@ def wordnet() -> Any:
     from nltk.corpus import wordnet as reader
 
     try:
-        reader.ensure_loaded()
+        with step("loading WordNet"):  # nltk reads the whole index: seconds
+            reader.ensure_loaded()
     except LookupError:
         raise WordNetMissing(
             f"WordNet 3.0 is not installed for nltk (searched {', '.join(nltk.data.path)}): run `{INSTALL_COMMAND}`"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.errors import ConfigError
+from mlops.models._peft import peft_wrapping
 from mlops.models.structure._ffn import ADAPTER_NAME, attach_ffn_adapter, ffn_adapters
 from mlops.models.structure._heads import prune_attention_heads
 
@@ -62,7 +63,8 @@ def load_adapted_model(base: Any, adapter_dir: Path, card: dict[str, Any]) -> An
         result = base.load_state_dict(saved, strict=False)
         if result.unexpected_keys:
             raise ConfigError(f"{adapter_dir / structure['weights']}: weights for modules the model lacks: {result.unexpected_keys[:3]}")
-    model = PeftModel.from_pretrained(base, str(adapter_dir)) if structure.get("peft", True) else base
+    with peft_wrapping():
+        model = PeftModel.from_pretrained(base, str(adapter_dir)) if structure.get("peft", True) else base
     enable_prefix_generation(model)
     return model.eval()
 
