@@ -26,6 +26,7 @@ from mlops.data import dataset_lineage, log_dataset_inputs
 from mlops.errors import ConfigError, GateFailed
 from mlops.evaluate import baseline_metrics
 from mlops.registry import lineage_tags, policy_for, promote_if_gates_pass, register_version
+from mlops.search.confirm import check_confirmation, confirm_best
 from mlops.search.report import best_trial, log_sweep_summary
 from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_budget
 from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, SharedStudy, open_shared_study
@@ -215,9 +216,10 @@ def _on_parent(link: SweepLink) -> Iterator[None]:
 
 
 def _finalize(
-    shared: SharedStudy, config: ExperimentConfig, policy: PromotionPolicy | None, scratch: Path, link: SweepLink
+    shared: SharedStudy, config: ExperimentConfig, policy: PromotionPolicy | None, prepared: Prepared, scratch: Path, link: SweepLink
 ) -> tuple[optuna.trial.FrozenTrial | None, str | None, GateReport | None, GateFailed | None]:
-    """Summarise the study on the parent run and register its best trial, once per outcome.
+    """Summarise the study on the parent run, confirm its best trials (`search.confirm_top_k`) and register the
+    winner, once per outcome.
 
     Under the study lock, so with several workers the last one to finish writes the final
     summary and a best trial is registered only once.
@@ -229,6 +231,8 @@ def _finalize(
         version, report, failed = None, None, None
         with _on_parent(link):
             best = log_sweep_summary(shared.study, config.search.metric)
+            if config.search.confirm_top_k:
+                best = confirm_best(shared.study, config, prepared, scratch, link)
             if policy is not None and shared.study.user_attrs.get(REGISTERED_ATTR) != best.number:
                 version, report, failed = register_and_gate(
                     config, policy, best.user_attrs["mlflow_run_id"], best.number, link.parent_run_id, scratch
@@ -253,6 +257,8 @@ def _log_worker_start(shared: SharedStudy, config: ExperimentConfig, prepared: P
             "sampler": config.search.sampler,
             "pruner": config.search.pruner,
             "n_trials": config.search.n_trials,
+            "seeds_per_trial": config.search.seeds_per_trial,
+            "confirm_top_k": config.search.confirm_top_k,
             "seed": config.training.seed,
             "sampler_seed": seed,
             "metric": config.search.metric,
@@ -276,6 +282,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
     """
     import mlflow
 
+    check_confirmation(config.search)
     if not options.nested:  # before the study is opened: a resumed study looks its parent run up there
         check_tracking_server()
     policy = policy_for(config) if options.promote else None
@@ -296,13 +303,14 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
             seed = config.training.seed + worker  # workers (and resumed sweeps) draw different random points
             epochs = config.search.space.get("epochs")
             max_epochs = int(epochs.high) if epochs is not None and epochs.high is not None else config.training.epochs
-            shared.use_sampler(make_sampler(config.search.sampler, config.search, seed), make_pruner(config.search.pruner, max_epochs))
+            resource = max_epochs * config.search.seeds_per_trial  # a trial's epochs, over all its seeds
+            shared.use_sampler(make_sampler(config.search.sampler, config.search, seed), make_pruner(config.search.pruner, resource))
             _log_worker_start(shared, config, prepared, link, seed)
             scratch = Path(tmp)
             _close_orphaned_runs(shared, shared.fail_stale() + _failed_with_running_runs(shared), link)
             ran = _work(shared, config, prepared, scratch, link)
             mlflow.log_metric("trials_run_by_worker", ran)
-            best, version, report, failed = _finalize(shared, config, policy, scratch, link)
+            best, version, report, failed = _finalize(shared, config, policy, prepared, scratch, link)
             finalized = best is not None
             if best is None:  # another worker wrote the final summary
                 best = best_trial(shared.study)

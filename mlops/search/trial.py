@@ -1,6 +1,7 @@
 """Where a trial becomes an MLflow child run: one Optuna trial = one child run of the sweep's parent, holding the
-trial's params, curves, metrics and adapter, ended FINISHED, KILLED (pruned) or FAILED. A trial whose configuration a
-completed trial already ran trains nothing: its run ends FINISHED with that trial's results, tagged `mlops.duplicate_of`."""
+trial's params, curves, metrics and adapter (with `search.seeds_per_trial` > 1: the seeds' mean and spread, each seed
+a nested run), ended FINISHED, KILLED (pruned) or FAILED. A trial whose configuration a completed trial already ran
+trains nothing: its run ends FINISHED with that trial's results, tagged `mlops.duplicate_of`."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from mlops.search.duplicates import (
     completed_original,
     configuration_key,
 )
+from mlops.search.seeds import SeedsResult, seeds_for, train_seeds
 from mlops.search.space import suggest
 from mlops.tracking import ended
-from mlops.train import Prepared, train_and_log
+from mlops.train import FinetuneResult, Prepared, train_and_log
 
 if TYPE_CHECKING:
     import optuna
@@ -60,11 +62,12 @@ def run_trial_as_child_run(
     trial.set_user_attr(CONFIG_KEY_ATTR, key)
     original = completed_original(trial.study, key)
     hp = trial_config.training
+    seeds = seeds_for(trial_config, config.search.seeds_per_trial)
     pruned_at: list[int] = []
 
-    def report(value: float, epoch: int) -> None:
+    def report(value: float, epoch: int) -> None:  # epoch: trial-epochs spent, over all seeds (`mlops.search.seeds`)
         trial.report(value, epoch)
-        if epoch < hp.epochs and trial.should_prune():  # after the last epoch there is nothing left to save
+        if epoch < hp.epochs * len(seeds) and trial.should_prune():  # after the last epoch there is nothing left to save
             pruned_at.append(epoch)
             raise optuna.TrialPruned(f"pruned at epoch {epoch} ({config.search.metric}={value:.4f})")
 
@@ -87,7 +90,12 @@ def run_trial_as_child_run(
     with ended(mlflow.start_run(run_id=created.info.run_id, nested=True), killed_by=(optuna.TrialPruned,)):
         mlflow.log_param("trial_number", trial.number)
         try:
-            result = train_and_log(trial_config, prepared, scratch / f"trial-{trial.number}", reporter=report, omit_params=omit)
+            out_dir = scratch / f"trial-{trial.number}"
+            if len(seeds) == 1:
+                result: FinetuneResult | SeedsResult = train_and_log(trial_config, prepared, out_dir, reporter=report, omit_params=omit)
+            else:
+                result = train_seeds(trial_config, prepared, out_dir, seeds, link.experiment_id, f"trial-{trial.number}", report, omit)
+                trial.set_user_attr("seed_values", result.values)
         except optuna.TrialPruned as pruned:
             mlflow.set_tags({"pruned": "true", "pruned_at_epoch": str(pruned_at[-1]), "pruned_reason": str(pruned)})
             raise
