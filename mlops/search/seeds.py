@@ -19,9 +19,12 @@ from mlops.tracking import ended, log_params_effective
 from mlops.train import Prepared, train_and_log
 
 if TYPE_CHECKING:
+    import optuna
+
     from mlops.config import ExperimentConfig
 
 SEED_OF_TAG = "mlops.seed_of_run"
+ADAPTER_RUN_ATTR = "mlflow_adapter_run_id"  # trial attr: the seed run whose adapter stands for the trial (the first)
 RUNNING_MEAN_SUFFIX = "_running_mean"
 
 
@@ -34,6 +37,12 @@ class SeedsResult:
     spread: dict[str, float]
     seeds: list[int]
     values: list[float]  # the search metric of each seed, in seed order
+    run_ids: list[str]  # each seed's nested run; the first holds the adapter registered for the configuration
+
+
+def adapter_run_id(trial: optuna.trial.FrozenTrial) -> str:
+    """The run whose adapter stands for a trial: the trial's own, or with several seeds its first seed's."""
+    return str(trial.user_attrs.get(ADAPTER_RUN_ATTR, trial.user_attrs.get("mlflow_run_id", "")))
 
 
 def seeds_for(config: ExperimentConfig, count: int, offset: int = 0) -> list[int]:
@@ -55,9 +64,9 @@ def train_seeds(
     reporter: Callable[[float, int], None] | None = None,
     omit_params: Collection[str] = (),
 ) -> SeedsResult:
-    """Train `config` once per seed, each in a nested run of the active run, then log on the active run the
-    hyperparameters, `seeds`, every validation and test metric's mean over the seeds, `<name>_sd`, and the first
-    seed's adapter (trained into `out_dir`; the others beside it).
+    """Train `config` once per seed, each in a nested run of the active run (with its adapter, test scores and
+    curves), then log on the active run the hyperparameters, `seeds`, and every validation and test metric's mean
+    over the seeds and `<name>_sd`. The first seed trains into `out_dir`, the others beside it.
 
     `reporter` gets, after each seed's epoch e, the running mean of the search metric at epoch e over the seeds
     trained so far, at step = seed-epochs spent: every trial reaches a step with the same compute, so pruners
@@ -73,7 +82,7 @@ def train_seeds(
     parent_id = active.info.run_id
     metric, epochs = config.search.metric, config.training.epochs
     curves: list[list[float]] = []
-    results = []
+    results, run_ids = [], []
     for index, seed in enumerate(seeds):
         curve: list[float] = []
         curves.append(curve)
@@ -90,6 +99,7 @@ def train_seeds(
 
         tags = {"mlflow.parentRunId": parent_id, SEED_OF_TAG: parent_id}
         created = client.create_run(experiment_id, tags=tags, run_name=f"{run_name}-seed-{seed}")
+        run_ids.append(created.info.run_id)
         where = out_dir if index == 0 else out_dir.with_name(f"{out_dir.name}-seed-{seed}")
         with ended(mlflow.start_run(run_id=created.info.run_id, nested=True), killed_by=(optuna.TrialPruned,)):
             results.append(train_and_log(config.with_params({"seed": seed}), prepared, where, reporter=report, omit_params=omit_params))
@@ -102,5 +112,4 @@ def train_seeds(
     params = {k: v for k, v in hp.items() if v is not None and k not in omit_params}
     log_params_effective({**params, "seeds": ",".join(map(str, seeds)), "model_source": config.model.source, "config": config.name})
     mlflow.log_metrics({**validation, **spread, **test, "train_seconds": sum(r.train_seconds for r in results)})
-    mlflow.log_artifacts(str(results[0].adapter_dir), "adapter")
-    return SeedsResult(validation, test, spread, list(seeds), [r.validation[metric] for r in results])
+    return SeedsResult(validation, test, spread, list(seeds), [r.validation[metric] for r in results], run_ids)

@@ -28,6 +28,7 @@ from mlops.evaluate import baseline_metrics
 from mlops.registry import lineage_tags, policy_for, promote_if_gates_pass, register_version
 from mlops.search.confirm import check_confirmation, confirm_best
 from mlops.search.report import best_trial, log_sweep_summary
+from mlops.search.seeds import adapter_run_id
 from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_budget
 from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, SharedStudy, open_shared_study
 from mlops.search.trial import SweepLink, run_trial_as_child_run
@@ -58,7 +59,7 @@ class SweepResult:
     study_name: str
     best_trial: int
     best_value: float
-    best_run_id: str
+    best_run_id: str  # the run holding the best trial's adapter (with several seeds per trial, its first seed's run)
     registered_version: str | None
     gate_report: GateReport | None
     best_params: dict[str, Any] = field(default_factory=dict)
@@ -234,9 +235,7 @@ def _finalize(
             if config.search.confirm_top_k:
                 best = confirm_best(shared.study, config, prepared, scratch, link)
             if policy is not None and shared.study.user_attrs.get(REGISTERED_ATTR) != best.number:
-                version, report, failed = register_and_gate(
-                    config, policy, best.user_attrs["mlflow_run_id"], best.number, link.parent_run_id, scratch
-                )
+                version, report, failed = register_and_gate(config, policy, adapter_run_id(best), best.number, link.parent_run_id, scratch)
                 shared.study.set_user_attr(REGISTERED_ATTR, best.number)
         shared.study.set_user_attr(FINALIZED_ATTR, finished)
     return best, version, report, failed
@@ -323,7 +322,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
         study_name,
         best.number,
         float(best.value or 0.0),
-        best.user_attrs.get("mlflow_run_id", ""),
+        adapter_run_id(best),
         version,
         report,
         best_params=dict(best.params),

@@ -18,7 +18,7 @@ from mlops.search.duplicates import (
     completed_original,
     configuration_key,
 )
-from mlops.search.seeds import SeedsResult, seeds_for, train_seeds
+from mlops.search.seeds import ADAPTER_RUN_ATTR, SeedsResult, seeds_for, train_seeds
 from mlops.search.space import suggest
 from mlops.tracking import ended
 from mlops.train import FinetuneResult, Prepared, train_and_log
@@ -96,6 +96,7 @@ def run_trial_as_child_run(
             else:
                 result = train_seeds(trial_config, prepared, out_dir, seeds, link.experiment_id, f"trial-{trial.number}", report, omit)
                 trial.set_user_attr("seed_values", result.values)
+                trial.set_user_attr(ADAPTER_RUN_ATTR, result.run_ids[0])  # registered: its adapter and test scores are one model's
         except optuna.TrialPruned as pruned:
             mlflow.set_tags({"pruned": "true", "pruned_at_epoch": str(pruned_at[-1]), "pruned_reason": str(pruned)})
             raise
