@@ -1,267 +1,278 @@
-"""Search efficiency (P4): trial-epochs that TPE + Hyperband and random + median spend to match a full grid's best.
+"""Search efficiency (P4) as a tabular benchmark: Optuna's samplers and pruners replayed against a recorded grid.
 
-Task: the packaged demo fraud classification with the tiny model (`tiny-random-bert`), whole
-epochs (no `max_steps`), so each trial reports the validation metric once per epoch and the
-pruners act there. Search space: learning_rate x lora_r, both categorical, so every method
-searches exactly the points the grid visits.
+The table (benchmarks/data/search_table.json, built by benchmarks/search_table.py) holds the validation
+eval_f1 after every epoch of every grid point, for 3 training seeds. A replay draws one training seed
+per point (the run a real search would have seen), then drives a real Optuna study, with the sampler
+and pruner built exactly as `mlops sweep` builds them (`mlops.search.space.make_sampler/make_pruner`):
+`study.ask()`, the point's curve reported epoch by epoch (`trial.report`, `trial.should_prune`), then
+pruned or told its last value. A point already completed is not re-trained (as the sweep reuses a
+duplicate's result) and costs nothing. Nothing trains, so a replay takes milliseconds to seconds.
 
-For each seed (`training.seed`, which seeds both the training and the first worker's sampler):
+Each grid dimension is searched as its index (an int from 0 to n-1): the values are log-spaced or
+ordered, and every sampler (CMA-ES, GP and QMC included) can then model it, rather than falling back
+to random sampling on categoricals.
 
-1. a full grid sweep (sampler grid, pruner none, n_trials = grid size) gives the grid's best
-   validation metric (eval_f1) and its full cost in trial-epochs (every trial runs all epochs);
-2. each method sweeps with the same n_trials and the same seed; its cost to reach is the sum of
-   trial-epochs (the last epoch each trial reported, as `mlops.search.report` counts compute) over
-   the trials in order up to and including the first COMPLETE trial whose value is >= the grid's
-   best. A run that never gets there is charged its whole cost and marked as not reached.
+Compute is counted in trial-epochs (as `mlops.search.report` counts it); the grid's full compute is
+points x epochs. For each method and replay seed:
+- compute to first reach the grid's best (the best final value the full grid sees in the same draw),
+  and to reach within 0.5 F1 points of it, divided by the grid's compute (runs stop at 2x the grid's
+  compute; a target never reached counts as infinite);
+- simple regret (grid best - best found) at 10 %, 25 % and 50 % of the grid's compute.
+Reported: the median over replay seeds with a 95 % percentile-bootstrap confidence interval.
 
-Reported per method: the mean of (cost to reach / grid's full cost) over seeds, and how often the
-grid best was reached. Goal: TPE + Hyperband <= 0.35. Also printed: the guide's claim that Bayesian
-search converges 12 % faster than random, as measured here: (random cost - TPE cost) / random cost,
-with the mean costs to reach in trial-epochs (the two methods also differ in their pruner).
+Also: the seed's claim "Bayesian search converges 12 % faster than random" as random / TPE compute
+to reach the best (pruner none for both, paired by replay seed), and the winner's curse on the full
+grid: how often picking the best single observed run picks a point whose true (3-seed) mean is below
+the best point's, against confirming the top 3 with the seeds not used for selection.
 
-Every sweep goes through `mlops.search.sweep.run_sweep` with MLflow tracking to a temporary SQLite file,
-as a user's would. Results: a markdown table on stdout and benchmarks/results/search_efficiency.json.
-
-    python benchmarks/search_efficiency.py                       # 3 lr x 2 lora_r grid, 3 epochs, seeds 0 1 2
-    python benchmarks/search_efficiency.py --seeds 0 --lrs 1e-3 3e-3 --ranks 4 16 --epochs 2
+    python benchmarks/search_efficiency.py                        # 30 replay seeds, every method (GP: 10 seeds)
+    python benchmarks/search_efficiency.py --seeds 5 --samplers random tpe --pruners none hyperband
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import math
 import platform
-import statistics
 import sys
-import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("TQDM_DISABLE", "1")
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-METHODS = {"tpe+hyperband": ("tpe", "hyperband"), "random+median": ("random", "median"), "tpe+none": ("tpe", "none")}
-METHODS |= {"random+none": ("random", "none"), "grid+none": ("grid", "none")}
-TOLERANCE = 1e-9  # same point, same seed: the same value; allow for float noise only
+SAMPLERS = ["grid", "random", "tpe", "gp", "cmaes", "qmc"]
+PRUNERS = ["none", "median", "hyperband"]
+WITHIN = 0.005  # 0.5 F1 points
+BUDGETS = (0.10, 0.25, 0.50)
+MAX_COMPUTE = 2.0  # a replay stops after twice the grid's compute
+TOLERANCE = 1e-9
+CLAIM = 0.12  # the seed's "12 % faster convergence than random"
 
 
-def write_config(folder: Path, model: str, epochs: int, lrs: list[float], ranks: list[int]) -> Path:
-    """tests/configs/tiny.yaml with whole epochs, the benchmark's search space and CPU training."""
-    import yaml
-
-    data = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())
-    data["name"] = "search-efficiency"
-    data["model"]["source"] = model
-    data["training"].pop("max_steps", None)
-    data["training"].update({"epochs": epochs, "logging_steps": 10, "device": "cpu"})
-    data["search"]["space"] = {
-        "learning_rate": {"type": "categorical", "choices": lrs},
-        "lora_r": {"type": "categorical", "choices": ranks},
-    }
-    data["registry"]["policy"] = str(ROOT / "tests" / "registry" / "tiny-detector.yaml")
-    path = folder / "search-efficiency.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+def load_table(path: Path) -> dict[str, Any]:
+    table = json.loads(path.read_text())
+    names = list(table["grid"])
+    seeds = [str(s) for s in table["seeds"]]
+    curves = {}  # index tuple -> array (seeds x epochs)
+    for point in table["points"]:
+        key = tuple(table["grid"][n].index(point["params"][n]) for n in names)
+        curves[key] = np.array([point["curves"][s] for s in seeds], dtype=float)
+    table["names"], table["curves"] = names, curves
+    return table
 
 
-def epochs_run(trial: Any) -> int:
-    """Trial-epochs a trial spent: the last epoch it reported (as `mlops.search.report._epochs`)."""
-    return max(trial.intermediate_values, default=0)
+def draw(table: dict[str, Any], rng: np.random.Generator) -> dict[tuple[int, ...], np.ndarray]:
+    """One realisation: each point's curve from one training seed drawn at random."""
+    return {key: c[rng.integers(len(c))] for key, c in table["curves"].items()}
 
 
-def sweep(config_path: Path, storage: str, study_name: str, sampler: str, pruner: str, seed: int, n_trials: int) -> dict[str, Any]:
-    """One `run_sweep`, then the study read back: its trials in order, with state, value and epochs."""
-    import mlflow
+def search_config(table: dict[str, Any], sampler: str, pruner: str) -> Any:
+    from mlops.config import ParamSpace, SearchConfig
+
+    space = {n: ParamSpace(type="int", low=0, high=len(v) - 1) for n, v in table["grid"].items()}
+    return SearchConfig(n_trials=len(table["curves"]), sampler=sampler, pruner=pruner, space=space)  # type: ignore[arg-type]
+
+
+def replay(
+    table: dict[str, Any], observed: dict[tuple[int, ...], np.ndarray], sampler: str, pruner: str, seed: int, target: float
+) -> list[tuple[int, float | None]]:
+    """Run one study against `observed`: (trial-epochs, final value or None) per trial.
+
+    It stops once `target` is reached and half the grid's compute is spent (all that is measured), when every point
+    has completed, after MAX_COMPUTE x the grid's compute, or after 2 x the grid's points in trials (as if `n_trials` were
+    that: a sampler that keeps redrawing completed points runs out of trials)."""
     import optuna
 
-    from mlops.config import load_config
-    from mlops.search import SweepOptions, run_sweep
+    from mlops.search.space import make_pruner, make_sampler
 
-    overrides = {"search.sampler": sampler, "search.pruner": pruner, "training.seed": seed, "search.n_trials": n_trials}
-    config = load_config(str(config_path), overrides)
-    note = ""
-    start = time.perf_counter()
-    try:
-        run_sweep(config, SweepOptions(storage=storage, study_name=study_name, promote=False))
-    except RuntimeError as exc:
-        # Optuna's GridSampler calls study.stop() in after_trial once the grid is exhausted, which
-        # raises outside study.optimize; mlops calls tell() itself, so a full grid ends here.
-        if "Study.stop" not in str(exc):
-            raise
-        note = "run_sweep raised RuntimeError from GridSampler's study.stop() after the last trial"
-    wall = time.perf_counter() - start
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    trials = [
-        {
-            "number": t.number,
-            "state": t.state.name,
-            "value": t.value,
-            "epochs": epochs_run(t),
-            "params": t.params,
-            "seconds": t.duration.total_seconds() if t.duration is not None else None,
-        }
-        for t in sorted(study.trials, key=lambda t: t.number)
-    ]
-    return {"study_name": study_name, "sampler": sampler, "pruner": pruner, "seed": seed, "wall_s": wall, "trials": trials, "note": note}
-
-
-def cost_to_reach(trials: list[dict[str, Any]], target: float) -> tuple[int, bool, int | None]:
-    """Trial-epochs up to and including the first COMPLETE trial with value >= target (else all of them)."""
+    epochs = table["epochs"]
+    budget = MAX_COMPUTE * len(observed) * epochs
+    search = search_config(table, sampler, pruner)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study = optuna.create_study(direction="maximize", sampler=make_sampler(sampler, search, seed), pruner=make_pruner(pruner, epochs))
+    done: dict[tuple[int, ...], float] = {}
+    trials: list[tuple[int, float | None]] = []
     spent = 0
-    for t in trials:
-        spent += t["epochs"]
-        if t["state"] == "COMPLETE" and t["value"] is not None and t["value"] >= target - TOLERANCE:
-            return spent, True, t["number"]
-    return spent, False, None
+    while spent < budget and len(trials) < 2 * len(observed) and len(done) < len(observed):
+        if max(done.values(), default=-math.inf) >= target - TOLERANCE and spent >= max(BUDGETS) * len(observed) * epochs:
+            break
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trial = study.ask()
+            key = tuple(trial.suggest_int(n, 0, len(table["grid"][n]) - 1) for n in table["names"])
+        if key in done:  # the sweep reuses a completed configuration's result: no training
+            study.tell(trial, done[key])
+            trials.append((0, done[key]))
+            continue
+        curve = observed[key]
+        for epoch, value in enumerate(curve, start=1):
+            trial.report(float(value), epoch)
+            if epoch < epochs and trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                trials.append((epoch, None))
+                break
+        else:
+            study.tell(trial, float(curve[-1]))
+            done[key] = float(curve[-1])
+            trials.append((epochs, float(curve[-1])))
+        spent += trials[-1][0]
+        if sampler == "grid" and len(trials) == len(observed):  # the sweep runs a grid's points once (`trial_budget`)
+            break
+    return trials
 
 
-def best_complete(trials: list[dict[str, Any]]) -> float:
-    values = [t["value"] for t in trials if t["state"] == "COMPLETE" and t["value"] is not None]
-    if not values:
-        raise SystemExit("the grid sweep completed no trial")
-    return max(values)
+def compute_to_reach(trials: list[tuple[int, float | None]], target: float) -> float:
+    spent = 0
+    for cost, value in trials:
+        spent += cost
+        if value is not None and value >= target - TOLERANCE:
+            return float(spent)
+    return math.inf
+
+
+def best_within(trials: list[tuple[int, float | None]], budget: float) -> float:
+    spent, best = 0, -math.inf
+    for cost, value in trials:
+        spent += cost
+        if spent > budget + TOLERANCE:
+            break
+        if value is not None:
+            best = max(best, value)
+    return best
+
+
+def bootstrap(values: np.ndarray, rng: np.random.Generator, statistic: Any = np.median, n: int = 2000) -> tuple[float, float, float]:
+    """The statistic and its 95 % percentile-bootstrap interval."""
+    picks = rng.integers(len(values), size=(n, len(values)))
+    stats = np.array([statistic(values[p]) for p in picks])
+    # no interpolation between order statistics: an interval reaching a never-reached (infinite) cost stays infinite
+    return float(statistic(values)), float(np.quantile(stats, 0.025, method="lower")), float(np.quantile(stats, 0.975, method="higher"))
+
+
+def fmt(triple: tuple[float, float, float], digits: int = 2) -> str:
+    def one(x: float) -> str:
+        return "inf" if math.isinf(x) else f"{x:.{digits}f}"
+
+    return f"{one(triple[0])} [{one(triple[1])}, {one(triple[2])}]"
+
+
+def winners_curse(table: dict[str, Any], rng: np.random.Generator, draws: int, top: int) -> dict[str, Any]:
+    """Top-1 by one observed run against top-`top` confirmed with the other seeds; true metric = the 3-seed mean."""
+    keys = list(table["curves"])
+    finals = np.array([table["curves"][k][:, -1] for k in keys])  # points x seeds
+    true = finals.mean(axis=1)
+    best_true = true.max()
+    plain_gap, confirmed_gap = [], []
+    for _ in range(draws):
+        picked = rng.integers(finals.shape[1], size=len(keys))
+        observed = finals[np.arange(len(keys)), picked]
+        order = np.argsort(-observed, kind="stable")
+        plain_gap.append(best_true - true[order[0]])
+        candidates = order[:top]
+        fresh = [np.delete(finals[c], picked[c]).mean() for c in candidates]  # seeds not used to select
+        confirmed_gap.append(best_true - true[candidates[int(np.argmax(fresh))]])
+    plain, confirmed = np.array(plain_gap), np.array(confirmed_gap)
+    return {
+        "draws": draws,
+        "top": top,
+        "plain_below_best": float((plain > TOLERANCE).mean()),
+        "confirmed_below_best": float((confirmed > TOLERANCE).mean()),
+        "plain_gap": bootstrap(plain, rng, np.mean),
+        "confirmed_gap": bootstrap(confirmed, rng, np.mean),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="tiny-random-bert")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per trial (the pruners' max resource)")
-    parser.add_argument("--lrs", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3], help="learning_rate grid values")
-    parser.add_argument("--ranks", type=int, nargs="+", default=[4, 16], help="lora_r grid values")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training.seed values (one grid per seed)")
-    parser.add_argument("--methods", nargs="+", default=["tpe+hyperband", "random+median"], choices=sorted(METHODS))
-    parser.add_argument("--trials", type=int, default=None, help="trials per method run (default: the grid size)")
+    parser.add_argument("--table", type=Path, default=ROOT / "benchmarks" / "data" / "search_table.json")
+    parser.add_argument("--seeds", type=int, default=30, help="replay seeds per method")
+    parser.add_argument("--gp-seeds", type=int, default=10, help="replay seeds for the gp sampler (each GP replay takes seconds)")
+    parser.add_argument("--samplers", nargs="+", default=SAMPLERS, choices=SAMPLERS)
+    parser.add_argument("--pruners", nargs="+", default=PRUNERS, choices=PRUNERS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "search_efficiency.json")
     args = parser.parse_args()
 
-    import mlflow
     import optuna
+    import torch
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    grid_size = len(args.lrs) * len(args.ranks)
-    n_trials = args.trials or grid_size
-    out = args.out.resolve()
+    torch.set_num_threads(1)  # GPSampler fits with torch: one thread is faster than two contending ones on a small box
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    table = load_table(args.table)
+    grid_compute = len(table["curves"]) * table["epochs"]
+    rng = np.random.default_rng(0)
+    draws = [draw(table, np.random.default_rng(1000 + s)) for s in range(args.seeds)]
     started = time.perf_counter()
-    grids: dict[int, dict[str, Any]] = {}
-    runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="mlops-bench-search-") as tmp:
-        work = Path(tmp)
-        cwd = Path.cwd()
-        os.chdir(work)  # MLflow's default artifact root is relative to the working directory
-        try:
-            config_path = write_config(work, args.model, args.epochs, args.lrs, args.ranks)
-            tracking = f"sqlite:///{work / 'mlflow.db'}"
-            os.environ["MLFLOW_TRACKING_URI"] = tracking
-            mlflow.set_tracking_uri(tracking)
-            storage = f"sqlite:///{work / 'optuna.db'}"
-            for seed in args.seeds:
-                grid = sweep(config_path, storage, f"grid-s{seed}", "grid", "none", seed, grid_size)
-                grid["best"] = best_complete(grid["trials"])
-                grid["cost"] = sum(t["epochs"] for t in grid["trials"])
-                grids[seed] = grid
-                print(f"seed {seed} grid: best eval_f1 {grid['best']:.4f}, {grid['cost']} trial-epochs, {grid['wall_s']:.0f} s", flush=True)
-                for method in args.methods:
-                    sampler, pruner = METHODS[method]
-                    run = sweep(config_path, storage, f"{method.replace('+', '-')}-s{seed}", sampler, pruner, seed, n_trials)
-                    spent, reached, at = cost_to_reach(run["trials"], grid["best"])
-                    run |= {
-                        "method": method,
-                        "cost_to_reach": spent,
-                        "reached": reached,
-                        "reached_at_trial": at,
-                        "ratio": spent / grid["cost"],
-                        "total_epochs": sum(t["epochs"] for t in run["trials"]),
-                        "best": max((t["value"] for t in run["trials"] if t["state"] == "COMPLETE"), default=None),
-                        "n_pruned": sum(t["state"] == "PRUNED" for t in run["trials"]),
-                    }
-                    runs.append(run)
-                    where = f"reached at trial {at}" if reached else "NOT reached"
-                    print(
-                        f"seed {seed} {method}: {where}, {spent} trial-epochs to reach (ratio {run['ratio']:.3f}), "
-                        f"{run['total_epochs']} in all, {run['n_pruned']} pruned, {run['wall_s']:.0f} s",
-                        flush=True,
-                    )
-        finally:
-            os.chdir(cwd)
-    total_wall = time.perf_counter() - started
+    results: dict[str, dict[str, Any]] = {}
+    for sampler in args.samplers:
+        for pruner in args.pruners:
+            n = min(args.seeds, args.gp_seeds) if sampler == "gp" else args.seeds
+            t0 = time.perf_counter()
+            to_best, to_near, regret = [], [], {b: [] for b in BUDGETS}
+            for s in range(n):
+                observed = draws[s]
+                target = max(float(c[-1]) for c in observed.values())
+                trials = replay(table, observed, sampler, pruner, s, target)
+                to_best.append(compute_to_reach(trials, target) / grid_compute)
+                to_near.append(compute_to_reach(trials, target - WITHIN) / grid_compute)
+                for b in BUDGETS:
+                    regret[b].append(target - best_within(trials, b * grid_compute))
+            best_arr = np.array(to_best)
+            results[f"{sampler}+{pruner}"] = {
+                "seeds": n,
+                "reached": float(np.isfinite(best_arr).mean()),
+                "to_best": bootstrap(best_arr, rng),
+                "to_near": bootstrap(np.array(to_near), rng),
+                "regret": {str(b): bootstrap(np.array(regret[b]), rng) for b in BUDGETS},
+                "to_best_per_seed": to_best,
+                "seconds_per_replay": (time.perf_counter() - t0) / n,
+            }
+            print(f"{sampler}+{pruner}: {n} replays, {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    wall = time.perf_counter() - started
 
-    summary: dict[str, dict[str, Any]] = {}
-    for method in args.methods:
-        mine = [r for r in runs if r["method"] == method]
-        summary[method] = {
-            "mean_ratio": statistics.mean(r["ratio"] for r in mine),
-            "reached": sum(r["reached"] for r in mine),
-            "runs": len(mine),
-            "mean_cost_to_reach": statistics.mean(r["cost_to_reach"] for r in mine),
-            "mean_total_epochs": statistics.mean(r["total_epochs"] for r in mine),
-            "mean_wall_s": statistics.mean(r["wall_s"] for r in mine),
-        }
-    grid_cost = statistics.mean(g["cost"] for g in grids.values())
-    grid_wall = statistics.mean(g["wall_s"] for g in grids.values())
+    print(f"table: {args.table.name}, {len(table['curves'])} points x {table['epochs']} epochs x {len(table['seeds'])} seeds, ", end="")
+    print(f"grid compute {grid_compute} trial-epochs; {args.seeds} replay seeds (gp: {min(args.seeds, args.gp_seeds)}); {wall:.0f} s")
+    print()
+    header = "| method | seeds | reached best | compute to best / grid | to within 0.5 pt / grid | "
+    print(header + " | ".join(f"regret @{b:.0%}" for b in BUDGETS) + " | s/replay |")
+    print("|---|---|---|---|---|" + "---|" * len(BUDGETS) + "---|")
+    for method, r in results.items():
+        cells = [method, str(r["seeds"]), f"{r['reached']:.0%}", fmt(r["to_best"]), fmt(r["to_near"])]
+        cells += [fmt(r["regret"][str(b)], 3) for b in BUDGETS]
+        print("| " + " | ".join(cells) + f" | {r['seconds_per_replay']:.2f} |")
+    print()
+    payload: dict[str, Any] = {"table": str(args.table), "grid_compute": grid_compute, "wall_s": wall, "results": results}
+    if "random+none" in results and "tpe+none" in results:
+        n = min(results["random+none"]["seeds"], results["tpe+none"]["seeds"])
+        rnd = np.array(results["random+none"]["to_best_per_seed"][:n])
+        tpe = np.array(results["tpe+none"]["to_best_per_seed"][:n])
+        both = np.stack([rnd, tpe], axis=1)
 
-    print()
-    print(f"model={args.model} epochs={args.epochs} grid={len(args.lrs)} lr x {len(args.ranks)} lora_r = {grid_size} points")
-    print(f"trials per run={n_trials} seeds={' '.join(map(str, args.seeds))} total wall {total_wall:.0f} s")
-    print()
-    print("| seed | grid best eval_f1 | grid trial-epochs | " + " | ".join(f"{m} to reach (ratio)" for m in args.methods) + " |")
-    print("|---|---|---|" + "---|" * len(args.methods))
-    for seed, grid in grids.items():
-        cells = []
-        for method in args.methods:
-            run = next(r for r in runs if r["method"] == method and r["seed"] == seed)
-            mark = "" if run["reached"] else " not reached"
-            cells.append(f"{run['cost_to_reach']} ({run['ratio']:.2f}){mark}")
-        print(f"| {seed} | {grid['best']:.4f} | {grid['cost']} | " + " | ".join(cells) + " |")
-    print()
-    print("| method | mean trial-epochs to reach ÷ grid cost | reached grid best | mean trial-epochs to reach", end="")
-    print(" | mean trial-epochs spent | mean wall s |")
-    print("|---|---|---|---|---|---|")
-    print(f"| grid+none (full) | 1.000 | {len(grids)}/{len(grids)} | {grid_cost:.1f} | {grid_cost:.1f} | {grid_wall:.0f} |")
-    for method, s in summary.items():
-        print(
-            f"| {method} | {s['mean_ratio']:.3f} | {s['reached']}/{s['runs']} | {s['mean_cost_to_reach']:.1f} "
-            f"| {s['mean_total_epochs']:.1f} | {s['mean_wall_s']:.0f} |"
-        )
-    print()
-    result: dict[str, Any] = {}
-    if "tpe+hyperband" in summary:
-        ratio = summary["tpe+hyperband"]["mean_ratio"]
-        result["goal_tpe_hyperband_ratio_le_0.35"] = ratio <= 0.35
-        print(f"TPE+Hyperband mean ratio {ratio:.3f}  (goal <= 0.35: {'met' if ratio <= 0.35 else 'NOT met'})")
-    if "tpe+hyperband" in summary and "random+median" in summary:
-        rnd, tpe = summary["random+median"]["mean_cost_to_reach"], summary["tpe+hyperband"]["mean_cost_to_reach"]
-        faster = (rnd - tpe) / rnd if rnd else 0.0
-        result["bayesian_faster_than_random"] = faster
-        print(
-            f"(random+median - TPE+Hyperband) / random+median, mean trial-epochs to reach: ({rnd:.1f} - {tpe:.1f}) / {rnd:.1f} "
-            f"= {faster:+.1%}  (the guide claims Bayesian converges 12 % faster than random)"
-        )
-        if n_trials <= 10:
-            print("note: TPESampler's default n_startup_trials is 10, so with <= 10 trials TPE samples at random throughout")
+        def speedup(rows: np.ndarray) -> float:
+            return float(np.median(rows[:, 0]) / np.median(rows[:, 1]))
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "benchmark": "search_efficiency",
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "grid_size": grid_size,
-        "n_trials": n_trials,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-        "total_wall_s": total_wall,
-        "grids": {str(k): v for k, v in grids.items()},
-        "runs": runs,
-        "summary": summary,
-        **result,
-    }
-    out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    print(f"results: {out}")
+        claim = bootstrap(both, rng, speedup)
+        payload["random_over_tpe"] = claim
+        print(f"seed claim (Bayesian 12 % faster than random): random / TPE compute to best, pruner none: {fmt(claim)} ", end="")
+        print(f"(1.14 would be 12 % less compute); TPE saves {1 - 1 / claim[0]:+.0%}" if math.isfinite(claim[0]) else "")
+    curse = winners_curse(table, rng, draws=2000, top=3)
+    payload["winners_curse"] = curse
+    print(
+        f"winner's curse (full grid): top-1 picks a point below the best true mean {curse['plain_below_best']:.0%} of the time, "
+        f"expected true-{table['metric']} gap {fmt(curse['plain_gap'], 4)}; confirming the top {curse['top']} with fresh seeds: "
+        f"{curse['confirmed_below_best']:.0%}, gap {fmt(curse['confirmed_gap'], 4)}"
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    payload["machine"] = {"python": platform.python_version(), "optuna": optuna.__version__}
+    args.out.write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    if "tpe+hyperband" in results:
+        print(f"P4 tpe+hyperband compute-to-best / grid: {fmt(results['tpe+hyperband']['to_best'])}")
 
 
 if __name__ == "__main__":

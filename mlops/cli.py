@@ -50,9 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="nested Optuna search; every trial is an MLflow child run")
     _add_config(p)
     p.add_argument("--n-trials", type=_optional, help="total trials of the study, across all workers (default: the config's)")
-    p.add_argument("--sampler", type=_optional, help="tpe, random, grid, cmaes or qmc (default: the config's)")
+    p.add_argument("--sampler", type=_optional, help="tpe, random, grid, cmaes, qmc or gp (default: the config's)")
     p.add_argument("--pruner", type=_optional, help="none, median or hyperband (default: the config's)")
     p.add_argument("--seed", type=_optional, help="seed for the sampler and every trial (default: the config's)")
+    p.add_argument("--seeds-per-trial", type=_optional, help="training seeds per trial, their mean told to Optuna (default: the config's)")
+    p.add_argument(
+        "--confirm-top-k", type=_optional, help="re-train the k best trials with fresh seeds, register the best (default: the config's)"
+    )
     p.add_argument("--storage", type=_optional, help="Optuna storage URL (default: optuna.db beside mlflow.db)")
     p.add_argument("--study-name", type=_optional, help="name of the Optuna study; an existing one is continued")
     p.add_argument("--promote", type=_bool, default=True, help="register the best adapter and apply the staging gate")
@@ -153,6 +157,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         "search.sampler": args.sampler,
         "search.pruner": args.pruner,
         "training.seed": args.seed,
+        "search.seeds_per_trial": args.seeds_per_trial,
+        "search.confirm_top_k": args.confirm_top_k,
     }
     config = _load(args, overrides)
     options = SweepOptions(storage=args.storage, study_name=args.study_name, promote=args.promote, console=make_console(args.verbose))

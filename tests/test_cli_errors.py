@@ -190,6 +190,18 @@ CASES = {
     ),
     "sampler_unknown": (lambda t: _config(t), ["--sampler", "bayes"], r"search.sampler: must be one of 'tpe', 'random', 'grid'"),
     "seed_negative": (lambda t: _config(t), ["--seed", "-1"], r"training.seed: must be >= 0, got -1"),
+    "seeds_per_trial_zero": (lambda t: _config(t), ["--seeds-per-trial", "0"], r"search.seeds_per_trial: must be >= 1, got 0"),
+    "confirm_more_than_trials": (
+        lambda t: _config(t),
+        ["--confirm-top-k", "4", "--n-trials", "3"],
+        r"search.confirm_top_k: cannot confirm more trials than n_trials \(3\), got 4",
+    ),
+    "confirm_more_than_the_grid": (
+        lambda t: _config(t),
+        ["--confirm-top-k", "5", "--n-trials", "6", "--sampler", "grid"],
+        r"search.confirm_top_k: cannot confirm 5 trials when the search runs 4",
+    ),
+    "confirm_seeds_zero": (lambda t: _config(t, search__confirm_seeds=0), [], r"search.confirm_seeds: must be >= 1, got 0"),
     "prefix_on_classifier": (
         lambda t: _config(t, training__adapter="prefix"),
         [],

@@ -41,9 +41,20 @@ def test_cli_accepts_the_mlproject_parameters(name: str) -> None:
 
 def test_required_entry_points_exist() -> None:
     assert {"sweep", "finetune", "evaluate", "promote"} <= set(ENTRY_POINTS)
-    assert {"n_trials", "sampler", "pruner", "seed", "storage", "study_name", "promote", "verbose", "config"} == set(
-        ENTRY_POINTS["sweep"]["parameters"]
-    )
+    sweep = {
+        "n_trials",
+        "sampler",
+        "pruner",
+        "seed",
+        "seeds_per_trial",
+        "confirm_top_k",
+        "storage",
+        "study_name",
+        "promote",
+        "verbose",
+        "config",
+    }
+    assert sweep == set(ENTRY_POINTS["sweep"]["parameters"])
     from mlops.config import HYPERPARAMETERS, hyperparameter_help
 
     hp = set(HYPERPARAMETERS)

@@ -96,7 +96,7 @@ def test_failed_trial_is_recorded_and_sweep_goes_on(tracking: str, monkeypatch: 
     assert result.registered_version is None
 
 
-@pytest.mark.parametrize("sampler", ["grid", "tpe", "cmaes", "qmc", "random"])
+@pytest.mark.parametrize("sampler", ["grid", "tpe", "cmaes", "qmc", "random", "gp"])
 def test_samplers_are_seeded(sampler: str) -> None:
     """Each sampler, seeded as the sweep seeds it, proposes the same points in the same order
     (6 trials: TPE and CMA-ES leave their start-up phase)."""

@@ -537,7 +537,7 @@ def setting_domains() -> dict[str, tuple[Any, ...] | None]:
 @dataclass
 class SearchConfig:
     n_trials: int = 6
-    sampler: Literal["tpe", "random", "grid", "cmaes", "qmc"] = "tpe"
+    sampler: Literal["tpe", "random", "grid", "cmaes", "qmc", "gp"] = "tpe"
     pruner: Literal["none", "median", "hyperband"] = field(
         default="none", metadata=_help("stop hopeless trials at an evaluation point (once per epoch)")
     )
@@ -555,11 +555,19 @@ class SearchConfig:
             "down to batch 1 (halve_batch), or prune it (prune)"
         ),
     )
+    seeds_per_trial: int = field(
+        default=1, metadata=_help("training seeds per trial (seed, seed+1, ...); Optuna is told their mean, pruners see its running value")
+    )
+    confirm_top_k: int = field(
+        default=0, metadata=_help("after the search, re-train the k best trials with fresh seeds and register the best by that mean")
+    )
+    confirm_seeds: int = field(default=3, metadata=_help("fresh training seeds per confirmed trial"))
 
     def check(self, path: str) -> list[str]:
         errors = []
         if self.n_trials < 1:
             errors.append(f"{path}.n_trials: must be >= 1, got {self.n_trials}")
+        errors += self._check_seeds(path)
         if self.timeout is not None and self.timeout <= 0:
             errors.append(f"{path}.timeout: must be > 0 seconds, got {self.timeout}")
         if self.heartbeat_interval < 1:
@@ -568,6 +576,18 @@ class SearchConfig:
             if name not in HYPERPARAMETERS + DECODING_PARAMETERS + AUGMENT_PARAMETERS:
                 known = ", ".join(HYPERPARAMETERS + DECODING_PARAMETERS + AUGMENT_PARAMETERS)
                 errors.append(f"{path}.space.{name}: not a tunable hyperparameter; use one of {known}")
+        return errors
+
+    def _check_seeds(self, path: str) -> list[str]:
+        errors = []
+        if self.seeds_per_trial < 1:
+            errors.append(f"{path}.seeds_per_trial: must be >= 1, got {self.seeds_per_trial}")
+        if self.confirm_top_k < 0:
+            errors.append(f"{path}.confirm_top_k: must be >= 0 (0: no confirmation), got {self.confirm_top_k}")
+        elif self.confirm_top_k > self.n_trials:
+            errors.append(f"{path}.confirm_top_k: cannot confirm more trials than n_trials ({self.n_trials}), got {self.confirm_top_k}")
+        if self.confirm_seeds < 1:
+            errors.append(f"{path}.confirm_seeds: must be >= 1, got {self.confirm_seeds}")
         return errors
 
 

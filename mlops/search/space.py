@@ -14,7 +14,7 @@ from mlops.errors import ConfigError
 if TYPE_CHECKING:
     import optuna
 
-SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "gp")
 PRUNERS = ("none", "median", "hyperband")
 # The guide: random search needs 50 or more samples once the space has more than 5 dimensions.
 RANDOM_MIN_TRIALS, RANDOM_MANY_DIMS = 50, 5
@@ -67,8 +67,8 @@ def _suggest_one(trial: optuna.Trial, name: str, p: ParamSpace) -> Any:
 def make_sampler(name: str, search: SearchConfig, seed: int) -> optuna.samplers.BaseSampler:
     import optuna
 
-    if name == "tpe":  # Optuna's default of 10 random start-up trials would make a short sweep a random search
-        startup = min(10, max(2, search.n_trials // 3))
+    startup = min(10, max(2, search.n_trials // 3))  # Optuna's default of 10 random ones would make a short sweep a random search
+    if name == "tpe":
         if not depends_on_searched(search.space, conditions(search.space)):
             return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
         with warnings.catch_warnings():  # `group` is marked experimental
@@ -86,6 +86,8 @@ def make_sampler(name: str, search: SearchConfig, seed: int) -> optuna.samplers.
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":  # categorical parameters fall back to independent (random) sampling
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":  # Gaussian-process Bayesian optimisation (needs scipy and torch)
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup, warn_independent_sampling=False)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
     if name == "grid":

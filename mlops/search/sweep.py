@@ -25,9 +25,11 @@ from mlops.data import dataset_lineage, log_dataset_inputs
 from mlops.errors import ConfigError, GateFailed
 from mlops.evaluate import baseline_metrics
 from mlops.registry import lineage_tags, policy_for, promote_if_gates_pass, register_version
+from mlops.search.confirm import check_confirmation, confirm_best
 from mlops.search.console import NullConsole, SweepConsole, SweepInfo
 from mlops.search.plan import refuse_if_nothing_fits
 from mlops.search.report import best_trial, log_sweep_summary
+from mlops.search.seeds import adapter_run_id
 from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_budget
 from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, SharedStudy, open_shared_study
 from mlops.search.trial import SweepLink, run_trial_as_child_run
@@ -67,7 +69,7 @@ class SweepResult:
     study_name: str
     best_trial: int
     best_value: float
-    best_run_id: str
+    best_run_id: str  # the run holding the best trial's adapter (with several seeds per trial, its first seed's run)
     registered_version: str | None
     gate_report: GateReport | None
     best_params: dict[str, Any] = field(default_factory=dict)
@@ -227,9 +229,10 @@ def _on_parent(link: SweepLink) -> Iterator[None]:
 
 
 def _finalize(
-    shared: SharedStudy, config: ExperimentConfig, policy: PromotionPolicy | None, scratch: Path, link: SweepLink
+    shared: SharedStudy, config: ExperimentConfig, policy: PromotionPolicy | None, prepared: Prepared, scratch: Path, link: SweepLink
 ) -> tuple[optuna.trial.FrozenTrial | None, str | None, GateReport | None, GateFailed | None]:
-    """Summarise the study on the parent run and register its best trial, once per outcome.
+    """Summarise the study on the parent run, confirm its best trials (`search.confirm_top_k`) and register the
+    winner, once per outcome.
 
     Under the study lock, so with several workers the last one to finish writes the final
     summary and a best trial is registered only once.
@@ -241,10 +244,10 @@ def _finalize(
         version, report, failed = None, None, None
         with _on_parent(link):
             best = log_sweep_summary(shared.study, config.search.metric)
+            if config.search.confirm_top_k:
+                best = confirm_best(shared.study, config, prepared, scratch, link)
             if policy is not None and shared.study.user_attrs.get(REGISTERED_ATTR) != best.number:
-                version, report, failed = register_and_gate(
-                    config, policy, best.user_attrs["mlflow_run_id"], best.number, link.parent_run_id, scratch
-                )
+                version, report, failed = register_and_gate(config, policy, adapter_run_id(best), best.number, link.parent_run_id, scratch)
                 shared.study.set_user_attr(REGISTERED_ATTR, best.number)
         shared.study.set_user_attr(FINALIZED_ATTR, finished)
     return best, version, report, failed
@@ -265,6 +268,8 @@ def _log_worker_start(shared: SharedStudy, config: ExperimentConfig, prepared: P
             "sampler": config.search.sampler,
             "pruner": config.search.pruner,
             "n_trials": config.search.n_trials,
+            "seeds_per_trial": config.search.seeds_per_trial,
+            "confirm_top_k": config.search.confirm_top_k,
             "seed": config.training.seed,
             "sampler_seed": seed,
             "metric": config.search.metric,
@@ -288,6 +293,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
     """
     import mlflow
 
+    check_confirmation(config.search)
     if not options.nested:  # before the study is opened: a resumed study looks its parent run up there
         check_tracking_server()
     policy = policy_for(config) if options.promote else None
@@ -311,14 +317,15 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
             seed = config.training.seed + worker  # workers (and resumed sweeps) draw different random points
             epochs = config.search.space.get("epochs")
             max_epochs = int(epochs.high) if epochs is not None and epochs.high is not None else config.training.epochs
-            shared.use_sampler(make_sampler(config.search.sampler, config.search, seed), make_pruner(config.search.pruner, max_epochs))
+            resource = max_epochs * config.search.seeds_per_trial  # a trial's epochs, over all its seeds
+            shared.use_sampler(make_sampler(config.search.sampler, config.search, seed), make_pruner(config.search.pruner, resource))
             _log_worker_start(shared, config, prepared, link, seed)
             scratch = Path(tmp)
             _close_orphaned_runs(shared, shared.fail_stale() + _failed_with_running_runs(shared), link)
             console.sweep_started(_sweep_info(config, run_name, shared, link), shared.study.get_trials(deepcopy=False))
             ran = _work(shared, config, prepared, scratch, link)
             mlflow.log_metric("trials_run_by_worker", ran)
-            best, version, report, failed = _finalize(shared, config, policy, scratch, link)
+            best, version, report, failed = _finalize(shared, config, policy, prepared, scratch, link)
             finalized = best is not None
             if best is None:  # another worker wrote the final summary
                 best = best_trial(shared.study)
@@ -333,7 +340,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
         study_name,
         best.number,
         float(best.value or 0.0),
-        best.user_attrs.get("mlflow_run_id", ""),
+        adapter_run_id(best),
         version,
         report,
         best_params=dict(best.params),

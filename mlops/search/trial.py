@@ -1,7 +1,8 @@
 """Where a trial becomes an MLflow child run: one Optuna trial = one child run of the sweep's parent, holding the
-trial's params, curves, metrics, system metrics and adapter, ended FINISHED, KILLED (pruned, or out of memory: see
-`mlops.search.memory`) or FAILED. A trial whose configuration a completed trial already ran trains nothing: its run
-ends FINISHED with that trial's results, tagged `mlops.duplicate_of`."""
+trial's params, curves, metrics, system metrics and adapter (with `search.seeds_per_trial` > 1: the seeds' mean and
+spread, each seed a nested run), ended FINISHED, KILLED (pruned, or out of memory: see `mlops.search.memory`) or FAILED.
+A trial whose configuration a completed trial already ran trains nothing: its run ends FINISHED with that trial's
+results, tagged `mlops.duplicate_of`."""
 
 from __future__ import annotations
 
@@ -21,11 +22,14 @@ from mlops.search.duplicates import (
 )
 from mlops.search.memory import train_within_memory
 from mlops.search.plan import end_infeasible, infeasible_before_launch
+from mlops.search.seeds import ADAPTER_RUN_ATTR, SeedsResult, seeds_for, train_seeds
 from mlops.search.space import suggest
 from mlops.tracking import ended
-from mlops.train import Prepared, train_and_log
+from mlops.train import FinetuneResult, Prepared, train_and_log
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     import optuna
 
     from mlops.config import ExperimentConfig
@@ -66,12 +70,13 @@ def run_trial_as_child_run(
     trial.set_user_attr(CONFIG_KEY_ATTR, key)
     original = completed_original(trial.study, key)
     hp = trial_config.training
+    seeds = seeds_for(trial_config, config.search.seeds_per_trial)
     pruned_at: list[int] = []
 
-    def report(value: float, epoch: int) -> None:
+    def report(value: float, epoch: int) -> None:  # epoch: trial-epochs spent, over all seeds (`mlops.search.seeds`)
         link.console.trial_epoch(trial.number, epoch, value)
         trial.report(value, epoch)
-        if epoch < hp.epochs and trial.should_prune():  # after the last epoch there is nothing left to save
+        if epoch < hp.epochs * len(seeds) and trial.should_prune():  # after the last epoch there is nothing left to save
             pruned_at.append(epoch)
             raise optuna.TrialPruned(f"pruned at epoch {epoch} ({config.search.metric}={value:.4f})")
 
@@ -99,9 +104,16 @@ def run_trial_as_child_run(
         mlflow.log_param("trial_number", trial.number)
         out = scratch / f"trial-{trial.number}"
         try:
-            result = train_within_memory(  # out of memory: a smaller batch, or pruned (`search.on_oom`)
-                trial_config, lambda cfg, fixed: train_and_log(cfg, prepared, out, reporter=report, omit_params={*omit, *fixed})
-            )
+
+            def train(cfg: ExperimentConfig, fixed: Collection[str]) -> FinetuneResult | SeedsResult:
+                if len(seeds) == 1:
+                    return train_and_log(cfg, prepared, out, reporter=report, omit_params={*omit, *fixed})
+                return train_seeds(cfg, prepared, out, seeds, link.experiment_id, f"trial-{trial.number}", report, {*omit, *fixed})
+
+            result = train_within_memory(trial_config, train)  # out of memory: a smaller batch, or pruned (`search.on_oom`)
+            if isinstance(result, SeedsResult):
+                trial.set_user_attr("seed_values", result.values)
+                trial.set_user_attr(ADAPTER_RUN_ATTR, result.run_ids[0])  # registered: its adapter and test scores are one model's
         except optuna.TrialPruned as pruned:
             at_epoch = {"pruned_at_epoch": str(pruned_at[-1])} if pruned_at else {}
             mlflow.set_tags({"pruned": "true", **at_epoch, "pruned_reason": str(pruned)})

@@ -1,0 +1,115 @@
+"""One configuration trained with several seeds: each seed is a nested MLflow run under the trial's (or a
+confirmation's) run, which holds the seeds' mean, their standard deviation (`<metric>_sd`) and the running mean
+that the pruner saw.
+
+Nested runs, not the seed as a step dimension: each seed keeps its own curves on the steps its trainer logged
+(train_loss per optimizer step, eval_* per epoch), its params, its adapter, and the MLflow UI shows them folded
+under the trial; seeds sharing one run's steps would overlay as one zig-zag curve.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Collection
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops.tracking import ended, log_params_effective
+from mlops.train import Prepared, train_and_log
+
+if TYPE_CHECKING:
+    import optuna
+
+    from mlops.config import ExperimentConfig
+
+SEED_OF_TAG = "mlops.seed_of_run"
+ADAPTER_RUN_ATTR = "mlflow_adapter_run_id"  # trial attr: the seed run whose adapter stands for the trial (the first)
+RUNNING_MEAN_SUFFIX = "_running_mean"
+
+
+@dataclass(frozen=True)
+class SeedsResult:
+    """Validation and test metrics averaged over the seeds; `spread`: `<name>_sd` of each validation metric."""
+
+    validation: dict[str, float]
+    test: dict[str, float]
+    spread: dict[str, float]
+    seeds: list[int]
+    values: list[float]  # the search metric of each seed, in seed order
+    run_ids: list[str]  # each seed's nested run; the first holds the adapter registered for the configuration
+
+
+def adapter_run_id(trial: optuna.trial.FrozenTrial) -> str:
+    """The run whose adapter stands for a trial: the trial's own, or with several seeds its first seed's."""
+    return str(trial.user_attrs.get(ADAPTER_RUN_ATTR, trial.user_attrs.get("mlflow_run_id", "")))
+
+
+def seeds_for(config: ExperimentConfig, count: int, offset: int = 0) -> list[int]:
+    """`count` training seeds from the config's `training.seed + offset` on."""
+    return [config.training.seed + offset + i for i in range(count)]
+
+
+def _mean_and_sd(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def train_seeds(
+    config: ExperimentConfig,
+    prepared: Prepared,
+    out_dir: Path,
+    seeds: list[int],
+    experiment_id: str,
+    run_name: str,
+    reporter: Callable[[float, int], None] | None = None,
+    omit_params: Collection[str] = (),
+) -> SeedsResult:
+    """Train `config` once per seed, each in a nested run of the active run (with its adapter, test scores and
+    curves), then log on the active run the hyperparameters, `seeds`, and every validation and test metric's mean
+    over the seeds and `<name>_sd`. The first seed trains into `out_dir`, the others beside it.
+
+    `reporter` gets, after each seed's epoch e, the running mean of the search metric at epoch e over the seeds
+    trained so far, at step = seed-epochs spent: every trial reaches a step with the same compute, so pruners
+    compare like with like, and a pruned trial stops in the middle of a seed.
+    """
+    import mlflow
+    import optuna
+
+    client = mlflow.MlflowClient()
+    active = mlflow.active_run()
+    if active is None:
+        raise RuntimeError("train_seeds logs under the active run; start the trial's run first")
+    parent_id = active.info.run_id
+    metric, epochs = config.search.metric, config.training.epochs
+    curves: list[list[float]] = []
+    results, run_ids = [], []
+    for index, seed in enumerate(seeds):
+        curve: list[float] = []
+        curves.append(curve)
+
+        def report(value: float, epoch: int, index: int = index, curve: list[float] = curve) -> None:
+            if epoch <= len(curve):
+                return
+            curve.append(value)
+            running = statistics.fmean(c[epoch - 1] for c in curves if len(c) >= epoch)
+            step = index * epochs + epoch
+            client.log_metric(parent_id, metric + RUNNING_MEAN_SUFFIX, running, step=step)
+            if reporter is not None:
+                reporter(running, step)
+
+        tags = {"mlflow.parentRunId": parent_id, SEED_OF_TAG: parent_id}
+        created = client.create_run(experiment_id, tags=tags, run_name=f"{run_name}-seed-{seed}")
+        run_ids.append(created.info.run_id)
+        where = out_dir if index == 0 else out_dir.with_name(f"{out_dir.name}-seed-{seed}")
+        with ended(mlflow.start_run(run_id=created.info.run_id, nested=True), killed_by=(optuna.TrialPruned,)):
+            results.append(train_and_log(config.with_params({"seed": seed}), prepared, where, reporter=report, omit_params=omit_params))
+    validation, test, spread = {}, {}, {}
+    for name in results[0].validation:
+        validation[name], spread[f"{name}_sd"] = _mean_and_sd([r.validation[name] for r in results])
+    for name in results[0].test:
+        test[name] = statistics.fmean(r.test[name] for r in results)
+    hp = asdict(config.with_params({"seed": seeds[0]}).training)
+    params = {k: v for k, v in hp.items() if v is not None and k not in omit_params}
+    log_params_effective({**params, "seeds": ",".join(map(str, seeds)), "model_source": config.model.source, "config": config.name})
+    mlflow.log_metrics({**validation, **spread, **test, "train_seconds": sum(r.train_seconds for r in results)})
+    return SeedsResult(validation, test, spread, list(seeds), [r.validation[metric] for r in results], run_ids)
