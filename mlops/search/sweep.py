@@ -26,6 +26,7 @@ from mlops.data import dataset_lineage, log_dataset_inputs
 from mlops.errors import ConfigError, GateFailed
 from mlops.evaluate import baseline_metrics
 from mlops.registry import lineage_tags, policy_for, promote_if_gates_pass, register_version
+from mlops.search.checkpoints import trial_checkpoints
 from mlops.search.report import best_trial, log_sweep_summary
 from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_budget
 from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, SharedStudy, open_shared_study
@@ -292,7 +293,8 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
             tempfile.TemporaryDirectory(prefix="mlops-sweep-") as tmp,
         ):
             parent_id, worker = shared.join(run.info.run_id)
-            link = SweepLink(parent_id, run.info.run_id, mlflow.MlflowClient().get_run(parent_id).info.experiment_id)
+            experiment_id = mlflow.MlflowClient().get_run(parent_id).info.experiment_id
+            link = SweepLink(parent_id, run.info.run_id, experiment_id, trial_checkpoints(config.search, shared.url, study_name, Path(tmp)))
             seed = config.training.seed + worker  # workers (and resumed sweeps) draw different random points
             epochs = config.search.space.get("epochs")
             max_epochs = int(epochs.high) if epochs is not None and epochs.high is not None else config.training.epochs

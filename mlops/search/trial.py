@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops.search.checkpoints import Resume, TrialCheckpoints, continue_lost_trial, discard, find_resume, plan_for, retry_tags
 from mlops.search.duplicates import (
     CONFIG_KEY_ATTR,
     DUPLICATE_OF_ATTR,
@@ -31,15 +32,22 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SweepLink:
-    """Where a worker's trials go: the parent run (shared by all workers) and this worker's own run."""
+    """Where a worker's trials go: the parent run (shared by all workers), this worker's own run, and the study's
+    checkpoint place (None: trials save no checkpoint)."""
 
     parent_run_id: str
     worker_run_id: str
     experiment_id: str
+    checkpoints: TrialCheckpoints | None = None
 
 
 def run_trial_as_child_run(
-    trial: optuna.Trial, config: ExperimentConfig, prepared: Prepared, scratch: Path, link: SweepLink, retry_of: int | None = None
+    trial: optuna.Trial,
+    config: ExperimentConfig,
+    prepared: Prepared,
+    scratch: Path,
+    link: SweepLink,
+    retry_of: int | None = None,
 ) -> float:
     """The objective: one trial = one MLflow child run of the sweep's parent, holding its params,
     curves, metrics and adapter.
@@ -48,7 +56,8 @@ def run_trial_as_child_run(
     sweep adds its trials to the same parent. A pruned trial's run ends KILLED with `pruned*`
     tags and keeps its curves; a failed one ends FAILED with an `error` tag. Settings that do not
     apply are neither drawn nor logged. Before anything trains, the trial's configuration key is
-    looked up among the study's COMPLETE trials: a duplicate reuses that trial's result.
+    looked up among the study's COMPLETE trials: a duplicate reuses that trial's result. The trial checkpoints
+    to `link.checkpoints` at each evaluation point; the retry of a lost trial resumes from the lost trial's last one.
     """
     import mlflow
     import optuna
@@ -59,6 +68,8 @@ def run_trial_as_child_run(
     key = configuration_key(trial_config, space, prepared.data)
     trial.set_user_attr(CONFIG_KEY_ATTR, key)
     original = completed_original(trial.study, key)
+    lost = next((t for t in trial.study.get_trials(deepcopy=False) if t.number == retry_of), None)
+    resume = find_resume(link.checkpoints, lost, key) if lost is not None else Resume()
     hp = trial_config.training
     pruned_at: list[int] = []
 
@@ -75,7 +86,7 @@ def run_trial_as_child_run(
         "mlops.worker_run_id": link.worker_run_id,
     }
     if retry_of is not None:
-        tags["mlops.retry_of_trial"] = str(retry_of)
+        tags |= {"mlops.retry_of_trial": str(retry_of), **retry_tags(lost, resume)}
     if original is not None:
         tags |= {DUPLICATE_TAG: str(original.number), DUPLICATE_RUN_TAG: str(original.user_attrs["mlflow_run_id"])}
     created = mlflow.MlflowClient().create_run(link.experiment_id, tags=tags, run_name=f"trial-{trial.number}")
@@ -86,11 +97,16 @@ def run_trial_as_child_run(
     omit = trial_config.inapplicable(space)
     with ended(mlflow.start_run(run_id=created.info.run_id, nested=True), killed_by=(optuna.TrialPruned,)):
         mlflow.log_param("trial_number", trial.number)
+        if lost is not None and resume.checkpoint is not None:
+            continue_lost_trial(trial, lost, resume)
+        plan = plan_for(link.checkpoints, trial.number, created.info.run_id, resume) if link.checkpoints is not None else None
         try:
-            result = train_and_log(trial_config, prepared, scratch / f"trial-{trial.number}", reporter=report, omit_params=omit)
+            result = train_and_log(trial_config, prepared, scratch / f"trial-{trial.number}", report, omit, plan)
         except optuna.TrialPruned as pruned:
             mlflow.set_tags({"pruned": "true", "pruned_at_epoch": str(pruned_at[-1]), "pruned_reason": str(pruned)})
             raise
+        finally:  # an ended trial is never resumed
+            discard(link.checkpoints, trial.number, created.info.run_id, lost)
     trial.set_user_attr("test_metrics", result.test)
     return result.validation[config.search.metric]
 

@@ -1,7 +1,8 @@
 """Training: one loop (`loop.run_trainer`, and `loop.fit` for any task), the tasks behind one interface (`tasks`),
 structural tuning (`structure`), one logged fine-tuning run (`finetune`), continued pre-training (`pretrain`) and
-`reproduce`."""
+`reproduce`; training checkpoints (`checkpoints`)."""
 
+from mlops.train.checkpoints import TRAINER_STATE, CheckpointPlan, checkpoint_state, last_checkpoint
 from mlops.train.device import pick_device
 from mlops.train.finetune import Prepared, log_data_checks, prepare, run_finetune, train_and_log
 from mlops.train.loop import FinetuneResult, Reporter, count_parameters, fit, run_trainer, save_adapter
@@ -9,13 +10,17 @@ from mlops.train.pretrain import PretrainResult, run_pretrain
 from mlops.train.reproduce import Reproduction, run_reproduce
 
 __all__ = [
+    "TRAINER_STATE",
+    "CheckpointPlan",
     "FinetuneResult",
     "Prepared",
     "PretrainResult",
     "Reporter",
     "Reproduction",
+    "checkpoint_state",
     "count_parameters",
     "fit",
+    "last_checkpoint",
     "log_data_checks",
     "pick_device",
     "prepare",

@@ -17,6 +17,7 @@ from mlops.errors import TrainingDiverged
 from mlops.models import serving_base, write_card
 from mlops.models.structure import save_structure
 from mlops.tracking import is_main_process, seed_everything
+from mlops.train.checkpoints import CheckpointPlan, save_callback, trainer_arguments
 from mlops.train.device import pick_device
 from mlops.train.tasks._base import TaskInputs
 
@@ -120,13 +121,15 @@ def run_trainer(
     trainer_class: Any = None,
     eval_batch_size: int = 64,
     group_by_length: bool = False,
+    checkpoints: CheckpointPlan | None = None,
 ) -> Iterator[tuple[Any, Any, float]]:
     """Train with HF `Trainer` and yield (trainer, curves callback, train seconds) for final predictions.
 
-    Every toolkit run trains here: seeded, LoRA+ optimizer, no checkpoints, no reporting integrations (curves go to
+    Every toolkit run trains here: seeded, LoRA+ optimizer, no reporting integrations (curves go to
     the active MLflow run through our callback, and `metric` to `reporter` after each epoch's evaluation), NaN
     losses not filtered, the device and mixed precision from `pick_device`. Without `val_set` nothing is evaluated;
-    with it, the final weights are always evaluated, also when `max_steps` ends mid-epoch.
+    with it, the final weights are always evaluated, also when `max_steps` ends mid-epoch. With `checkpoints`, a
+    checkpoint is saved at each evaluation point, and training resumes from `checkpoints.resume_from` if given.
     """
     import time
     import warnings
@@ -137,7 +140,7 @@ def run_trainer(
     device, precision = pick_device(hp.device)
     with tempfile.TemporaryDirectory(prefix="mlops-trainer-") as scratch:
         args = TrainingArguments(
-            output_dir=scratch,
+            output_dir=str(checkpoints.directory) if checkpoints is not None else scratch,
             learning_rate=hp.learning_rate,
             per_device_train_batch_size=hp.batch_size,
             per_device_eval_batch_size=eval_batch_size,
@@ -152,7 +155,7 @@ def run_trainer(
             eval_strategy="epoch" if val_set is not None else "no",
             train_sampling_strategy="group_by_length" if group_by_length else "random",
             remove_unused_columns=False,
-            save_strategy="no",
+            **trainer_arguments(checkpoints),
             logging_steps=hp.logging_steps,
             logging_nan_inf_filter=False,  # a NaN loss must reach the callback and fail the run, not be averaged away
             report_to="none",
@@ -173,10 +176,10 @@ def run_trainer(
             data_collator=collator,
             compute_metrics=compute_metrics,
             optimizers=(_loraplus_optimizer(model, hp), None),
-            callbacks=[curves],
+            callbacks=[curves] if checkpoints is None else [curves, save_callback(checkpoints)],
         )
         start = time.perf_counter()
-        trainer.train()
+        trainer.train(resume_from_checkpoint=str(checkpoints.resume_from) if checkpoints and checkpoints.resume_from else None)
         train_seconds = time.perf_counter() - start
         if val_set is not None and curves.last_eval_step != trainer.state.global_step:  # max_steps ended mid-epoch
             trainer.evaluate()
@@ -193,6 +196,7 @@ def fit(
     tokenizer: PreTrainedTokenizerBase,
     output_dir: Path,
     reporter: Reporter | None = None,
+    checkpoints: CheckpointPlan | None = None,
 ) -> FinetuneResult:
     """Fine-tune `task`'s adapter: build the model, train through `run_trainer` (validation per epoch), score
     validation and test, save the adapter with its card.
@@ -218,6 +222,7 @@ def fit(
         trainer_class=sets.trainer_class,
         eval_batch_size=sets.eval_batch_size,
         group_by_length=sets.group_by_length,
+        checkpoints=checkpoints,
     ) as (trainer, curves, train_seconds):
         last_eval, last_step = dict(curves.last_eval), trainer.state.global_step
         scores = task.score(inputs, trainer, last_eval, sets)
