@@ -68,20 +68,36 @@ def _kill_after_first_checkpoint(config: Path, storage: str, study: str, ready: 
         worker.wait(timeout=60)
 
 
+def _artifacts(client: MlflowClient, run_id: str, path: str) -> list[str]:
+    return sorted(a.path for a in client.list_artifacts(run_id, path))
+
+
 def _final(client: MlflowClient, run_id: str) -> dict[str, float]:
     metrics = client.get_run(run_id).data.metrics
     return {k: v for k, v in metrics.items() if k.startswith(("eval_", "test_")) and not k.endswith(("_runtime", "_per_second"))}
 
 
 @pytest.mark.e2e
-def test_sigkilled_trial_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(tracking: str, tmp_path: Path) -> None:
-    config = _config_file(tmp_path)
+@pytest.mark.parametrize("checkpoint_dir", [None, "mlflow"], ids=["beside-the-study", "mlflow-artifacts"])
+def test_sigkilled_trial_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(
+    tracking: str, tmp_path: Path, checkpoint_dir: str | None
+) -> None:
+    config = _config_file(tmp_path, checkpoint_dir=checkpoint_dir)
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     ready = tmp_path / "ready"
     _kill_after_first_checkpoint(config, storage, "killed", ready)
     steps_per_epoch = int(ready.read_text())
     lost_folder = tmp_path / "checkpoints" / "killed" / "trial-0"
-    assert last_checkpoint(lost_folder) == lost_folder / f"checkpoint-{steps_per_epoch}", "epoch 1's checkpoint, beside the study"
+    client = MlflowClient()
+    lost_run = optuna.load_study(study_name="killed", storage=storage).trials[0].user_attrs["mlflow_run_id"]
+    if checkpoint_dir is None:
+        assert last_checkpoint(lost_folder) == lost_folder / f"checkpoint-{steps_per_epoch}", "epoch 1's checkpoint, beside the study"
+    else:
+        assert _artifacts(client, lost_run, "checkpoint") == [f"checkpoint/checkpoint-{steps_per_epoch}"]
+        assert f"checkpoint/checkpoint-{steps_per_epoch}/trainer_state.json" in _artifacts(
+            client, lost_run, f"checkpoint/checkpoint-{steps_per_epoch}"
+        )
+        assert not lost_folder.exists()
 
     resumed = run_sweep(load_config(str(config)), SweepOptions(storage=storage, study_name="killed", promote=False))
     uninterrupted = SweepOptions(storage=f"sqlite:///{tmp_path / 'whole.db'}", study_name="whole", promote=False)
@@ -90,7 +106,6 @@ def test_sigkilled_trial_resumes_from_its_checkpoint_and_matches_an_uninterrupte
     study = optuna.load_study(study_name="killed", storage=storage)
     assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
     assert study.trials[1].system_attrs["failed_trial"] == 0 and study.trials[1].params == whole.best_params
-    client = MlflowClient()
     retry = client.get_run(resumed.best_run_id)
     assert retry.data.tags["mlops.retry_of_trial"] == "0" and retry.data.tags[RESUMED_TAG] == str(steps_per_epoch)
     assert FROM_SCRATCH_TAG not in retry.data.tags
@@ -112,3 +127,4 @@ def test_sigkilled_trial_resumes_from_its_checkpoint_and_matches_an_uninterrupte
 
     assert all(r.info.status != "RUNNING" for e in client.search_experiments() for r in client.search_runs([e.experiment_id]))
     assert not lost_folder.exists() and not (tmp_path / "checkpoints" / "killed" / "trial-1").exists(), "ended trials keep no checkpoint"
+    assert _artifacts(client, lost_run, "checkpoint") == _artifacts(client, retry.info.run_id, "checkpoint") == []

@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from mlops.config import ExperimentConfig
 from mlops.data import dataset_lineage, log_dataset_inputs
 from mlops.errors import ConfigError, GateFailed
 from mlops.evaluate import baseline_metrics
+from mlops.models import ReusedBaseSource
 from mlops.registry import lineage_tags, policy_for, promote_if_gates_pass, register_version
 from mlops.search.checkpoints import trial_checkpoints
 from mlops.search.report import best_trial, log_sweep_summary
@@ -280,7 +281,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
     if not options.nested:  # before the study is opened: a resumed study looks its parent run up there
         check_tracking_server()
     policy = policy_for(config) if options.promote else None
-    prepared = prepared or prepare(config)
+    prepared = reusing_base(prepared or prepare(config))
     for reason in never_drawn(config.search.space, config.tunable_values()):
         logger.warning(reason)
     study_name = options.study_name or f"{config.name}-{uuid.uuid4().hex[:8]}"
@@ -325,6 +326,13 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
         trials_run=ran,
         finalized=finalized,
     )
+
+
+def reusing_base(prepared: Prepared) -> Prepared:
+    """`prepared` with a base model source that loads once for all the trials of this worker (see `ReusedBaseSource`)."""
+    if isinstance(prepared.source, ReusedBaseSource):
+        return prepared
+    return replace(prepared, source=ReusedBaseSource(prepared.source))
 
 
 def _failed_with_running_runs(shared: SharedStudy) -> list[optuna.trial.FrozenTrial]:

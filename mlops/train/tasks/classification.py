@@ -9,7 +9,7 @@ from mlops.data import ClassificationData
 from mlops.evaluate import CLASSIFICATION_METRICS, PER_EXAMPLE_ARTIFACT, classification_per_example, confusion
 from mlops.models import default_head_modules, default_lora_targets
 from mlops.train.structure import adapt, calibration_batch
-from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, register_task
+from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, encoded_once, register_task
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -85,7 +85,11 @@ class Classification(Task):
 
         data, tokenizer = _classification(inputs.data), inputs.tokenizer
         max_length = inputs.config.model.max_length
-        train, validation, test = (_Encoded(data.split(s), tokenizer, max_length) for s in ("train", "validation", "test"))
+
+        def encoded(split: Split) -> _Encoded:
+            return encoded_once(split, (id(tokenizer), max_length), lambda: _Encoded(split, tokenizer, max_length))
+
+        train, validation, test = encoded(data.train), encoded(data.validation), encoded(data.test)
         collator = DataCollatorWithPadding(tokenizer)
         return TrainingSets(train, validation, collator, test, _compute_metrics, eval_batch_size=max(64, inputs.hp.batch_size))
 
