@@ -6,6 +6,7 @@ Layout: `<root>/trial-<n>/checkpoint-<step>/` on disk, `checkpoint/checkpoint-<s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import shutil
@@ -110,6 +111,9 @@ def discard(checkpoints: TrialCheckpoints | None, number: int, run_id: str, lost
         shutil.rmtree(checkpoints.root / "resume" / f"trial-{trial_number}", ignore_errors=True)
         if checkpoints.to_mlflow and trial_run:
             _delete_artifacts(trial_run, ARTIFACT_PATH)
+    for folder in (checkpoints.root / "resume", checkpoints.root):  # once empty, the study's folder goes too
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _upload(run_id: str, folder: Path, keep: int) -> None:

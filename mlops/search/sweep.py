@@ -33,7 +33,15 @@ from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_bud
 from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, SharedStudy, open_shared_study
 from mlops.search.trial import SweepLink, run_trial_as_child_run
 from mlops.serving import log_adapter_model
-from mlops.tracking import check_tracking_server, ended, entry_run, log_environment, log_params_effective, server_gone_error
+from mlops.tracking import (
+    buffer_async_logging,
+    check_tracking_server,
+    ended,
+    entry_run,
+    log_environment,
+    log_params_effective,
+    server_gone_error,
+)
 from mlops.train import Prepared, log_data_checks, prepare
 
 if TYPE_CHECKING:
@@ -191,17 +199,30 @@ def _work(shared: SharedStudy, config: ExperimentConfig, prepared: Prepared, scr
     budget = trial_budget(config.search)
     timeout = config.search.timeout
     poll = max(0.5, min(5.0, config.search.heartbeat_interval / 2))
-    while timeout is None or time.monotonic() - started < timeout:
-        trial = shared.claim(budget)
-        if trial is not None:
-            _run_one(shared, trial, config, prepared, scratch, link)
-            ran += 1
-            continue
-        if not shared.unfinished():
-            break
-        _close_orphaned_runs(shared, shared.fail_stale(), link)
-        time.sleep(poll)
+    with _collect_only_new_objects():
+        while timeout is None or time.monotonic() - started < timeout:
+            trial = shared.claim(budget)
+            if trial is not None:
+                _run_one(shared, trial, config, prepared, scratch, link)
+                ran += 1
+                continue
+            if not shared.unfinished():
+                break
+            _close_orphaned_runs(shared, shared.fail_stale(), link)
+            time.sleep(poll)
     return ran
+
+
+@contextlib.contextmanager
+def _collect_only_new_objects() -> Iterator[None]:
+    """While trials run, leave what the worker holds for all of them (modules, data, the base model) out of garbage
+    collection: the collection after each trial, which frees its model, then scans only what trials created."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextlib.contextmanager
@@ -282,6 +303,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
         check_tracking_server()
     policy = policy_for(config) if options.promote else None
     prepared = reusing_base(prepared or prepare(config))
+    buffer_async_logging()  # each trial's run flushes and ends without waiting on an idle logging thread
     for reason in never_drawn(config.search.space, config.tunable_values()):
         logger.warning(reason)
     study_name = options.study_name or f"{config.name}-{uuid.uuid4().hex[:8]}"

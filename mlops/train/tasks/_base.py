@@ -6,11 +6,10 @@ A new task is one module with a `Task` subclass and one `register_task(...)` lin
 
 from __future__ import annotations
 
-import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlops.errors import ConfigError
 
@@ -85,22 +84,6 @@ class Task(ABC):
 
 
 _TASKS: dict[str, Task] = {}
-_Encoding = TypeVar("_Encoding")
-_ENCODINGS: dict[tuple[int, Hashable], tuple[weakref.ref[Any], Any]] = {}
-
-
-def encoded_once(split: object, key: Hashable, encode: Callable[[], _Encoding]) -> _Encoding:
-    """`encode()`, the encoding of `split` under `key` (the tokenizer and settings it depends on), computed once while
-    `split` lives: the runs of one process (a sweep's trials) share the encodings of the splits they do not change.
-    A split a run changes (augmented training data) is a new object, encoded anew."""
-    slot = (id(split), key)
-    held = _ENCODINGS.get(slot)
-    if held is not None and held[0]() is split:
-        encoding: _Encoding = held[1]
-        return encoding
-    encoding = encode()
-    _ENCODINGS[slot] = (weakref.ref(split, lambda _: _ENCODINGS.pop(slot, None)), encoding)
-    return encoding
 
 
 def register_task(task: Task) -> None:

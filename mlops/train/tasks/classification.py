@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlops.data import ClassificationData
+from mlops.data import ClassificationData, once_per_split
 from mlops.evaluate import CLASSIFICATION_METRICS, PER_EXAMPLE_ARTIFACT, classification_per_example, confusion
 from mlops.models import default_head_modules, default_lora_targets
 from mlops.train.structure import adapt, calibration_batch
-from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, encoded_once, register_task
+from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, register_task
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -87,7 +87,7 @@ class Classification(Task):
         max_length = inputs.config.model.max_length
 
         def encoded(split: Split) -> _Encoded:
-            return encoded_once(split, (id(tokenizer), max_length), lambda: _Encoded(split, tokenizer, max_length))
+            return once_per_split(split, ("encoded", id(tokenizer), max_length), lambda: _Encoded(split, tokenizer, max_length))
 
         train, validation, test = encoded(data.train), encoded(data.validation), encoded(data.test)
         collator = DataCollatorWithPadding(tokenizer)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops.data import PairSplit, SummarizationData
+from mlops.data import PairSplit, SummarizationData, once_per_split
 from mlops.errors import SummarizationConfigError
 from mlops.evaluate import (
     PER_EXAMPLE_ARTIFACT,
@@ -26,7 +26,7 @@ from mlops.evaluate import (
 from mlops.models import default_causal_lm_targets, load_causal_lm
 from mlops.train.device import pick_device
 from mlops.train.structure import adapt
-from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, encoded_once, register_task
+from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, register_task
 
 if TYPE_CHECKING:
     import torch
@@ -287,11 +287,11 @@ class Summarization(Task):
     def training_sets(self, inputs: TaskInputs) -> TrainingSets:
         data, gen, hp, tokenizer = _summarization(inputs.data), inputs.gen, inputs.hp, inputs.tokenizer
         budgets = (gen.template, gen.max_document_tokens, gen.max_summary_tokens)
-        key = (id(tokenizer), *budgets)
+        key = ("pairs", id(tokenizer), *budgets)
         train = data.train
-        train_rows, train_stats = encoded_once(train, key, lambda: encode_pairs(tokenizer, train.documents, train.summaries, *budgets))
+        train_rows, train_stats = once_per_split(train, key, lambda: encode_pairs(tokenizer, train.documents, train.summaries, *budgets))
         subset = _validation_subset(data, gen)
-        val_rows, val_stats = encoded_once(
+        val_rows, val_stats = once_per_split(
             data.validation, (*key, gen.eval_subset), lambda: encode_pairs(tokenizer, subset.documents, subset.summaries, *budgets)
         )
         return TrainingSets(
