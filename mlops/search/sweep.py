@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,23 +25,15 @@ from mlops.config import ExperimentConfig
 from mlops.data import dataset_lineage, log_dataset_inputs
 from mlops.errors import ConfigError, GateFailed
 from mlops.evaluate import baseline_metrics
-from mlops.models import ReusedBaseSource
 from mlops.registry import lineage_tags, policy_for, promote_if_gates_pass, register_version
 from mlops.search.checkpoints import trial_checkpoints
 from mlops.search.report import best_trial, log_sweep_summary
 from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_budget
 from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, SharedStudy, open_shared_study
 from mlops.search.trial import SweepLink, run_trial_as_child_run
+from mlops.search.worker import collecting_only_trial_objects, for_trials
 from mlops.serving import log_adapter_model
-from mlops.tracking import (
-    buffer_async_logging,
-    check_tracking_server,
-    ended,
-    entry_run,
-    log_environment,
-    log_params_effective,
-    server_gone_error,
-)
+from mlops.tracking import check_tracking_server, ended, entry_run, log_environment, log_params_effective, server_gone_error
 from mlops.train import Prepared, log_data_checks, prepare
 
 if TYPE_CHECKING:
@@ -199,30 +191,17 @@ def _work(shared: SharedStudy, config: ExperimentConfig, prepared: Prepared, scr
     budget = trial_budget(config.search)
     timeout = config.search.timeout
     poll = max(0.5, min(5.0, config.search.heartbeat_interval / 2))
-    with _collect_only_new_objects():
-        while timeout is None or time.monotonic() - started < timeout:
-            trial = shared.claim(budget)
-            if trial is not None:
-                _run_one(shared, trial, config, prepared, scratch, link)
-                ran += 1
-                continue
-            if not shared.unfinished():
-                break
-            _close_orphaned_runs(shared, shared.fail_stale(), link)
-            time.sleep(poll)
+    while timeout is None or time.monotonic() - started < timeout:
+        trial = shared.claim(budget)
+        if trial is not None:
+            _run_one(shared, trial, config, prepared, scratch, link)
+            ran += 1
+            continue
+        if not shared.unfinished():
+            break
+        _close_orphaned_runs(shared, shared.fail_stale(), link)
+        time.sleep(poll)
     return ran
-
-
-@contextlib.contextmanager
-def _collect_only_new_objects() -> Iterator[None]:
-    """While trials run, leave what the worker holds for all of them (modules, data, the base model) out of garbage
-    collection: the collection after each trial, which frees its model, then scans only what trials created."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 @contextlib.contextmanager
@@ -302,8 +281,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
     if not options.nested:  # before the study is opened: a resumed study looks its parent run up there
         check_tracking_server()
     policy = policy_for(config) if options.promote else None
-    prepared = reusing_base(prepared or prepare(config))
-    buffer_async_logging()  # each trial's run flushes and ends without waiting on an idle logging thread
+    prepared = for_trials(prepared or prepare(config))
     for reason in never_drawn(config.search.space, config.tunable_values()):
         logger.warning(reason)
     study_name = options.study_name or f"{config.name}-{uuid.uuid4().hex[:8]}"
@@ -325,7 +303,8 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
             _log_worker_start(shared, config, prepared, link, seed)
             scratch = Path(tmp)
             _close_orphaned_runs(shared, shared.fail_stale() + _failed_with_running_runs(shared), link)
-            ran = _work(shared, config, prepared, scratch, link)
+            with collecting_only_trial_objects():
+                ran = _work(shared, config, prepared, scratch, link)
             mlflow.log_metric("trials_run_by_worker", ran)
             best, version, report, failed = _finalize(shared, config, policy, scratch, link)
             finalized = best is not None
@@ -348,13 +327,6 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
         trials_run=ran,
         finalized=finalized,
     )
-
-
-def reusing_base(prepared: Prepared) -> Prepared:
-    """`prepared` with a base model source that loads once for all the trials of this worker (see `ReusedBaseSource`)."""
-    if isinstance(prepared.source, ReusedBaseSource):
-        return prepared
-    return replace(prepared, source=ReusedBaseSource(prepared.source))
 
 
 def _failed_with_running_runs(shared: SharedStudy) -> list[optuna.trial.FrozenTrial]:

@@ -42,12 +42,7 @@ class SweepLink:
 
 
 def run_trial_as_child_run(
-    trial: optuna.Trial,
-    config: ExperimentConfig,
-    prepared: Prepared,
-    scratch: Path,
-    link: SweepLink,
-    retry_of: int | None = None,
+    trial: optuna.Trial, config: ExperimentConfig, prepared: Prepared, scratch: Path, link: SweepLink, retry_of: int | None = None
 ) -> float:
     """The objective: one trial = one MLflow child run of the sweep's parent, holding its params,
     curves, metrics and adapter.
@@ -68,7 +63,7 @@ def run_trial_as_child_run(
     key = configuration_key(trial_config, space, prepared.data)
     trial.set_user_attr(CONFIG_KEY_ATTR, key)
     original = completed_original(trial.study, key)
-    lost = next((t for t in trial.study.get_trials(deepcopy=False) if t.number == retry_of), None)
+    lost = next((t for t in trial.study.get_trials(deepcopy=False) if t.number == retry_of), None) if retry_of is not None else None
     resume = find_resume(link.checkpoints, lost, key) if lost is not None else Resume()
     hp = trial_config.training
     pruned_at: list[int] = []
