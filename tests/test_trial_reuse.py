@@ -51,6 +51,7 @@ def _trial(prepared: Prepared, tmp: Path, name: str, **training: object) -> dict
 
 
 def test_a_trial_on_the_reused_base_matches_one_on_a_fresh_load(tracking: str, tmp_path: Path) -> None:
+    mlflow.set_experiment("reuse")  # this test's store: not an experiment an earlier test left active
     prepared = prepare(load_config(str(TINY_CONFIG)))
     counting = _CountingSource(resolve_source("tiny-random-bert"))
     fresh = _trial(replace(prepared, source=counting), tmp_path, "fresh", lora_r=8)
