@@ -115,3 +115,13 @@ def test_a_sweep_loads_its_base_once(tracking: str, tmp_path: Path, monkeypatch:
     monkeypatch.setattr(type(bert), "load_classifier", counted)
     result = run_sweep(load_config(str(TINY_CONFIG), {"search.n_trials": 3}), SweepOptions(promote=False))
     assert result.trials_run == 3 and len(loads) == 1
+
+
+def test_a_causal_lm_base_is_reused_too() -> None:
+    reused = ReusedBaseSource(resolve_source("tiny-random-llama"))
+    seed_everything(0)
+    first = reused.load_causal_lm()
+    seed_everything(0)
+    second = reused.load_causal_lm()
+    assert reused.fresh_loads == 1 and first is not second
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True))
