@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from mlops.config import load_config
 from mlops.errors import ConfigError
 from mlops.search import SweepOptions, run_sweep
+from mlops.search.checkpoints import FROM_SCRATCH_TAG
 from mlops.search.study import open_shared_study
 
 from .conftest import ROOT, TINY_CONFIG
@@ -123,6 +124,7 @@ def test_sigkilled_worker_is_failed_retried_and_resumed(tracking: str, tmp_path:
     assert sorted(c.data.tags["optuna.trial_number"] for c in children) == ["0", "1", "2"]
     retry = next(c for c in children if c.data.tags["optuna.trial_number"] == "1")
     assert retry.data.tags["mlops.retry_of_trial"] == "0" and retry.info.status == "FINISHED"
+    assert retry.data.tags[FROM_SCRATCH_TAG].startswith("trial 0 ran another configuration"), "max_steps changed: no resume"
     parent = client.get_run(result.parent_run_id)
     assert parent.info.status == "FINISHED" and parent.data.metrics["n_complete"] == 2 and parent.data.metrics["n_failed"] == 1
 

@@ -562,6 +562,16 @@ class SearchConfig:
         default=0, metadata=_help("after the search, re-train the k best trials with fresh seeds and register the best by that mean")
     )
     confirm_seeds: int = field(default=3, metadata=_help("fresh training seeds per confirmed trial"))
+    keep_checkpoints: int = field(
+        default=1, metadata=_help("a trial's newest checkpoints kept while it runs (one per evaluation point); 0 saves none")
+    )
+    checkpoint_dir: str | None = field(
+        default=None,
+        metadata=_help("where trials checkpoint: a folder (shared storage), `mlflow` (run artifacts); default beside the study"),
+    )
+    keep_finished_checkpoints: bool = field(
+        default=False, metadata=_help("keep a trial's checkpoints after it ends, instead of deleting them")
+    )
 
     def check(self, path: str) -> list[str]:
         errors = []
@@ -572,6 +582,10 @@ class SearchConfig:
             errors.append(f"{path}.timeout: must be > 0 seconds, got {self.timeout}")
         if self.heartbeat_interval < 1:
             errors.append(f"{path}.heartbeat_interval: must be >= 1 second, got {self.heartbeat_interval}")
+        if self.keep_checkpoints < 0:
+            errors.append(f"{path}.keep_checkpoints: must be >= 0 (0 saves no checkpoint), got {self.keep_checkpoints}")
+        if self.checkpoint_dir is not None and not self.checkpoint_dir.strip():
+            errors.append(f"{path}.checkpoint_dir: give a folder or `mlflow`, or leave it out (beside the study)")
         for name in self.space:
             if name not in HYPERPARAMETERS + DECODING_PARAMETERS + AUGMENT_PARAMETERS:
                 known = ", ".join(HYPERPARAMETERS + DECODING_PARAMETERS + AUGMENT_PARAMETERS)

@@ -19,6 +19,7 @@ from mlops.data._load import (
     split_digest,
     write_task_data,
 )
+from mlops.data.memo import once_per_split
 from mlops.data.report import DataReport, add_token_lengths, log_data_report
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "load_task_data",
     "log_data_report",
     "log_dataset_inputs",
+    "once_per_split",
     "read_frame",
     "split_digest",
     "write_task_data",

@@ -24,6 +24,7 @@ from mlops.data.contract import (
     normalize_labels,
     number_rows,
 )
+from mlops.data.memo import once_per_split
 from mlops.data.report import BEFORE_SPLIT, DataReport, LengthStats
 from mlops.errors import DataError
 
@@ -407,20 +408,22 @@ def log_dataset_inputs(data: TaskData, splits: tuple[str, ...] = SPLITS, context
     from mlflow.data.pandas_dataset import from_pandas
 
     _register_run_artifact_source()
-    for name in splits:
+
+    def dataset(name: str) -> Any:
         frame, target = data.frame(name)
         with warnings.catch_warnings():  # mlflow warns when a source is not a URI it knows
             warnings.simplefilter("ignore")
-            dataset = from_pandas(frame, source=data.split(name).source, name=f"{data.name}:{name}", targets=target)
-        mlflow.log_input(dataset, context=context or name)
+            return from_pandas(frame, source=data.split(name).source, name=f"{data.name}:{name}", targets=target)
+
+    logged = [once_per_split(data.split(name), ("mlflow_dataset", data.name, name), lambda name=name: dataset(name)) for name in splits]  # type: ignore[misc]
+    mlflow.log_inputs(logged, [context or name for name in splits], [None] * len(splits))  # one store call for all the splits
 
 
 def split_digest(data: TaskData, split: str) -> str:
     """The digest MLflow records for this split as a dataset input (content only)."""
     from mlflow.data.digest_utils import compute_pandas_digest
 
-    frame, _ = data.frame(split)
-    return str(compute_pandas_digest(frame))
+    return once_per_split(data.split(split), ("digest", data.name, split), lambda: str(compute_pandas_digest(data.frame(split)[0])))
 
 
 def key_terms(text_or_json: str | Sequence[str]) -> list[str]:

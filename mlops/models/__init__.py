@@ -1,4 +1,5 @@
-"""Base models, resolved offline: one module per model source, the adapter card, and loading a base with its adapter.
+"""Base models, resolved offline: one module per model source, the adapter card, loading a base with its adapter,
+and a source that loads a base once for many runs (`reuse`).
 
 Importing this package registers every named source; none of them loads weights until asked.
 """
@@ -19,6 +20,7 @@ from mlops.models.quantization import (
     serve_in_16bit,
     serving_base,
 )
+from mlops.models.reuse import ReusedBaseSource
 from mlops.models.run_artifact import RunArtifactSource
 from mlops.models.smollm2 import SmolLM2Source
 from mlops.models.structure._saved import load_adapted_model
@@ -36,6 +38,7 @@ __all__ = [
     "MiniLMSource",
     "ModelSource",
     "PretrainedDirSource",
+    "ReusedBaseSource",
     "RunArtifactSource",
     "SmolLM2Source",
     "TinyRandomBertSource",

@@ -25,6 +25,7 @@ from mlops.data import dataset_lineage, log_dataset_inputs
 from mlops.errors import ConfigError, GateFailed
 from mlops.evaluate import baseline_metrics
 from mlops.registry import lineage_tags, policy_for, promote_if_gates_pass, register_version
+from mlops.search.checkpoints import trial_checkpoints
 from mlops.search.confirm import check_confirmation, confirm_best
 from mlops.search.console import NullConsole, SweepConsole, SweepInfo
 from mlops.search.plan import refuse_if_nothing_fits
@@ -33,6 +34,7 @@ from mlops.search.seeds import adapter_run_id
 from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_budget
 from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, SharedStudy, open_shared_study
 from mlops.search.trial import SweepLink, run_trial_as_child_run
+from mlops.search.worker import collecting_only_trial_objects, for_trials
 from mlops.serving import log_adapter_model
 from mlops.tracking import (
     check_tracking_server,
@@ -297,7 +299,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
     if not options.nested:  # before the study is opened: a resumed study looks its parent run up there
         check_tracking_server()
     policy = policy_for(config) if options.promote else None
-    prepared = prepared or prepare(config)
+    prepared = for_trials(prepared or prepare(config))
     refuse_if_nothing_fits(config)  # else every trial would be pruned before it starts
     default_system_metrics_interval()  # trial runs log system metrics
     for reason in never_drawn(config.search.space, config.tunable_values()):
@@ -313,7 +315,9 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
             tempfile.TemporaryDirectory(prefix="mlops-sweep-") as tmp,
         ):
             parent_id, worker = shared.join(run.info.run_id)
-            link = SweepLink(parent_id, run.info.run_id, mlflow.MlflowClient().get_run(parent_id).info.experiment_id, console)
+            experiment_id = mlflow.MlflowClient().get_run(parent_id).info.experiment_id
+            checkpoints = trial_checkpoints(config.search, shared.url, study_name, Path(tmp))
+            link = SweepLink(parent_id, run.info.run_id, experiment_id, console, checkpoints)
             seed = config.training.seed + worker  # workers (and resumed sweeps) draw different random points
             epochs = config.search.space.get("epochs")
             max_epochs = int(epochs.high) if epochs is not None and epochs.high is not None else config.training.epochs
@@ -323,7 +327,8 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
             scratch = Path(tmp)
             _close_orphaned_runs(shared, shared.fail_stale() + _failed_with_running_runs(shared), link)
             console.sweep_started(_sweep_info(config, run_name, shared, link), shared.study.get_trials(deepcopy=False))
-            ran = _work(shared, config, prepared, scratch, link)
+            with collecting_only_trial_objects():
+                ran = _work(shared, config, prepared, scratch, link)
             mlflow.log_metric("trials_run_by_worker", ran)
             best, version, report, failed = _finalize(shared, config, policy, prepared, scratch, link)
             finalized = best is not None

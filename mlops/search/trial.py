@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops.search.checkpoints import Resume, TrialCheckpoints, continue_lost_trial, discard, find_resume, plan_for, retry_tags
 from mlops.search.console import NullConsole, SweepConsole
 from mlops.search.duplicates import (
     CONFIG_KEY_ATTR,
@@ -39,12 +40,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SweepLink:
-    """Where a worker's trials go: the parent run (shared by all workers) and this worker's own run."""
+    """Where a worker's trials go: the parent run (shared by all workers), this worker's own run, and the study's
+    checkpoint place (None: trials save no checkpoint)."""
 
     parent_run_id: str
     worker_run_id: str
     experiment_id: str
     console: SweepConsole = field(default_factory=NullConsole)  # told when a trial starts and at each epoch
+    checkpoints: TrialCheckpoints | None = None  # where trials checkpoint; None: they save none
 
 
 def run_trial_as_child_run(
@@ -57,7 +60,8 @@ def run_trial_as_child_run(
     sweep adds its trials to the same parent. A pruned trial's run ends KILLED with `pruned*`
     tags and keeps its curves; a failed one ends FAILED with an `error` tag. Settings that do not
     apply are neither drawn nor logged. Before anything trains, the trial's configuration key is
-    looked up among the study's COMPLETE trials: a duplicate reuses that trial's result.
+    looked up among the study's COMPLETE trials: a duplicate reuses that trial's result. The trial checkpoints
+    to `link.checkpoints` at each evaluation point; the retry of a lost trial resumes from the lost trial's last one.
     """
     import mlflow
     import optuna
@@ -69,6 +73,8 @@ def run_trial_as_child_run(
     key = configuration_key(trial_config, space, prepared.data)
     trial.set_user_attr(CONFIG_KEY_ATTR, key)
     original = completed_original(trial.study, key)
+    lost = next((t for t in trial.study.get_trials(deepcopy=False) if t.number == retry_of), None) if retry_of is not None else None
+    resume = find_resume(link.checkpoints, lost, key) if lost is not None else Resume()
     hp = trial_config.training
     seeds = seeds_for(trial_config, config.search.seeds_per_trial)
     pruned_at: list[int] = []
@@ -87,7 +93,7 @@ def run_trial_as_child_run(
         "mlops.worker_run_id": link.worker_run_id,
     }
     if retry_of is not None:
-        tags["mlops.retry_of_trial"] = str(retry_of)
+        tags |= {"mlops.retry_of_trial": str(retry_of), **retry_tags(lost, resume)}
     if original is not None:
         tags |= {DUPLICATE_TAG: str(original.number), DUPLICATE_RUN_TAG: str(original.user_attrs["mlflow_run_id"])}
     created = mlflow.MlflowClient().create_run(link.experiment_id, tags=tags, run_name=f"trial-{trial.number}")
@@ -102,13 +108,20 @@ def run_trial_as_child_run(
     omit = trial_config.inapplicable(space)
     with ended(mlflow.start_run(run_id=created.info.run_id, nested=True, log_system_metrics=True), killed_by=(optuna.TrialPruned,)):
         mlflow.log_param("trial_number", trial.number)
+        if lost is not None and resume.checkpoint is not None:
+            continue_lost_trial(trial, lost, resume)
         out = scratch / f"trial-{trial.number}"
         try:
 
             def train(cfg: ExperimentConfig, fixed: Collection[str]) -> FinetuneResult | SeedsResult:
-                if len(seeds) == 1:
-                    return train_and_log(cfg, prepared, out, reporter=report, omit_params={*omit, *fixed})
-                return train_seeds(cfg, prepared, out, seeds, link.experiment_id, f"trial-{trial.number}", report, {*omit, *fixed})
+                if len(seeds) > 1:
+                    return train_seeds(cfg, prepared, out, seeds, link.experiment_id, f"trial-{trial.number}", report, {*omit, *fixed})
+                # After running out of memory (`fixed` holds the batch settings) the trial trains at another batch size:
+                # nothing of the lost trial's checkpoint applies then.
+                plan = None
+                if link.checkpoints is not None:
+                    plan = plan_for(link.checkpoints, trial.number, created.info.run_id, Resume() if fixed else resume)
+                return train_and_log(cfg, prepared, out, report, {*omit, *fixed}, plan)
 
             result = train_within_memory(trial_config, train)  # out of memory: a smaller batch, or pruned (`search.on_oom`)
             if isinstance(result, SeedsResult):
@@ -118,6 +131,8 @@ def run_trial_as_child_run(
             at_epoch = {"pruned_at_epoch": str(pruned_at[-1])} if pruned_at else {}
             mlflow.set_tags({"pruned": "true", **at_epoch, "pruned_reason": str(pruned)})
             raise
+        finally:  # an ended trial is never resumed
+            discard(link.checkpoints, trial.number, created.info.run_id, lost)
     trial.set_user_attr("test_metrics", result.test)
     return result.validation[config.search.metric]
 

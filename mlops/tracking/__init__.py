@@ -4,13 +4,22 @@ and seeds, rank-0 logic for distributed launches, and `models:/` look-ups. The b
 from mlops.tracking.distributed import is_main_process, process_rank, world_size
 from mlops.tracking.environment import describe_environment, log_environment, seed_everything
 from mlops.tracking.model_uris import registered_model, resolve_model_version
-from mlops.tracking.runs import SYSTEM_METRICS_INTERVAL, default_system_metrics_interval, ended, entry_run, log_params_effective, redact_url
+from mlops.tracking.runs import (
+    SYSTEM_METRICS_INTERVAL,
+    buffer_async_logging,
+    default_system_metrics_interval,
+    ended,
+    entry_run,
+    log_params_effective,
+    redact_url,
+)
 from mlops.tracking.server import PREFLIGHT_TIMEOUT, abandon_active_run, check_tracking_server, server_gone_error
 
 __all__ = [
     "PREFLIGHT_TIMEOUT",
     "SYSTEM_METRICS_INTERVAL",
     "abandon_active_run",
+    "buffer_async_logging",
     "check_tracking_server",
     "default_system_metrics_interval",
     "describe_environment",

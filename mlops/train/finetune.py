@@ -23,6 +23,7 @@ from mlops.data.augment import augment_training_data, build_augmenters, log_augm
 from mlops.models import resolve_source
 from mlops.serving import log_adapter_model
 from mlops.tracking import entry_run, is_main_process, log_environment, log_params_effective, world_size
+from mlops.train.checkpoints import CheckpointPlan
 from mlops.train.loop import FinetuneResult, Reporter, fit, hyperparameters_as_params
 from mlops.train.structure import preflight
 from mlops.train.tasks import encode_pairs, task_for
@@ -80,11 +81,17 @@ def log_data_checks(prepared: Prepared) -> None:
 
 
 def train_and_log(
-    config: ExperimentConfig, prepared: Prepared, out_dir: Path, reporter: Reporter | None = None, omit_params: Collection[str] = ()
+    config: ExperimentConfig,
+    prepared: Prepared,
+    out_dir: Path,
+    reporter: Reporter | None = None,
+    omit_params: Collection[str] = (),
+    checkpoints: CheckpointPlan | None = None,
 ) -> FinetuneResult:
     """Train with `config` (a trial's: its searched values applied) under the active MLflow run, recording params,
     dataset inputs, environment, metrics and the adapter. `omit_params`: settings that have no effect in this run
-    (a trial's, e.g. `temperature` with greedy decoding), left out of its params.
+    (a trial's, e.g. `temperature` with greedy decoding), left out of its params. `checkpoints`: where training
+    checkpoints go and what it resumes from (a sweep's trials).
 
     Exceptions propagate: the caller's `mlops.tracking.ended` tags the run and ends it.
     """
@@ -112,7 +119,7 @@ def train_and_log(
     if main:
         log_dataset_inputs(prepared.data)
         log_environment()
-    result = fit(task_for(config.task), config, hp, gen, prepared.data, prepared.source, prepared.tokenizer, out_dir, reporter)
+    result = fit(task_for(config.task), config, hp, gen, prepared.data, prepared.source, prepared.tokenizer, out_dir, reporter, checkpoints)
     if not main:
         return result
     mlflow.log_metrics(  # validation metrics are already in as curves; their last point is the final value

@@ -19,6 +19,7 @@ from mlops.models.structure import save_structure
 from mlops.output import verbose
 from mlops.progress import Step, step
 from mlops.tracking import is_main_process, seed_everything
+from mlops.train.checkpoints import CheckpointPlan, save_callback, trainer_arguments
 from mlops.train.device import pick_device
 from mlops.train.tasks._base import TaskInputs
 from mlops.train.telemetry import Throughput, TrainingTelemetry
@@ -137,14 +138,16 @@ def run_trainer(
     eval_batch_size: int = 64,
     group_by_length: bool = False,
     throughput: Throughput = "tokens",
+    checkpoints: CheckpointPlan | None = None,
 ) -> Iterator[tuple[Any, Any, float]]:
     """Train with HF `Trainer` and yield (trainer, curves callback, train seconds) for final predictions.
 
-    Every toolkit run trains here: seeded, LoRA+ optimizer, no checkpoints, no reporting integrations (curves go to
+    Every toolkit run trains here: seeded, LoRA+ optimizer, no reporting integrations (curves go to
     the active MLflow run through our callback, and `metric` to `reporter` after each epoch's evaluation), NaN
     losses not filtered, the device and mixed precision from `pick_device`. Without `val_set` nothing is evaluated;
     with it, the final weights are always evaluated, also when `max_steps` ends mid-epoch. The run's telemetry (peak
-    memory, `throughput` per second, MFU) goes to the active MLflow run.
+    memory, `throughput` per second, MFU) goes to the active MLflow run. With `checkpoints`, a checkpoint is saved at
+    each evaluation point, and training resumes from `checkpoints.resume_from` if given.
     """
     import time
 
@@ -153,7 +156,7 @@ def run_trainer(
     device, precision = pick_device(hp.device)
     with tempfile.TemporaryDirectory(prefix="mlops-trainer-") as scratch:
         args = TrainingArguments(
-            output_dir=scratch,
+            output_dir=str(checkpoints.directory) if checkpoints is not None else scratch,
             learning_rate=hp.learning_rate,
             per_device_train_batch_size=hp.batch_size,
             per_device_eval_batch_size=eval_batch_size,
@@ -168,7 +171,7 @@ def run_trainer(
             eval_strategy="epoch" if val_set is not None else "no",
             train_sampling_strategy="group_by_length" if group_by_length else "random",
             remove_unused_columns=False,
-            save_strategy="no",
+            **trainer_arguments(checkpoints),
             logging_steps=hp.logging_steps,
             logging_nan_inf_filter=False,  # a NaN loss must reach the callback and fail the run, not be averaged away
             disable_tqdm=not verbose(),  # progress goes to the toolkit's display instead
@@ -191,17 +194,18 @@ def run_trainer(
             data_collator=collator,
             compute_metrics=compute_metrics,
             optimizers=(_loraplus_optimizer(model, hp), None),
-            callbacks=[curves, telemetry.callback],
+            callbacks=[curves, telemetry.callback] if checkpoints is None else [curves, telemetry.callback, save_callback(checkpoints)],
         )
+        resume_from = str(checkpoints.resume_from) if checkpoints and checkpoints.resume_from else None
         start = time.perf_counter()
         with telemetry.measuring():
             if verbose():
-                trainer.train()
+                trainer.train(resume_from_checkpoint=resume_from)
             else:
                 trainer.remove_callback(PrinterCallback)  # with its bars off, Trainer would print every log dict instead
                 with step("training") as progress:
                     trainer.add_callback(_progress_callback(progress))
-                    trainer.train()
+                    trainer.train(resume_from_checkpoint=resume_from)
         train_seconds = time.perf_counter() - start
         telemetry.log(train_seconds)
         if val_set is not None and curves.last_eval_step != trainer.state.global_step:  # max_steps ended mid-epoch
@@ -219,6 +223,7 @@ def fit(
     tokenizer: PreTrainedTokenizerBase,
     output_dir: Path,
     reporter: Reporter | None = None,
+    checkpoints: CheckpointPlan | None = None,
 ) -> FinetuneResult:
     """Fine-tune `task`'s adapter: build the model, train through `run_trainer` (validation per epoch), score
     validation and test, save the adapter with its card.
@@ -245,6 +250,7 @@ def fit(
         eval_batch_size=sets.eval_batch_size,
         group_by_length=sets.group_by_length,
         throughput=sets.throughput,
+        checkpoints=checkpoints,
     ) as (trainer, curves, train_seconds):
         last_eval, last_step = dict(curves.last_eval), trainer.state.global_step
         scores = task.score(inputs, trainer, last_eval, sets)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlops.data import ClassificationData
+from mlops.data import ClassificationData, once_per_split
 from mlops.evaluate import CLASSIFICATION_METRICS, PER_EXAMPLE_ARTIFACT, classification_per_example, confusion
 from mlops.models import default_head_modules, default_lora_targets, load_classifier
 from mlops.train.device import pick_device
@@ -94,7 +94,11 @@ class Classification(Task):
 
         data, tokenizer = _classification(inputs.data), inputs.tokenizer
         max_length = inputs.config.model.max_length
-        train, validation, test = (_Encoded(data.split(s), tokenizer, max_length) for s in ("train", "validation", "test"))
+
+        def encoded(split: Split) -> _Encoded:
+            return once_per_split(split, ("encoded", id(tokenizer), max_length), lambda: _Encoded(split, tokenizer, max_length))
+
+        train, validation, test = encoded(data.train), encoded(data.validation), encoded(data.test)
         collator = DataCollatorWithPadding(tokenizer)
         return TrainingSets(
             train, validation, collator, test, _compute_metrics, eval_batch_size=max(64, inputs.hp.batch_size), throughput="samples"

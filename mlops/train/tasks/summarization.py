@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops.data import PairSplit, SummarizationData
+from mlops.data import PairSplit, SummarizationData, once_per_split
 from mlops.errors import SummarizationConfigError
 from mlops.evaluate import (
     PER_EXAMPLE_ARTIFACT,
@@ -287,9 +287,13 @@ class Summarization(Task):
     def training_sets(self, inputs: TaskInputs) -> TrainingSets:
         data, gen, hp, tokenizer = _summarization(inputs.data), inputs.gen, inputs.hp, inputs.tokenizer
         budgets = (gen.template, gen.max_document_tokens, gen.max_summary_tokens)
-        train_rows, train_stats = encode_pairs(tokenizer, data.train.documents, data.train.summaries, *budgets)
+        key = ("pairs", id(tokenizer), *budgets)
+        train = data.train
+        train_rows, train_stats = once_per_split(train, key, lambda: encode_pairs(tokenizer, train.documents, train.summaries, *budgets))
         subset = _validation_subset(data, gen)
-        val_rows, val_stats = encode_pairs(tokenizer, subset.documents, subset.summaries, *budgets)
+        val_rows, val_stats = once_per_split(
+            data.validation, (*key, gen.eval_subset), lambda: encode_pairs(tokenizer, subset.documents, subset.summaries, *budgets)
+        )
         return TrainingSets(
             _Rows(train_rows),
             _Rows(val_rows),

@@ -1,0 +1,193 @@
+"""A trial's training checkpoints: where they go (a folder beside the study, a shared folder, or the trial's MLflow
+run), which one the retry of a lost trial resumes from, and their removal once a trial has ended.
+
+Layout: `<root>/trial-<n>/checkpoint-<step>/` on disk, `checkpoint/checkpoint-<step>/` among a run's artifacts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops.search.duplicates import CONFIG_KEY_ATTR
+from mlops.train import TRAINER_STATE, CheckpointPlan, checkpoint_state, last_checkpoint
+
+if TYPE_CHECKING:
+    import optuna
+
+    from mlops.config import SearchConfig
+
+logger = logging.getLogger(__name__)
+
+MLFLOW = "mlflow"  # `search.checkpoint_dir` value: checkpoints go to the trial's run as artifacts
+ARTIFACT_PATH = "checkpoint"
+RESUMED_TAG = "mlops.resumed_from_step"
+RESUMED_METRIC = "resumed_from_step"
+FROM_SCRATCH_TAG = "mlops.resume_from_scratch"  # on a retry that found no usable checkpoint: why
+
+
+@dataclass(frozen=True)
+class TrialCheckpoints:
+    """Where the trials of one study checkpoint. `root` holds a `trial-<n>` folder per trial; with `to_mlflow` it is
+    local scratch, and each checkpoint is uploaded to the trial's run."""
+
+    root: Path
+    keep: int
+    keep_finished: bool
+    to_mlflow: bool
+
+    def folder(self, number: int) -> Path:
+        return self.root / f"trial-{number}"
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a retry starts from: a checkpoint (its step and epoch) or, with the reason, from scratch."""
+
+    checkpoint: Path | None = None
+    step: int = 0
+    epoch: int = 0
+    reason: str = ""
+
+
+def trial_checkpoints(search: SearchConfig, storage_url: str, study_name: str, scratch: Path) -> TrialCheckpoints | None:
+    """The study's checkpoint place from `search.checkpoint_dir`: by default a `checkpoints` folder beside a SQLite
+    study (else in the working directory); None when `search.keep_checkpoints` is 0."""
+    if search.keep_checkpoints == 0:
+        return None
+    folder = study_name.replace("/", "_")
+    setting = search.checkpoint_dir
+    if setting == MLFLOW:
+        root, to_mlflow = scratch / "checkpoints", True
+    elif setting is not None:
+        root, to_mlflow = Path(setting).expanduser().resolve() / folder, False
+    else:
+        beside = Path(storage_url.split("///", 1)[1]).resolve().parent if storage_url.startswith("sqlite:///") else Path.cwd()
+        root, to_mlflow = beside / "checkpoints" / folder, False
+    return TrialCheckpoints(root, search.keep_checkpoints, search.keep_finished_checkpoints, to_mlflow)
+
+
+def plan_for(checkpoints: TrialCheckpoints, number: int, run_id: str, resume: Resume) -> CheckpointPlan:
+    """Trial `number`'s checkpoints (uploaded to run `run_id` when they go to MLflow), resuming as `resume` says."""
+    upload = None
+    if checkpoints.to_mlflow:
+
+        def upload(folder: Path, step: int) -> None:
+            _upload(run_id, folder, checkpoints.keep)
+
+    return CheckpointPlan(checkpoints.folder(number), checkpoints.keep, resume.checkpoint, upload)
+
+
+def find_resume(checkpoints: TrialCheckpoints | None, lost: optuna.trial.FrozenTrial, config_key: str) -> Resume:
+    """The last usable checkpoint of `lost`, the trial a retry replaces, if it ran the same configuration."""
+    if checkpoints is None:
+        return Resume(reason="checkpoints are off (search.keep_checkpoints is 0)")
+    if lost.user_attrs.get(CONFIG_KEY_ATTR) != config_key:
+        return Resume(reason=f"trial {lost.number} ran another configuration (the study's settings changed)")
+    run_id = lost.user_attrs.get("mlflow_run_id")
+    found = last_checkpoint(checkpoints.folder(lost.number))
+    if found is None and checkpoints.to_mlflow and run_id:
+        found = _download(run_id, checkpoints.root / "resume" / f"trial-{lost.number}")
+    state = checkpoint_state(found) if found is not None else None
+    if found is None or state is None:
+        where = f"run {run_id}" if checkpoints.to_mlflow else str(checkpoints.folder(lost.number))
+        return Resume(reason=f"trial {lost.number} left no complete checkpoint in {where}")
+    return Resume(found, int(state["global_step"]), math.ceil(float(state.get("epoch") or 0)))
+
+
+def discard(checkpoints: TrialCheckpoints | None, number: int, run_id: str, lost: optuna.trial.FrozenTrial | None = None) -> None:
+    """Delete the checkpoints of trial `number` (run `run_id`), which has ended, and of the `lost` trial it replaced:
+    on disk and among the runs' artifacts, unless `search.keep_finished_checkpoints`."""
+    if checkpoints is None or checkpoints.keep_finished:
+        return
+    ended = [(number, run_id)] + ([(lost.number, str(lost.user_attrs.get("mlflow_run_id", "")))] if lost is not None else [])
+    for trial_number, trial_run in ended:
+        shutil.rmtree(checkpoints.folder(trial_number), ignore_errors=True)
+        shutil.rmtree(checkpoints.root / "resume" / f"trial-{trial_number}", ignore_errors=True)
+        if checkpoints.to_mlflow and trial_run:
+            _delete_artifacts(trial_run, ARTIFACT_PATH)
+    for folder in (checkpoints.root / "resume", checkpoints.root):  # once empty, the study's folder goes too
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _upload(run_id: str, folder: Path, keep: int) -> None:
+    """Upload a checkpoint with its `trainer_state.json` last (what marks it complete), then drop older ones."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    target = f"{ARTIFACT_PATH}/{folder.name}"
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != TRAINER_STATE:
+            inner = path.parent.relative_to(folder).as_posix()
+            client.log_artifact(run_id, str(path), target if inner == "." else f"{target}/{inner}")
+    client.log_artifact(run_id, str(folder / TRAINER_STATE), target)
+    uploaded = sorted(_uploaded_steps(run_id), reverse=True)
+    for step in uploaded[keep:]:
+        _delete_artifacts(run_id, f"{ARTIFACT_PATH}/checkpoint-{step}")
+
+
+def _uploaded_steps(run_id: str) -> list[int]:
+    """Steps of the complete checkpoints among run `run_id`'s artifacts."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    steps = []
+    for entry in client.list_artifacts(run_id, ARTIFACT_PATH):
+        name = Path(entry.path).name
+        if entry.is_dir and name.startswith("checkpoint-") and name.removeprefix("checkpoint-").isdigit():
+            files = {Path(f.path).name for f in client.list_artifacts(run_id, entry.path)}
+            if TRAINER_STATE in files:
+                steps.append(int(name.removeprefix("checkpoint-")))
+    return steps
+
+
+def _download(run_id: str, destination: Path) -> Path | None:
+    """Download the newest complete checkpoint of run `run_id`, if it has one."""
+    import mlflow
+
+    steps = _uploaded_steps(run_id)
+    if not steps:
+        return None
+    destination.mkdir(parents=True, exist_ok=True)
+    artifact = f"{ARTIFACT_PATH}/checkpoint-{max(steps)}"
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact, dst_path=str(destination))
+    return Path(path)
+
+
+def _delete_artifacts(run_id: str, path: str) -> None:
+    """Delete a run's artifacts where the artifact store allows it; a store that does not keeps them (logged)."""
+    import mlflow
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    run = mlflow.MlflowClient().get_run(run_id)
+    try:
+        get_artifact_repository(run.info.artifact_uri).delete_artifacts(path)
+    except (NotImplementedError, mlflow.exceptions.MlflowException, OSError) as exc:
+        logger.info("run %s keeps artifacts %s: the artifact store cannot delete them (%s)", run_id, path, exc)
+
+
+def retry_tags(lost: optuna.trial.FrozenTrial | None, resume: Resume) -> dict[str, str]:
+    """A retry's run tags: the step it resumed from, or why it starts from scratch."""
+    if lost is None:
+        return {}
+    if resume.checkpoint is not None:
+        return {RESUMED_TAG: str(resume.step)}
+    return {FROM_SCRATCH_TAG: resume.reason}
+
+
+def continue_lost_trial(trial: optuna.Trial, lost: optuna.trial.FrozenTrial, resume: Resume) -> None:
+    """On the active run of `trial`, a resumed retry of `lost`: log the step it resumes from, and report to Optuna
+    what `lost` reported up to there (the pruner sees the whole curve)."""
+    import mlflow
+
+    mlflow.log_metric(RESUMED_METRIC, resume.step, step=resume.step)
+    for epoch, value in sorted(lost.intermediate_values.items()):
+        if epoch <= resume.epoch:
+            trial.report(value, epoch)
+    logger.info("trial %d resumes trial %d from step %d (%s)", trial.number, lost.number, resume.step, resume.checkpoint)
