@@ -144,6 +144,7 @@ def test_reproduce_gives_a_zero_delta(registered: Registered, capsys: pytest.Cap
     assert "test_f1" in out and "largest absolute delta: 0" in out
     deltas = mlflow.artifacts.load_dict(f"runs:/{runs[0].info.run_id}/reproduction.json")
     assert deltas and all(d["delta"] == 0 for d in deltas.values())
+    assert "flops_per_token" in deltas and "peak_memory_gib" not in deltas, "what the machine measured is not compared"
 
 
 def test_export_merged_weights_give_the_adapter_logits(registered: Registered, tmp_path: Path) -> None:

@@ -110,7 +110,6 @@ def grid_size(search: SearchConfig) -> int:
 def trial_budget(search: SearchConfig) -> int:
     """`n_trials`, except that a grid search runs each point once: at most the grid's size."""
     if search.sampler == "grid" and search.n_trials > grid_size(search):
-        logger.info("the grid has %d points: running %d trials, not %d", grid_size(search), grid_size(search), search.n_trials)
         return grid_size(search)
     return search.n_trials
 

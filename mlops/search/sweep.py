@@ -296,6 +296,9 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
     import mlflow
 
     check_confirmation(config.search)
+    budget = trial_budget(config.search)
+    if budget < config.search.n_trials:
+        logger.info("the grid has %d points: running %d trials, not %d", budget, budget, config.search.n_trials)
     if not options.nested:  # before the study is opened: a resumed study looks its parent run up there
         check_tracking_server()
     policy = policy_for(config) if options.promote else None

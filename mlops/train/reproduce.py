@@ -17,6 +17,7 @@ from mlops.errors import DataError, RegistryError
 from mlops.progress import step
 from mlops.tracking import entry_run, resolve_model_version
 from mlops.train.finetune import prepare, train_and_log
+from mlops.train.telemetry import MEASURED_METRICS
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from mlops.config import ExperimentConfig
 
 _TIMING_SUFFIXES = ("_seconds", "_runtime", "_per_second")  # wall-clock figures: not expected to repeat
+_SYSTEM_PREFIX = "system/"  # MLflow's system metrics (CPU, memory, GPU utilisation)
 
 
 def _load_resolved(client: MlflowClient, version: ModelVersion) -> ExperimentConfig:
@@ -79,7 +81,11 @@ class Reproduction:
 
 
 def compare_metrics(original: dict[str, float], reproduced: dict[str, float]) -> dict[str, tuple[float, float, float]]:
-    shared = sorted(k for k in original.keys() & reproduced.keys() if not k.endswith(_TIMING_SUFFIXES))
+    shared = sorted(
+        k
+        for k in original.keys() & reproduced.keys()
+        if not (k.endswith(_TIMING_SUFFIXES) or k.startswith(_SYSTEM_PREFIX) or k in MEASURED_METRICS)
+    )
     return {k: (original[k], reproduced[k], reproduced[k] - original[k]) for k in shared}
 
 

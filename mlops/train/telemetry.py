@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 GIB = 2**30
+# What the machine measured rather than what training computed: they differ from run to run of the same trial (as do
+# wall-clock figures and MLflow's `system/` metrics).
+MEASURED_METRICS = ("peak_memory_gib", "mfu")
 # Dense bf16/fp16 tensor-core peaks in TFLOP/s (datasheet figures without sparsity), matched against the CUDA device
 # name in this order. A card not listed has no known peak, and its runs log no `mfu`; nor does a CPU.
 PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
