@@ -18,6 +18,7 @@ _state = {"verbose": False}
 _QUIET_ENVIRONMENT = {
     "TRANSFORMERS_VERBOSITY": "warning",
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # also transformers' own bars: "Loading weights", "Writing model shards"
     "MLFLOW_LOGGING_LEVEL": "WARNING",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }

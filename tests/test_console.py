@@ -141,6 +141,19 @@ def test_verbose_brings_back_the_trainer_logs(tracking: str, tmp_path: Path) -> 
     assert "trial 0 complete" in out.stdout, "the event lines stay"
 
 
+def test_quiet_output_turns_off_the_libraries_progress_bars() -> None:
+    """Bars such as transformers' "Loading weights" (a model loaded from a directory) print carriage returns."""
+    probe = (
+        "from mlops.output import configure_output; configure_output(); "
+        "from transformers.utils import logging; import datasets; "
+        "print(logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled())"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DISABLE_PROGRESS_BARS")}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
+
+
 def _trial(number: int, state: str, value: float | None = None, seconds: float = 10.0, **attrs: object) -> optuna.trial.FrozenTrial:
     start = datetime.datetime(2026, 1, 1)
     return optuna.trial.FrozenTrial(
