@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import re
 import resource
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlops.models.memory import GIB
 from mlops.tracking import is_main_process
 
 if TYPE_CHECKING:
@@ -20,7 +22,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-GIB = 2**30
 # What the machine measured rather than what training computed: they differ from run to run of the same trial (as do
 # wall-clock figures and MLflow's `system/` metrics).
 MEASURED_METRICS = ("peak_memory_gib", "mfu")
@@ -88,12 +89,7 @@ def _numel(param: torch.nn.Parameter) -> int:
     """Logical parameter count: a bitsandbytes 4-bit weight packs two values per byte and keeps its shape aside."""
     state = getattr(param, "quant_state", None)
     shape = getattr(state, "shape", None)
-    if shape is not None:
-        count = 1
-        for size in shape:
-            count *= int(size)
-        return count
-    return param.numel()
+    return math.prod(int(size) for size in shape) if shape is not None else param.numel()
 
 
 def flops_per_token(model: torch.nn.Module) -> float:
