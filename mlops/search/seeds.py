@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Collection
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops.tracking import ended, log_params_effective
-from mlops.train import Prepared, train_and_log
+from mlops.train import Prepared, run_params, train_and_log
 
 if TYPE_CHECKING:
     import optuna
@@ -108,8 +108,7 @@ def train_seeds(
         validation[name], spread[f"{name}_sd"] = _mean_and_sd([r.validation[name] for r in results])
     for name in results[0].test:
         test[name] = statistics.fmean(r.test[name] for r in results)
-    hp = asdict(config.with_params({"seed": seeds[0]}).training)
-    params = {k: v for k, v in hp.items() if v is not None and k not in omit_params}
-    log_params_effective({**params, "seeds": ",".join(map(str, seeds)), "model_source": config.model.source, "config": config.name})
+    params = run_params(config.with_params({"seed": seeds[0]}), omit_params)
+    log_params_effective({**params, "seeds": ",".join(map(str, seeds))})
     mlflow.log_metrics({**validation, **spread, **test, "train_seconds": sum(r.train_seconds for r in results)})
     return SeedsResult(validation, test, spread, list(seeds), [r.validation[metric] for r in results], run_ids)

@@ -4,7 +4,7 @@ structural tuning (`structure`), one logged fine-tuning run (`finetune`), contin
 
 from mlops.train.checkpoints import TRAINER_STATE, CheckpointPlan, checkpoint_state, last_checkpoint
 from mlops.train.device import pick_device
-from mlops.train.finetune import Prepared, log_data_checks, prepare, run_finetune, train_and_log
+from mlops.train.finetune import Prepared, log_data_checks, prepare, run_finetune, run_params, train_and_log
 from mlops.train.loop import FinetuneResult, Reporter, count_parameters, fit, run_trainer, save_adapter
 from mlops.train.pretrain import PretrainResult, run_pretrain
 from mlops.train.reproduce import Reproduction, run_reproduce
@@ -32,6 +32,7 @@ __all__ = [
     "release_memory",
     "reset_peak_memory",
     "run_finetune",
+    "run_params",
     "run_pretrain",
     "run_reproduce",
     "run_trainer",

@@ -80,6 +80,18 @@ def log_data_checks(prepared: Prepared) -> None:
         log_data_report(prepared.data.report)
 
 
+def run_params(config: ExperimentConfig, omit_params: Collection[str] = ()) -> dict[str, Any]:
+    """The params a training run logs for `config` (a trial's: its searched values applied): the hyperparameters, the
+    model, the world size and effective batch, and for summarisation the generation settings; `omit_params` left out."""
+    hp, gen = config.training, config.generation
+    params = {**hyperparameters_as_params(hp), "model_source": config.model.source, "config": config.name}
+    params |= {"quantization": config.model.quantization, "target_modules": _target_modules_param(config.model.target_modules)}
+    params |= {"world_size": world_size(), "effective_batch_size": world_size() * hp.batch_size * hp.gradient_accumulation_steps}
+    if config.task == "summarization":
+        params |= {k: v for k, v in asdict(gen).items() if k in _LOGGED_GENERATION and v is not None}
+    return {k: v for k, v in params.items() if k not in omit_params}
+
+
 def train_and_log(
     config: ExperimentConfig,
     prepared: Prepared,
@@ -99,13 +111,8 @@ def train_and_log(
 
     hp, gen = config.training, config.generation
     main = is_main_process()  # the other ranks of a distributed launch train alongside rank 0 and log nothing
-    params = {**hyperparameters_as_params(hp), "model_source": config.model.source, "config": config.name}
-    params |= {"quantization": config.model.quantization, "target_modules": _target_modules_param(config.model.target_modules)}
-    params |= {"world_size": world_size(), "effective_batch_size": world_size() * hp.batch_size * hp.gradient_accumulation_steps}
-    if config.task == "summarization":
-        params |= {k: v for k, v in asdict(gen).items() if k in _LOGGED_GENERATION and v is not None}
     if main:
-        log_params_effective({k: v for k, v in params.items() if k not in omit_params})
+        log_params_effective(run_params(config, omit_params))
         mlflow.log_dict(resolved_config(config, hp, gen), RESOLVED_CONFIG_ARTIFACT)  # what `mlops reproduce` re-runs
         # a base model from an earlier run (`pretrain`) or a dataset from one (`augment`) names that run
         mlflow.set_tags({**prepared.source.lineage(), **dataset_lineage(config.dataset)})
