@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops.search.duplicates import CONFIG_KEY_ATTR
-from mlops.train import TRAINER_STATE, CheckpointPlan, checkpoint_state, last_checkpoint
+from mlops.train import TRAINER_STATE, CheckpointPlan, checkpoint_state, checkpoint_step, last_checkpoint
 
 if TYPE_CHECKING:
     import optuna
@@ -139,11 +139,11 @@ def _uploaded_steps(run_id: str) -> list[int]:
     client = mlflow.MlflowClient()
     steps = []
     for entry in client.list_artifacts(run_id, ARTIFACT_PATH):
-        name = Path(entry.path).name
-        if entry.is_dir and name.startswith("checkpoint-") and name.removeprefix("checkpoint-").isdigit():
+        step = checkpoint_step(Path(entry.path).name)
+        if entry.is_dir and step is not None:
             files = {Path(f.path).name for f in client.list_artifacts(run_id, entry.path)}
             if TRAINER_STATE in files:
-                steps.append(int(name.removeprefix("checkpoint-")))
+                steps.append(step)
     return steps
 
 

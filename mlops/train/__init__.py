@@ -2,7 +2,7 @@
 structural tuning (`structure`), one logged fine-tuning run (`finetune`), continued pre-training (`pretrain`),
 `reproduce`, what each run cost (`telemetry`: peak memory, throughput, MFU), and training checkpoints (`checkpoints`)."""
 
-from mlops.train.checkpoints import TRAINER_STATE, CheckpointPlan, checkpoint_state, last_checkpoint
+from mlops.train.checkpoints import TRAINER_STATE, CheckpointPlan, checkpoint_state, checkpoint_step, last_checkpoint
 from mlops.train.device import pick_device
 from mlops.train.finetune import Prepared, log_data_checks, prepare, run_finetune, run_params, train_and_log
 from mlops.train.loop import FinetuneResult, Reporter, count_parameters, fit, run_trainer, save_adapter
@@ -20,6 +20,7 @@ __all__ = [
     "Reproduction",
     "TrainingTelemetry",
     "checkpoint_state",
+    "checkpoint_step",
     "count_parameters",
     "fit",
     "flops_per_token",

@@ -26,19 +26,25 @@ class CheckpointPlan:
     on_save: Callable[[Path, int], None] | None = None
 
 
+def checkpoint_step(name: str) -> int | None:
+    """The step a `checkpoint-<step>` folder name stands for; None for any other name."""
+    match = _CHECKPOINT.match(name)
+    return int(match.group(1)) if match is not None else None
+
+
 def checkpoint_state(folder: Path) -> dict[str, Any] | None:
     """The `Trainer` state a complete checkpoint folder was saved with (`global_step`, `epoch`, ...); None if `folder`
     is not one (missing, or cut short)."""
-    match = _CHECKPOINT.match(folder.name)
+    expected = checkpoint_step(folder.name)
     path = folder / TRAINER_STATE
-    if match is None or not path.is_file():
+    if expected is None or not path.is_file():
         return None
     try:
         state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         step = int(state["global_step"])
     except (ValueError, KeyError, TypeError, OSError):
         return None
-    return state if step == int(match.group(1)) else None
+    return state if step == expected else None
 
 
 def last_checkpoint(directory: Path) -> Path | None:
