@@ -63,6 +63,7 @@ def measure(config: Any, corner: tuple[str, str, int, bool], seq: int, steps: in
     from mlops.config import TrainingConfig
     from mlops.models.architecture import from_config
     from mlops.models.memory import TrainingShape, estimate_peak_memory
+    from mlops.train import peak_memory_gib, release_memory, reset_peak_memory
     from mlops.train.structure import adapt
 
     name, quantization, batch, checkpointing = corner
@@ -74,9 +75,8 @@ def measure(config: Any, corner: tuple[str, str, int, bool], seq: int, steps: in
     base = build_base(config, quantization, saved)
     if checkpointing:
         base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    gc.collect()
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()  # from here the peak counts the weights held, not how they were built
+    release_memory()
+    reset_peak_memory("cuda")  # from here the peak counts the weights held, not how they were built
     model, _ = adapt(base, hp, "summarization", list(arch.default_targets), None)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     tokens = torch.randint(0, config.vocab_size, (batch, seq), device="cuda")
@@ -88,10 +88,9 @@ def measure(config: Any, corner: tuple[str, str, int, bool], seq: int, steps: in
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     torch.cuda.synchronize()
-    measured = torch.cuda.max_memory_allocated()
+    measured = peak_memory_gib("cuda") * 2**30
     del model, base, optimizer, tokens, loss
-    gc.collect()
-    torch.cuda.empty_cache()
+    release_memory()
     allocated = estimate.peak_bytes - estimate.overhead
     return {
         "corner": name,
