@@ -135,7 +135,9 @@ def test_two_mlflow_run_workers_share_one_exact_budget(postgres_url: str, tmp_pa
     import shutil
 
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    MlflowClient(tracking).search_experiments()  # create the tracking schema once, before two processes race to
+    # `mlflow run --experiment-name` looks the experiment up, then creates it, before the entry point runs: two
+    # started together both try to create it, and one fails. Workers join an experiment that exists (README).
+    MlflowClient(tracking).create_experiment("pair")
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     for inherited in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
         env.pop(inherited, None)
@@ -198,3 +200,26 @@ def test_optuna_dashboard_opens_the_sweeps_study(tracking: str, tmp_path: Path) 
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_worker_that_loses_the_race_to_create_the_experiment_logs_to_it(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
+    from mlops.tracking.runs import entry_run
+
+    client = MlflowClient()
+    raced = client.create_experiment("raced")  # another worker created it after this one looked it up
+    looked_up = TrackingServiceClient.get_experiment_by_name
+    lookups: list[str] = []
+
+    def stale_lookup(self: TrackingServiceClient, name: str):  # type: ignore[no-untyped-def]
+        lookups.append(name)
+        return None if len(lookups) == 1 else looked_up(self, name)
+
+    monkeypatch.setattr(TrackingServiceClient, "get_experiment_by_name", stale_lookup)
+    with entry_run("raced", "worker-2") as run, entry_run("raced", "trial", nested=True) as child:
+        pass
+    assert lookups[:2] == ["raced", "raced"], "the create failed and the experiment was looked up again"
+    assert client.get_run(run.info.run_id).info.experiment_id == raced
+    assert client.get_run(child.info.run_id).info.experiment_id == raced, "children follow the worker's experiment"
+    assert client.get_run(run.info.run_id).info.status == "FINISHED"

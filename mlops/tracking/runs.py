@@ -47,7 +47,9 @@ def entry_run(experiment: str, run_name: str, tags: dict[str, str] | None = None
         return
     check_tracking_server()  # an unreachable server or refused credentials: one line now, not retries later
     if not os.environ.get("MLFLOW_RUN_ID"):
-        mlflow.set_experiment(experiment)
+        # When another worker creates the experiment at the same moment, MLflow's set_experiment returns it without
+        # making it the active one (its runs and their children would go to Default); by id, it becomes active.
+        mlflow.set_experiment(experiment_id=mlflow.set_experiment(experiment).experiment_id)
     with ended(mlflow.start_run(run_name=run_name, tags=tags)) as run:
         yield run
 
