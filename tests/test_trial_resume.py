@@ -111,12 +111,18 @@ def test_sigkilled_trial_resumes_from_its_checkpoint_and_matches_an_uninterrupte
     assert FROM_SCRATCH_TAG not in retry.data.tags
     assert retry.data.metrics[RESUMED_METRIC] == steps_per_epoch
 
-    # the retry trained only epochs 2 and 3: its loss curve continues the lost one's steps, up to the same last step
-    retry_steps = [m.step for m in client.get_metric_history(retry.info.run_id, "train_loss")]
+    # the retry trained only epochs 2 and 3, and holds the lost run's curves up to its checkpoint: whole curves, with
+    # the steps of an uninterrupted trial
+    retry_loss = client.get_metric_history(retry.info.run_id, "train_loss")
     whole_steps = [m.step for m in client.get_metric_history(whole.best_run_id, "train_loss")]
     assert whole_steps[0] <= 4 and max(whole_steps) == 3 * steps_per_epoch
-    assert retry_steps == [s for s in whole_steps if s > steps_per_epoch]
-    assert [m.step for m in client.get_metric_history(retry.info.run_id, "eval_loss")] == [2 * steps_per_epoch, 3 * steps_per_epoch]
+    assert sorted(m.step for m in retry_loss) == whole_steps
+    lost_loss = {(m.step, m.value) for m in client.get_metric_history(lost_run, "train_loss") if m.step <= steps_per_epoch}
+    assert lost_loss and {(m.step, m.value) for m in retry_loss if m.step <= steps_per_epoch} == lost_loss, "copied"
+    copied = [m.timestamp for m in retry_loss if m.step <= steps_per_epoch]
+    assert max(copied) < retry.info.start_time, "the points up to the checkpoint were logged by the lost run, not retrained"
+    eval_steps = sorted(m.step for m in client.get_metric_history(retry.info.run_id, "eval_loss"))
+    assert eval_steps == [steps_per_epoch, 2 * steps_per_epoch, 3 * steps_per_epoch]
     assert study.trials[1].intermediate_values.keys() == {1, 2, 3}, "the lost epoch 1 report is carried over for the pruner"
 
     final, reference = _final(client, retry.info.run_id), _final(client, whole.best_run_id)
@@ -127,4 +133,5 @@ def test_sigkilled_trial_resumes_from_its_checkpoint_and_matches_an_uninterrupte
 
     assert all(r.info.status != "RUNNING" for e in client.search_experiments() for r in client.search_runs([e.experiment_id]))
     assert not lost_folder.exists() and not (tmp_path / "checkpoints" / "killed" / "trial-1").exists(), "ended trials keep no checkpoint"
+    assert not (tmp_path / "checkpoints").exists(), "nor an empty folder"
     assert _artifacts(client, lost_run, "checkpoint") == _artifacts(client, retry.info.run_id, "checkpoint") == []

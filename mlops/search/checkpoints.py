@@ -34,12 +34,14 @@ FROM_SCRATCH_TAG = "mlops.resume_from_scratch"  # on a retry that found no usabl
 @dataclass(frozen=True)
 class TrialCheckpoints:
     """Where the trials of one study checkpoint. `root` holds a `trial-<n>` folder per trial; with `to_mlflow` it is
-    local scratch, and each checkpoint is uploaded to the trial's run."""
+    local scratch, and each checkpoint is uploaded to the trial's run. With `own_parent`, root's parent is the
+    `checkpoints` folder the toolkit made (not one the user named), removed too once empty."""
 
     root: Path
     keep: int
     keep_finished: bool
     to_mlflow: bool
+    own_parent: bool = False
 
     def folder(self, number: int) -> Path:
         return self.root / f"trial-{number}"
@@ -61,15 +63,13 @@ def trial_checkpoints(search: SearchConfig, storage_url: str, study_name: str, s
     if search.keep_checkpoints == 0:
         return None
     folder = study_name.replace("/", "_")
-    setting = search.checkpoint_dir
+    setting, keep, keep_finished = search.checkpoint_dir, search.keep_checkpoints, search.keep_finished_checkpoints
     if setting == MLFLOW:
-        root, to_mlflow = scratch / "checkpoints", True
-    elif setting is not None:
-        root, to_mlflow = Path(setting).expanduser().resolve() / folder, False
-    else:
-        beside = Path(storage_url.split("///", 1)[1]).resolve().parent if storage_url.startswith("sqlite:///") else Path.cwd()
-        root, to_mlflow = beside / "checkpoints" / folder, False
-    return TrialCheckpoints(root, search.keep_checkpoints, search.keep_finished_checkpoints, to_mlflow)
+        return TrialCheckpoints(scratch / "checkpoints", keep, keep_finished, to_mlflow=True)
+    if setting is not None:
+        return TrialCheckpoints(Path(setting).expanduser().resolve() / folder, keep, keep_finished, to_mlflow=False)
+    beside = Path(storage_url.split("///", 1)[1]).resolve().parent if storage_url.startswith("sqlite:///") else Path.cwd()
+    return TrialCheckpoints(beside / "checkpoints" / folder, keep, keep_finished, to_mlflow=False, own_parent=True)
 
 
 def plan_for(checkpoints: TrialCheckpoints, number: int, run_id: str, resume: Resume) -> CheckpointPlan:
@@ -111,7 +111,8 @@ def discard(checkpoints: TrialCheckpoints | None, number: int, run_id: str, lost
         shutil.rmtree(checkpoints.root / "resume" / f"trial-{trial_number}", ignore_errors=True)
         if checkpoints.to_mlflow and trial_run:
             _delete_artifacts(trial_run, ARTIFACT_PATH)
-    for folder in (checkpoints.root / "resume", checkpoints.root):  # once empty, the study's folder goes too
+    emptied = [checkpoints.root / "resume", checkpoints.root] + ([checkpoints.root.parent] if checkpoints.own_parent else [])
+    for folder in emptied:  # once empty, the study's folder goes too, and the `checkpoints` folder the toolkit made
         with contextlib.suppress(OSError):
             folder.rmdir()
 
@@ -182,12 +183,34 @@ def retry_tags(lost: optuna.trial.FrozenTrial | None, resume: Resume) -> dict[st
 
 
 def continue_lost_trial(trial: optuna.Trial, lost: optuna.trial.FrozenTrial, resume: Resume) -> None:
-    """On the active run of `trial`, a resumed retry of `lost`: log the step it resumes from, and report to Optuna
-    what `lost` reported up to there (the pruner sees the whole curve)."""
+    """On the active run of `trial`, a resumed retry of `lost`: copy the lost run's curves up to the step it resumes
+    from (the retry's run then holds whole curves, like an uninterrupted trial's), log that step, and report to
+    Optuna what `lost` reported up to there (the pruner sees the whole curve)."""
     import mlflow
 
+    run = mlflow.active_run()
+    lost_run = lost.user_attrs.get("mlflow_run_id")
+    if run is not None and lost_run:
+        _copy_curves(str(lost_run), run.info.run_id, resume.step)
     mlflow.log_metric(RESUMED_METRIC, resume.step, step=resume.step)
     for epoch, value in sorted(lost.intermediate_values.items()):
         if epoch <= resume.epoch:
             trial.report(value, epoch)
-    logger.info("trial %d resumes trial %d from step %d (%s)", trial.number, lost.number, resume.step, resume.checkpoint)
+
+
+def _copy_curves(source: str, target: str, up_to_step: int) -> None:
+    """Log run `source`'s metric points at steps <= `up_to_step` to run `target`, with their steps and timestamps.
+    System metrics are left out (their steps count samples of a process that has gone, not training steps), and so is
+    the step a lost retry itself resumed from."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        names = [n for n in client.get_run(source).data.metrics if not n.startswith("system/") and n != RESUMED_METRIC]
+        points = [p for name in names for p in client.get_metric_history(source, name) if p.step <= up_to_step]
+    except MlflowException as exc:  # the lost run was deleted: the retry's curves start at the resumed step
+        logger.warning("could not copy the curves of run %s to its retry: %s", source, exc)
+        return
+    for start in range(0, len(points), 1000):  # MLflow's log_batch takes at most 1000 metrics a call
+        client.log_batch(target, metrics=points[start : start + 1000], synchronous=True)
