@@ -171,6 +171,27 @@ def _trial(number: int, state: str, value: float | None = None, seconds: float =
     )
 
 
+def test_plain_console_counts_what_other_workers_finished() -> None:
+    stream = io.StringIO()
+    console = PlainConsole(stream)
+    console.sweep_started(INFO, [_trial(0, "RUNNING")])  # another worker's trial, running when this one joined
+    console.trial_started(1, {"lora_r": 8})
+    mine = _trial(1, "COMPLETE", 0.70, seconds=20)
+    study = [_trial(0, "COMPLETE", 0.80, seconds=30), mine, _trial(2, "PRUNED", seconds=10), _trial(3, "RUNNING")]
+    console.trial_finished(mine, study)
+    console.trial_started(4, {"lora_r": 20})
+    later = _trial(4, "COMPLETE", 0.60, seconds=20)
+    console.trial_finished(later, [*study, later])  # nothing new from the others: nothing counted twice
+    lines = stream.getvalue().splitlines()
+    assert "0 finished before" in lines[0]
+    assert lines[2].startswith("trial 0 (another worker) complete: eval_f1=0.8000 in 30.0 s; 1/4 finished")
+    assert lines[3] == "new best: trial 0: eval_f1=0.8000 (lora_r=4)"
+    assert lines[4].startswith("trial 2 (another worker) pruned after epoch 1 in 10.0 s; 2/4 finished, 1 pruned")
+    assert lines[5].startswith("trial 1 complete: eval_f1=0.7000 in 20.0 s; 3/4 finished, 1 pruned"), "0.70 is no new best"
+    assert lines[5].endswith("ETA 0:00:10"), "1 trial left at the mean 20 s, shared by 2 workers (trial 3 is running)"
+    assert lines[7].startswith("trial 4 complete: eval_f1=0.6000 in 20.0 s; 4/4 finished, 1 pruned") and len(lines) == 8
+
+
 def test_plain_console_counts_outcomes_and_estimates_what_is_left() -> None:
     stream = io.StringIO()
     console = PlainConsole(stream)

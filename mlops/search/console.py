@@ -54,8 +54,9 @@ class SweepConsole(Protocol):
     def trial_epoch(self, number: int, epoch: int, value: float) -> None:
         """Trial `number` reported the search metric after `epoch`."""
 
-    def trial_finished(self, trial: optuna.trial.FrozenTrial) -> None:
-        """Optuna was told the trial's outcome (complete, pruned or failed)."""
+    def trial_finished(self, trial: optuna.trial.FrozenTrial, study_trials: Sequence[optuna.trial.FrozenTrial] = ()) -> None:
+        """Optuna was told the trial's outcome (complete, pruned or failed); `study_trials`, the study's trials at that
+        moment, show what other workers have finished since."""
 
     def sweep_finished(self, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
         """All trials are done: show the table of `trials`."""
@@ -76,7 +77,7 @@ class NullConsole:
     def trial_epoch(self, number: int, epoch: int, value: float) -> None:
         pass
 
-    def trial_finished(self, trial: optuna.trial.FrozenTrial) -> None:
+    def trial_finished(self, trial: optuna.trial.FrozenTrial, study_trials: Sequence[optuna.trial.FrozenTrial] = ()) -> None:
         pass
 
     def sweep_finished(self, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
@@ -129,7 +130,7 @@ def is_infeasible(trial: optuna.trial.FrozenTrial) -> bool:
 @dataclass
 class _Board:
     """The sweep's state as the events tell it, shared by the consoles: the trials the study held when this worker
-    joined, then this worker's own (other workers' trials show in the final table)."""
+    joined, then this worker's own, and those other workers finished, as of this worker's last finished trial."""
 
     info: SweepInfo
     started: float = field(default_factory=time.monotonic)
@@ -144,6 +145,8 @@ class _Board:
     running_params: Mapping[str, Any] = field(default_factory=dict)
     latest: tuple[int, float] | None = None  # (epoch, value) of the running trial
     step: tuple[str, int, int | None] | None = None  # (what, done, total) of the running trial
+    counted: set[int] = field(default_factory=set)  # numbers of the trials counted
+    workers: int = 1  # this one, and those running a trial when it last looked
 
     @classmethod
     def joined(cls, info: SweepInfo, trials: Sequence[optuna.trial.FrozenTrial]) -> _Board:
@@ -164,12 +167,13 @@ class _Board:
         self.latest, self.step = None, None
 
     def finish(self, trial: optuna.trial.FrozenTrial) -> bool:
-        """Count `trial`; True when it is the new best."""
+        """Count `trial`, once; True when it is the new best."""
         import optuna
 
         states = optuna.trial.TrialState
-        if not trial.state.is_finished():
+        if not trial.state.is_finished() or trial.number in self.counted:
             return False
+        self.counted.add(trial.number)
         self.finished += 1
         self.pruned += trial.state == states.PRUNED
         self.failed += trial.state == states.FAIL
@@ -192,14 +196,14 @@ class _Board:
         return time.monotonic() - self.started
 
     def eta(self) -> float | None:
-        """Seconds left: the mean finished-trial duration times the trials not started, plus what the running trial
-        has left of it; None before any trial finished."""
+        """Seconds left: the mean finished-trial duration times the trials not started, shared among the workers, plus
+        what the running trial has left of it; None before any trial finished."""
         if not self.durations:
             return None
         mean = sum(self.durations) / len(self.durations)
         left = max(0, self.info.n_trials - self.finished - (self.running is not None))
         current = max(0.0, mean - (time.monotonic() - self.running_since)) if self.running is not None else 0.0
-        return left * mean + current
+        return left * mean / self.workers + current
 
     def counts(self) -> str:
         return f"{self.finished}/{self.info.n_trials} finished, {self.pruned} pruned, {self.failed} failed, {self.infeasible} infeasible"
@@ -214,9 +218,17 @@ class _Board:
         return f"elapsed {clock(self.elapsed())}, ETA {clock(eta) if eta is not None else 'after the first trial'}"
 
 
-def _finished_lines(board: _Board, trial: optuna.trial.FrozenTrial) -> list[str]:
-    """Count `trial` on `board` and say how it ended (the reason of a failure included); then, if so, that it is the
-    new best."""
+def _finished_lines(board: _Board, trial: optuna.trial.FrozenTrial, study_trials: Sequence[optuna.trial.FrozenTrial] = ()) -> list[str]:
+    """Count what other workers finished (in `study_trials`, not counted yet), then `trial`, and say how each ended
+    (the reason of a failure included) and, if so, that it is the new best."""
+    others = [t for t in study_trials if t.number != trial.number and t.state.is_finished() and t.number not in board.counted]
+    if study_trials:
+        board.workers = 1 + sum(t.state.name == "RUNNING" and t.number != trial.number for t in study_trials)
+    lines = [line for other in others for line in _outcome_lines(board, other, " (another worker)")]
+    return lines + _outcome_lines(board, trial)
+
+
+def _outcome_lines(board: _Board, trial: optuna.trial.FrozenTrial, whose: str = "") -> list[str]:
     new_best = board.finish(trial)
     seconds = f" in {trial.duration.total_seconds():.1f} s" if trial.duration is not None else ""
     outcome = _state(trial)
@@ -226,7 +238,7 @@ def _finished_lines(board: _Board, trial: optuna.trial.FrozenTrial) -> list[str]
         outcome += f" after epoch {max(trial.intermediate_values)}"
     elif trial.state.name == "FAIL" and "fail_reason" in trial.user_attrs:
         outcome += f": {trial.user_attrs['fail_reason']}"
-    lines = [f"trial {trial.number} {outcome}{seconds}; {board.counts()}; {board.times()}"]
+    lines = [f"trial {trial.number}{whose} {outcome}{seconds}; {board.counts()}; {board.times()}"]
     return [*lines, f"new best: {board.best_text()}"] if new_best else lines
 
 
@@ -272,10 +284,10 @@ class PlainConsole:
         metric = self.board.info.metric if self.board is not None else "metric"
         self._line(f"trial {number} epoch {epoch}: {metric}={value:.4f}")
 
-    def trial_finished(self, trial: optuna.trial.FrozenTrial) -> None:
+    def trial_finished(self, trial: optuna.trial.FrozenTrial, study_trials: Sequence[optuna.trial.FrozenTrial] = ()) -> None:
         if self.board is None:
             return
-        for line in _finished_lines(self.board, trial):
+        for line in _finished_lines(self.board, trial, study_trials):
             self._line(line)
 
     def sweep_finished(self, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
@@ -326,9 +338,9 @@ class RichConsole:
             if self.board is not None:
                 self.board.latest = (epoch, value)
 
-    def trial_finished(self, trial: optuna.trial.FrozenTrial) -> None:
+    def trial_finished(self, trial: optuna.trial.FrozenTrial, study_trials: Sequence[optuna.trial.FrozenTrial] = ()) -> None:
         with self._lock:
-            lines = _finished_lines(self.board, trial) if self.board is not None else []
+            lines = _finished_lines(self.board, trial, study_trials) if self.board is not None else []
         for line in lines:  # above the display: the scrollback keeps every trial's outcome
             self.console.print(line, markup=False, highlight=False)
 

@@ -161,6 +161,11 @@ def _close_orphaned_runs(shared: SharedStudy, failed: list[optuna.trial.FrozenTr
             logger.warning("trial %d lost its worker; its %s run %s is now FAILED (retried by trial %s)", trial.number, what, run_id, retry)
 
 
+def _finished(link: SweepLink, shared: SharedStudy, trial: optuna.trial.FrozenTrial) -> None:
+    """Tell the console `trial` ended, with the study's trials: what other workers finished meanwhile counts too."""
+    link.console.trial_finished(trial, shared.study.get_trials(deepcopy=False))
+
+
 def _run_one(
     shared: SharedStudy, trial: optuna.Trial, config: ExperimentConfig, prepared: Prepared, scratch: Path, link: SweepLink
 ) -> None:
@@ -172,7 +177,7 @@ def _run_one(
         try:
             value = run_trial_as_child_run(trial, config, prepared, scratch, link, shared.retried_trial(trial.number))
         except optuna.TrialPruned as pruned:
-            link.console.trial_finished(shared.study.tell(trial, state=states.PRUNED))
+            _finished(link, shared, shared.study.tell(trial, state=states.PRUNED))
             logger.debug("trial %d pruned: %s", trial.number, str(pruned))  # a kept record keeps no frames
         except Exception as exc:
             gone = server_gone_error(exc)  # the tracking server went away: every further trial would fail the same way,
@@ -183,14 +188,14 @@ def _run_one(
                 raise
             if gone is not None:
                 raise gone from exc
-            link.console.trial_finished(failed)
+            _finished(link, shared, failed)
             logger.debug("trial %d failed: %s: %s", trial.number, type(exc).__name__, str(exc))  # a kept record keeps no frames
         except KeyboardInterrupt:
             shared.study.tell(trial, state=states.FAIL)
             raise
         else:
             frozen = shared.study.tell(trial, value)
-            link.console.trial_finished(frozen)
+            _finished(link, shared, frozen)
             logger.debug("trial %d %s: %s=%s", trial.number, frozen.state.name.lower(), config.search.metric, value)
 
 
