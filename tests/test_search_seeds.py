@@ -6,9 +6,15 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+import optuna
 import pytest
 from mlflow import MlflowClient
 
+from mlops.config import load_config
+from mlops.search import SweepOptions, run_sweep
+from mlops.search.study import WINNER_ATTR
+
+from .conftest import TINY_CONFIG, isolated_store
 from .test_e2e import _mlflow_run
 
 pytestmark = pytest.mark.e2e
@@ -64,3 +70,17 @@ def test_seeds_per_trial_and_confirmation_end_to_end(tmp_path: Path) -> None:
     version = client.get_model_version_by_alias("tiny-detector", "staging")
     first_seed = next(s for s in children(by_number[winner].info.run_id) if s.data.params["seed"] == "7")
     assert version.tags["optuna_trial"] == winner and version.run_id == first_seed.info.run_id, "the first seed's adapter"
+
+    # a second worker that joins the finished study writes no summary: it reports the winner the first one chose, which
+    # the study records. Here confirmation kept the search's winner, so the record is moved to another trial, as if
+    # confirmation had chosen that one: the joining worker must report it, not the search's best.
+    study = optuna.load_study(study_name=parent.data.tags["optuna.study_name"], storage=parent.data.tags["optuna.storage"])
+    assert study.user_attrs[WINNER_ATTR] == int(winner)
+    other = next(n for n in by_number if n != search_winner) if winner == search_winner else winner
+    study.set_user_attr(WINNER_ATTR, int(other))
+    overrides = {"search.n_trials": 3, "search.seeds_per_trial": 2, "search.confirm_top_k": 2, "training.seed": 7}
+    with isolated_store(tmp_path):
+        options = SweepOptions(storage=parent.data.tags["optuna.storage"], study_name=study.study_name)
+        joined = run_sweep(load_config(str(TINY_CONFIG), overrides), options)
+    assert not joined.finalized and joined.trials_run == 0
+    assert joined.best_trial == int(other) != int(search_winner)

@@ -36,6 +36,7 @@ WORKERS_ATTR = "mlops_workers"
 FINALIZED_ATTR = "mlops_finalized_trials"
 _RDB_DIALECTS = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
 REGISTERED_ATTR = "mlops_registered_trial"
+WINNER_ATTR = "mlops_winner_trial"  # the sweep's winner as the final summary chose it (after confirmation, if any)
 
 
 def normalize_url(url: str) -> str:

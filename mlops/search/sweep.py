@@ -32,7 +32,7 @@ from mlops.search.plan import refuse_if_nothing_fits
 from mlops.search.report import best_trial, log_sweep_summary
 from mlops.search.seeds import adapter_run_id
 from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_budget
-from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, SharedStudy, open_shared_study
+from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, WINNER_ATTR, SharedStudy, open_shared_study
 from mlops.search.trial import SweepLink, run_trial_as_child_run
 from mlops.search.worker import collecting_only_trial_objects, for_trials
 from mlops.serving import log_adapter_model
@@ -256,6 +256,7 @@ def _finalize(
             if policy is not None and shared.study.user_attrs.get(REGISTERED_ATTR) != best.number:
                 version, report, failed = register_and_gate(config, policy, adapter_run_id(best), best.number, link.parent_run_id, scratch)
                 shared.study.set_user_attr(REGISTERED_ATTR, best.number)
+            shared.study.set_user_attr(WINNER_ATTR, best.number)
         shared.study.set_user_attr(FINALIZED_ATTR, finished)
     return best, version, report, failed
 
@@ -340,8 +341,8 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
             mlflow.log_metric("trials_run_by_worker", ran)
             best, version, report, failed = _finalize(shared, config, policy, prepared, scratch, link)
             finalized = best is not None
-            if best is None:  # another worker wrote the final summary
-                best = best_trial(shared.study)
+            if best is None:  # another worker wrote the final summary, and chose the winner (confirmed, if so)
+                best = _winner(shared)
             console.sweep_finished(shared.study.get_trials(deepcopy=False))
     finally:
         console.close()
@@ -361,6 +362,14 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
         trials_run=ran,
         finalized=finalized,
     )
+
+
+def _winner(shared: SharedStudy) -> optuna.trial.FrozenTrial:
+    """The winner the final summary chose, which another worker wrote (after confirming the best trials, if so)."""
+    number = shared.study.user_attrs.get(WINNER_ATTR)
+    if number is None:  # a study finalized by an earlier release
+        return best_trial(shared.study)
+    return shared.study.get_trials(deepcopy=False)[int(number)]
 
 
 def _sweep_info(config: ExperimentConfig, run_name: str, shared: SharedStudy, link: SweepLink) -> SweepInfo:
