@@ -196,6 +196,7 @@ def continue_lost_trial(trial: optuna.Trial, lost: optuna.trial.FrozenTrial, res
     for epoch, value in sorted(lost.intermediate_values.items()):
         if epoch <= resume.epoch:
             trial.report(value, epoch)
+    logger.info("trial %d resumes trial %d from step %d (%s)", trial.number, lost.number, resume.step, resume.checkpoint)
 
 
 def _copy_curves(source: str, target: str, up_to_step: int) -> None:
