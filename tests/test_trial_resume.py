@@ -135,3 +135,30 @@ def test_sigkilled_trial_resumes_from_its_checkpoint_and_matches_an_uninterrupte
     assert not lost_folder.exists() and not (tmp_path / "checkpoints" / "killed" / "trial-1").exists(), "ended trials keep no checkpoint"
     assert not (tmp_path / "checkpoints").exists(), "nor an empty folder"
     assert _artifacts(client, lost_run, "checkpoint") == _artifacts(client, retry.info.run_id, "checkpoint") == []
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+def test_another_worker_resumes_a_lost_trial_once_its_heartbeat_is_stale(tracking: str, tmp_path: Path, postgres_url: str) -> None:
+    """On PostgreSQL the lost trial is found by its stale heartbeat, by a worker that was not the one that ran it."""
+    config = _config_file(tmp_path)
+    storage, study_name = f"{postgres_url}/optuna", f"stale-{tmp_path.name}"
+    ready = tmp_path / "ready"
+    _kill_after_first_checkpoint(config, storage, study_name, ready)
+    steps_per_epoch = int(ready.read_text())
+    assert last_checkpoint(tmp_path / "checkpoints" / study_name / "trial-0") is not None, (
+        "beside a non-SQLite study: the working directory"
+    )
+
+    resumed = run_sweep(load_config(str(config)), SweepOptions(storage=storage, study_name=study_name, promote=False))
+
+    study = optuna.load_study(study_name=study_name, storage=storage.replace("postgresql://", "postgresql+psycopg2://"))
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"] and study.trials[1].system_attrs["failed_trial"] == 0
+    client = MlflowClient()
+    retry = client.get_run(resumed.best_run_id)
+    assert retry.data.tags[RESUMED_TAG] == str(steps_per_epoch) and retry.data.tags["mlops.retry_of_trial"] == "0"
+    loss_steps = sorted(m.step for m in client.get_metric_history(retry.info.run_id, "train_loss"))
+    assert loss_steps[-1] == 3 * steps_per_epoch and len(loss_steps) == len(set(loss_steps)), "one whole curve"
+    lost = client.get_run(study.trials[0].user_attrs["mlflow_run_id"])
+    assert lost.info.status == "FAILED" and lost.data.tags["error"].startswith("worker lost: trial 0") and retry.info.status == "FINISHED"
+    assert not (tmp_path / "checkpoints").exists()
