@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import TextIO
+from collections.abc import Iterable, Sequence
+from typing import Literal, TextIO
 
 _state = {"verbose": False}
 
@@ -65,3 +66,12 @@ def configure_output(verbose: bool = False) -> None:
         os.environ.setdefault(name, value)
     for name, level in _HARMLESS_LOGGERS.items():
         logging.getLogger(name).setLevel(level)
+
+
+def text_table(header: Sequence[str], rows: Iterable[Sequence[str]], align: Literal["left", "right"] = "left") -> list[str]:
+    """Plain-text lines of a table, columns padded to their widest cell and two spaces apart (numbers read best
+    right-aligned); no trailing spaces."""
+    table = [list(header), *(list(row) for row in rows)]
+    widths = [max(len(cell) for cell in column) for column in zip(*table, strict=True)]
+    pad = str.ljust if align == "left" else str.rjust
+    return ["  ".join(pad(cell, width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]

@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
+from mlops.output import text_table
 from mlops.progress import reporting_to
 from mlops.search.duplicates import DUPLICATE_OF_ATTR
 from mlops.tracking import redact_url
@@ -294,10 +295,9 @@ class PlainConsole:
         if self.board is None:
             return
         header, rows = trial_table(trials, self.board.info.metric)
-        widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
         self._line(_summary(self.board, trials))
-        for row in (header, *rows):
-            self._line("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        for line in text_table(header, rows):
+            self._line(line)
 
     def close(self) -> None:
         pass

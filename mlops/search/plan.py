@@ -13,6 +13,7 @@ from mlops.config import QUANTIZATIONS, ExperimentConfig, ParamSpace
 from mlops.errors import ConfigError
 from mlops.models.architecture import Architecture, architecture_of
 from mlops.models.memory import GIB, MemoryEstimate, TrainingShape, estimate_peak_memory
+from mlops.output import text_table
 from mlops.search.memory import INFEASIBLE_TAG
 
 # The settings a search space may vary that change memory; sequence length and quantisation come from the config.
@@ -67,8 +68,7 @@ class Plan:
             ]
             for c in self.corners
         ]
-        widths = [max(len(x) for x in column) for column in zip(header, *rows, strict=True)]
-        lines += ["  ".join(x.rjust(w) for x, w in zip(row, widths, strict=True)) for row in [header, *rows]]
+        lines += text_table(header, rows, align="right")
         fitting = sum(c.fits is True for c in self.corners)
         if self.budget.gib is not None:
             lines.append(f"\n{fitting} of {len(self.corners)} corners fit; trials beyond the budget are pruned before they start")
