@@ -102,6 +102,12 @@ def _mlflow_callback(reporter: Reporter | None, metric: str) -> Any:
             if reporter is not None and metric in metrics:
                 reporter(float(metrics[metric]), math.ceil(state.epoch or 0))  # step = epochs started
 
+        def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            # The points up to a checkpoint are stored once it is: a retry resuming from it copies them from this
+            # run, and would otherwise miss those still queued when the worker died.
+            if state.is_world_process_zero:
+                mlflow.flush_async_logging()
+
     return MlflowCurves()
 
 
