@@ -2,7 +2,8 @@
 own streams (Trainer's per-step dicts and bars, MLflow's and Optuna's INFO lines, download bars) off unless verbose.
 
 Set once by the CLI (`--verbose`, MLproject `verbose`) before the heavy libraries load; library code asks `verbose()`.
-Imports nothing heavy: libraries read the environment variables set here when they load.
+Imports nothing heavy: libraries read the environment variables set here when they load. Also the one plain-text table
+formatter (`text_table`), for the tables commands print.
 """
 
 from __future__ import annotations

@@ -135,7 +135,6 @@ class _Board:
 
     info: SweepInfo
     started: float = field(default_factory=time.monotonic)
-    finished: int = 0
     pruned: int = 0
     failed: int = 0
     infeasible: int = 0
@@ -146,7 +145,7 @@ class _Board:
     running_params: Mapping[str, Any] = field(default_factory=dict)
     latest: tuple[int, float] | None = None  # (epoch, value) of the running trial
     step: tuple[str, int, int | None] | None = None  # (what, done, total) of the running trial
-    counted: set[int] = field(default_factory=set)  # numbers of the trials counted
+    counted: set[int] = field(default_factory=set)  # numbers of the finished trials counted
     workers: int = 1  # this one, and those running a trial when it last looked
 
     @classmethod
@@ -155,6 +154,10 @@ class _Board:
         for trial in trials:
             board.finish(trial)
         return board
+
+    @property
+    def finished(self) -> int:
+        return len(self.counted)
 
     def started_line(self) -> str:
         info = self.info
@@ -175,7 +178,6 @@ class _Board:
         if not trial.state.is_finished() or trial.number in self.counted:
             return False
         self.counted.add(trial.number)
-        self.finished += 1
         self.pruned += trial.state == states.PRUNED
         self.failed += trial.state == states.FAIL
         self.infeasible += is_infeasible(trial)
