@@ -73,7 +73,7 @@ def _split_frames(
         report.rows_read += len(frame)
         frame = apply_row_rules(frame, cfg, where, source, input_field, target_field, report)
         if stratify:
-            frame, trimmed = normalize_labels(frame, columns[1])
+            frame, trimmed = normalize_labels(frame, columns[1], source)
             report.labels_trimmed += trimmed
         else:
             check_text_column(frame, columns[1], target_field, source)
