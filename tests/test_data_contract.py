@@ -75,6 +75,27 @@ def test_labels_may_be_strings_integers_or_booleans_and_are_trimmed(tmp_path: Pa
     assert load_classification_data(_cfg(tmp_path / "b.jsonl"), tmp_path, seed=0).label_names == ["False", "True"]
 
 
+def test_booleans_beside_0_and_1_are_those_classes(tmp_path: Path) -> None:
+    raw = {f"note {i} on the card": [True, 1, False, 0][i % 4] for i in range(200)}  # JSON `true` next to `1`
+    write(tmp_path / "mixed.jsonl", "".join(json.dumps({"text": text, "label": label}) + "\n" for text, label in raw.items()))
+    data = load_classification_data(_cfg(tmp_path / "mixed.jsonl"), tmp_path, seed=0)
+    assert data.label_names == ["0", "1"] and data.report is not None and data.report.label_ids == {"0": 0, "1": 1}
+    for split in (data.train, data.validation, data.test):
+        assert [data.label_names[label] for label in split.labels] == [str(int(raw[text])) for text in split.texts]
+
+
+@pytest.mark.parametrize(("others", "shown"), [(["yes", "no"], "'yes', 'no'"), ([2, 0], "2, 0"), (["1", "0"], "'1', '0'")])
+def test_booleans_beside_other_labels_are_refused(tmp_path: Path, others: list[object], shown: str) -> None:
+    labels = [True, others[0], False, others[1]]
+    write(tmp_path / "mixed.jsonl", "".join(json.dumps({"text": f"note {i}", "label": labels[i % 4]}) + "\n" for i in range(200)))
+    with pytest.raises(DataError) as refused:
+        load_classification_data(_cfg(tmp_path / "mixed.jsonl"), tmp_path, seed=0)
+    assert str(refused.value) == (
+        f"dataset.label_column: column 'label' of {tmp_path / 'mixed.jsonl'} mixes booleans (True, False) with labels other than "
+        f"0 and 1 ({shown}); write every label the same way"
+    )
+
+
 def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_bytes(b"\xef\xbb\xbf" + _frame().to_csv(index=False).encode())

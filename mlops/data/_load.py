@@ -1,19 +1,17 @@
-"""Load a dataset (CSV, JSONL, Parquet, `datasets`), map its columns and split it: text
-classification (text, label) or summarisation (document, summary, optional key terms).
+"""Load a dataset, check it against the data contract and split it: text classification (text, label) or
+summarisation (document, summary, optional key terms). Its tables come from `mlops.data.sources`.
 
 Every problem is a `DataError` naming the config field or the file.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from mlops.config import demo_dataset_dir
+from mlops.data._task_data import SPLITS, ClassificationData, PairSplit, Split, SummarizationData, TaskData
 from mlops.data.contract import (
     apply_row_rules,
     check_classes,
@@ -24,222 +22,14 @@ from mlops.data.contract import (
     normalize_labels,
     number_rows,
 )
-from mlops.data.memo import once_per_split
 from mlops.data.report import BEFORE_SPLIT, DataReport, LengthStats
+from mlops.data.sources import read_frames
 from mlops.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from mlops.config import DatasetConfig
-
-SPLITS = ("train", "validation", "test")
-RUN_ARTIFACT_SCHEME = "runs:/"
-_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
-
-
-@dataclass
-class Split:
-    texts: list[str]
-    labels: list[int]
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-
-@dataclass
-class ClassificationData:
-    train: Split
-    validation: Split
-    test: Split
-    label_names: list[str]
-    name: str
-    report: DataReport | None = None  # what the data contract checked, kept and dropped
-
-    def split(self, name: str) -> Split:
-        return {"train": self.train, "validation": self.validation, "test": self.test}[name]
-
-    def frame(self, name: str) -> tuple[pd.DataFrame, str]:
-        """The split as a table, and its target column (for MLflow's dataset inputs)."""
-        import pandas as pd
-
-        split = self.split(name)
-        return pd.DataFrame({"text": split.texts, "label": [self.label_names[i] for i in split.labels]}), "label"
-
-
-@dataclass
-class PairSplit:
-    """Documents with their reference summaries (and the key terms each summary must keep, if given)."""
-
-    documents: list[str]
-    summaries: list[str]
-    key_terms: list[list[str]]
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.documents)
-
-
-@dataclass
-class SummarizationData:
-    train: PairSplit
-    validation: PairSplit
-    test: PairSplit
-    name: str
-    report: DataReport | None = None  # what the data contract checked, kept and dropped
-
-    def split(self, name: str) -> PairSplit:
-        return {"train": self.train, "validation": self.validation, "test": self.test}[name]
-
-    def frame(self, name: str) -> tuple[pd.DataFrame, str]:
-        import json
-
-        import pandas as pd
-
-        split = self.split(name)
-        terms = [json.dumps(t) for t in split.key_terms]
-        return pd.DataFrame({"document": split.documents, "summary": split.summaries, "key_terms": terms}), "summary"
-
-
-TaskData = ClassificationData | SummarizationData
-
-
-def read_frame(path: Path, fmt: str, field: str) -> pd.DataFrame:
-    import pandas as pd
-
-    if not path.exists():
-        raise DataError(f"{field}: file not found: {path}")
-    if fmt == "auto":
-        fmt = "disk" if path.is_dir() else _FORMATS.get(path.suffix.lower(), "")
-        if not fmt:
-            raise DataError(f"{field}: cannot tell the format of {path}; set dataset.format to csv, jsonl, parquet or disk")
-    try:
-        if fmt == "csv":
-            return pd.read_csv(path, encoding="utf-8-sig")  # -sig: a leading byte-order mark is not part of the first column's name
-        if fmt == "jsonl":
-            return _read_jsonl(path)
-        if fmt == "parquet":
-            return pd.read_parquet(path)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: dataset is empty") from None
-    except ValueError as exc:
-        raise DataError(f"{path}: cannot parse as {fmt}: {str(exc).splitlines()[0]}") from None
-    raise DataError(f"{field}: format '{fmt}' needs a `datasets` directory or hub name, not the file {path}")
-
-
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    """One JSON object per line; a malformed line is an error naming its number (blank lines are skipped)."""
-    import pandas as pd
-
-    records = []
-    with path.open(encoding="utf-8-sig") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {number} is not valid JSON ({exc.msg}, column {exc.colno})") from None
-            if not isinstance(record, dict):
-                raise DataError(f"{path}: line {number} is a JSON {type(record).__name__}, not an object with the dataset's columns")
-            records.append(record)
-    if not records:
-        raise pd.errors.EmptyDataError
-    return pd.DataFrame.from_records(records)
-
-
-def _read_datasets(path: str, fmt: str) -> dict[str, pd.DataFrame]:
-    """A `datasets` directory (`load_from_disk`) or a hub name, as one frame per split."""
-    import datasets
-
-    try:
-        if fmt == "hub":
-            loaded: Any = datasets.load_dataset(path)
-        else:
-            loaded = datasets.load_from_disk(path)
-    except FileNotFoundError:
-        raise DataError(f"dataset.path: not a `datasets` directory: {path}") from None
-    except Exception as exc:  # the hub raises many kinds; all mean "cannot get it here"
-        raise DataError(f"dataset.path: cannot load '{path}' ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
-    if isinstance(loaded, datasets.DatasetDict):
-        return {name: ds.to_pandas() for name, ds in loaded.items()}  # type: ignore[misc]
-    return {"all": loaded.to_pandas()}
-
-
-def _frames(cfg: DatasetConfig, base_dir: Path) -> dict[str, tuple[pd.DataFrame, str]]:
-    def local(p: str) -> Path:
-        path = Path(p).expanduser()
-        return path if path.is_absolute() or path.exists() else base_dir / path
-
-    if cfg.splits:
-        return {name: (read_frame(local(p), cfg.format, f"dataset.splits.{name}"), str(local(p))) for name, p in cfg.splits.items()}
-    if cfg.path.startswith("demo:"):
-        folder = demo_dataset_dir(cfg.path[len("demo:") :])
-        return {s: (read_frame(folder / f"{s}.csv", "csv", "dataset.path"), str(folder / f"{s}.csv")) for s in SPLITS}
-    if cfg.path.startswith(RUN_ARTIFACT_SCHEME):
-        return _run_artifact_frames(cfg.path)
-    if cfg.path.startswith("hub:") or cfg.format == "hub":
-        name = cfg.path.removeprefix("hub:")
-        return {k: (v, f"{name}/{k}") for k, v in _read_datasets(name, "hub").items()}
-    path = local(cfg.path)
-    if cfg.format in ("auto", "csv") and all((path / f"{s}.csv").is_file() for s in SPLITS):  # e.g. a copy of `augment`'s output
-        return {s: (read_frame(path / f"{s}.csv", "csv", "dataset.path"), str(path / f"{s}.csv")) for s in SPLITS}
-    if cfg.format == "disk" or (cfg.format == "auto" and path.is_dir()):
-        return {k: (v, f"{path}/{k}") for k, v in _read_datasets(str(path), "disk").items()}
-    return {"all": (read_frame(path, cfg.format, "dataset.path"), str(path))}
-
-
-def _run_artifact_frames(uri: str) -> dict[str, tuple[pd.DataFrame, str]]:
-    """The three split CSVs logged to a run (`runs:/<run_id>/augmented`, from `augment`), read from a temporary download."""
-    import tempfile
-
-    from mlflow.artifacts import download_artifacts
-    from mlflow.exceptions import MlflowException
-
-    run_id, _, artifact_path = uri[len(RUN_ARTIFACT_SCHEME) :].strip("/").partition("/")
-    if not run_id or not artifact_path:
-        raise DataError(f"dataset.path: '{uri}' is not a run artifact URI; expected runs:/<run_id>/augmented")
-    with tempfile.TemporaryDirectory(prefix="mlops-data-") as tmp:
-        try:
-            folder = Path(download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=tmp))
-        except (MlflowException, OSError) as exc:
-            raise DataError(f"dataset.path: cannot download '{uri}' ({str(exc).splitlines()[0]})") from None
-        missing = [f"{s}.csv" for s in SPLITS if not (folder / f"{s}.csv").is_file()]
-        if missing:
-            raise DataError(f"dataset.path: '{uri}' has no {', '.join(missing)}; expected the `augmented` artifact of an augment run")
-        return {s: (read_frame(folder / f"{s}.csv", "csv", "dataset.path"), f"{uri.rstrip('/')}/{s}.csv") for s in SPLITS}
-
-
-def dataset_lineage(cfg: DatasetConfig) -> dict[str, str]:
-    """Run tags naming the `augment` run a dataset came from (`runs:/<run_id>/augmented`); empty for any other dataset."""
-    if not cfg.path.startswith(RUN_ARTIFACT_SCHEME):
-        return {}
-    run_id = cfg.path[len(RUN_ARTIFACT_SCHEME) :].strip("/").partition("/")[0]
-    return {"mlops.augment_run_id": run_id, "mlops.dataset_uri": cfg.path}
-
-
-def write_task_data(data: TaskData, cfg: DatasetConfig, folder: Path) -> None:
-    """Write each split to `<folder>/<split>.csv` under the config's column names, so that `dataset.path`
-    (that folder, or the run artifact it was logged as) reads it back with the same config."""
-    import json
-
-    import pandas as pd
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in SPLITS:
-        columns: dict[str, list[Any]]
-        if isinstance(data, ClassificationData):
-            split = data.split(name)
-            columns = {cfg.text_column: split.texts, cfg.label_column: [data.label_names[i] for i in split.labels]}
-        else:
-            pairs = data.split(name)
-            columns = {cfg.document_column: pairs.documents, cfg.summary_column: pairs.summaries}
-            if cfg.key_terms_column is not None:
-                columns[cfg.key_terms_column] = [json.dumps(t, ensure_ascii=False) for t in pairs.key_terms]
-        pd.DataFrame(columns).to_csv(folder / f"{name}.csv", index=False)
 
 
 def _check_columns(frame: pd.DataFrame, cfg: DatasetConfig, source: str, fields: tuple[str, ...]) -> None:
@@ -270,7 +60,7 @@ def _split_frames(
     the label when `stratify`). `fields` are the config keys of the input and the target column."""
     input_field, target_field = fields
     columns = [getattr(cfg, f) for f in fields]
-    frames = _frames(cfg, base_dir)
+    frames = read_frames(cfg, base_dir)
     named: dict[str, pd.DataFrame] = {}
     sources = {k: v[1] for k, v in frames.items()}
     for name, (frame, source) in frames.items():
@@ -283,7 +73,7 @@ def _split_frames(
         report.rows_read += len(frame)
         frame = apply_row_rules(frame, cfg, where, source, input_field, target_field, report)
         if stratify:
-            frame, trimmed = normalize_labels(frame, columns[1])
+            frame, trimmed = normalize_labels(frame, columns[1], source)
             report.labels_trimmed += trimmed
         else:
             check_text_column(frame, columns[1], target_field, source)
@@ -360,70 +150,6 @@ def load_task_data(task: str, cfg: DatasetConfig, base_dir: Path, seed: int) -> 
     if task == "summarization":
         return load_summarization_data(cfg, base_dir, seed)
     return load_classification_data(cfg, base_dir, seed)
-
-
-@functools.cache
-def _register_run_artifact_source() -> None:
-    """Teach MLflow's dataset-source registry `runs:/<run_id>/<path>` (data read from an `augment` run's artifact),
-    which it does not resolve itself, so that such splits keep that URI as their logged source."""
-    from mlflow.artifacts import download_artifacts
-    from mlflow.data.dataset_source import DatasetSource
-    from mlflow.data.dataset_source_registry import register_dataset_source
-
-    class RunArtifactDatasetSource(DatasetSource):
-        def __init__(self, uri: str) -> None:
-            self.uri = uri
-
-        @staticmethod
-        def _get_source_type() -> str:
-            return "mlflow_run_artifact"
-
-        def load(self, dst_path: str | None = None) -> str:
-            return download_artifacts(artifact_uri=self.uri, dst_path=dst_path)
-
-        @staticmethod
-        def _can_resolve(raw_source: Any) -> bool:
-            return isinstance(raw_source, str) and raw_source.startswith(RUN_ARTIFACT_SCHEME)
-
-        @classmethod
-        def _resolve(cls, raw_source: Any) -> RunArtifactDatasetSource:
-            return cls(str(raw_source))
-
-        def to_dict(self) -> dict[str, Any]:
-            return {"uri": self.uri}
-
-        @classmethod
-        def from_dict(cls, source_dict: dict[Any, Any]) -> RunArtifactDatasetSource:
-            return cls(source_dict["uri"])
-
-    register_dataset_source(RunArtifactDatasetSource)  # type: ignore[arg-type]  # it takes the class; its hint says an instance
-
-
-def log_dataset_inputs(data: TaskData, splits: tuple[str, ...] = SPLITS, context: str | None = None) -> None:
-    """Record each split as an MLflow input (name + content digest) for lineage in the UI; the context is the
-    split's name unless given (e.g. `augment_source` for the train split an augmented one was made from)."""
-    import warnings
-
-    import mlflow
-    from mlflow.data.pandas_dataset import from_pandas
-
-    _register_run_artifact_source()
-
-    def dataset(name: str) -> Any:
-        frame, target = data.frame(name)
-        with warnings.catch_warnings():  # mlflow warns when a source is not a URI it knows
-            warnings.simplefilter("ignore")
-            return from_pandas(frame, source=data.split(name).source, name=f"{data.name}:{name}", targets=target)
-
-    logged = [once_per_split(data.split(name), ("mlflow_dataset", data.name, name), lambda name=name: dataset(name)) for name in splits]  # type: ignore[misc]
-    mlflow.log_inputs(logged, [context or name for name in splits], [None] * len(splits))  # one store call for all the splits
-
-
-def split_digest(data: TaskData, split: str) -> str:
-    """The digest MLflow records for this split as a dataset input (content only)."""
-    from mlflow.data.digest_utils import compute_pandas_digest
-
-    return once_per_split(data.split(split), ("digest", data.name, split), lambda: str(compute_pandas_digest(data.frame(split)[0])))
 
 
 def key_terms(text_or_json: str | Sequence[str]) -> list[str]:

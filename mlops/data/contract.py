@@ -3,7 +3,7 @@
 - A missing or empty target (label, reference summary) and an empty input (text, document) are an error or are
   dropped, per `dataset.on_invalid`; every dropped row is counted by reason, never silently.
 - Labels may be strings, integers or booleans; they are trimmed (`" yes"` and `"yes"` are one class) and the rows
-  trimmed are counted.
+  trimmed are counted. Booleans beside 0 and 1 are those classes (True is 1); beside any other label they are refused.
 - Exact duplicates inside train are counted; texts shared across splits (after `mlops.data.text.normalized`) are
   counted and, by default, removed from train so that the test split stays unseen.
 - Minimum evidence: `dataset.min_examples_per_class` in every split (classification) and `dataset.min_split_examples`
@@ -91,9 +91,26 @@ def label_text(value: Any) -> str:
     return str(value).strip()
 
 
-def normalize_labels(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
-    """The frame with its labels as trimmed class names, and how many rows needed trimming."""
-    raw = frame[column]
+def _booleans_as_digits(raw: pd.Series, column: str, source: str) -> pd.Series:
+    """Booleans beside 0 and 1 (JSON `true` next to `1`) as those classes: True is 1, False is 0. Booleans beside any
+    other label are ambiguous and refused; a column of booleans alone keeps its classes `True` and `False`."""
+    booleans = raw.map(lambda v: isinstance(v, bool))
+    if not booleans.any() or booleans.all():
+        return raw
+    others = raw[~booleans]
+    if others.map(lambda v: not isinstance(v, str) and label_text(v) in ("0", "1")).all():
+        return raw.map(lambda v: int(v) if isinstance(v, bool) else v)
+    shown = {kind: ", ".join(dict.fromkeys(repr(v) for v in values)) for kind, values in (("booleans", raw[booleans]), ("others", others))}
+    raise DataError(
+        f"dataset.label_column: column '{column}' of {source} mixes booleans ({shown['booleans']}) with labels other than 0 and 1 "
+        f"({shown['others']}); write every label the same way"
+    )
+
+
+def normalize_labels(frame: pd.DataFrame, column: str, source: str) -> tuple[pd.DataFrame, int]:
+    """The frame with its labels as trimmed class names (booleans beside 0 and 1 as those), and how many rows needed
+    trimming."""
+    raw = _booleans_as_digits(frame[column], column, source)
     names = raw.map(label_text)
     trimmed = int((raw.map(lambda v: isinstance(v, str)) & (raw.astype(str) != names)).sum())
     frame = frame.copy()

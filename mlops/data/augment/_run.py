@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.config import DEFAULT_AUGMENT_METHODS, AugmentConfig, ExperimentConfig
-from mlops.data._load import (
+from mlops.data import (
     ClassificationData,
     PairSplit,
     Split,
@@ -34,7 +34,7 @@ from mlops.errors import ConfigError
 from mlops.tracking import entry_run, log_environment, log_params_effective
 
 if TYPE_CHECKING:
-    from mlops.data._load import TaskData
+    from mlops.data import TaskData
 
 ARTIFACT_PATH = "augmented"
 REJECTIONS = ("empty", "duplicates", "near_duplicates", "lost_protected")

@@ -1,0 +1,81 @@
+"""The loaded splits of a task's dataset: texts with their labels (classification), documents with their reference
+summaries (summarisation), each also as the table MLflow logs as a dataset input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlops.data.report import DataReport
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class Split:
+    texts: list[str]
+    labels: list[int]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class ClassificationData:
+    train: Split
+    validation: Split
+    test: Split
+    label_names: list[str]
+    name: str
+    report: DataReport | None = None  # what the data contract checked, kept and dropped
+
+    def split(self, name: str) -> Split:
+        return {"train": self.train, "validation": self.validation, "test": self.test}[name]
+
+    def frame(self, name: str) -> tuple[pd.DataFrame, str]:
+        """The split as a table, and its target column (for MLflow's dataset inputs)."""
+        import pandas as pd
+
+        split = self.split(name)
+        return pd.DataFrame({"text": split.texts, "label": [self.label_names[i] for i in split.labels]}), "label"
+
+
+@dataclass
+class PairSplit:
+    """Documents with their reference summaries (and the key terms each summary must keep, if given)."""
+
+    documents: list[str]
+    summaries: list[str]
+    key_terms: list[list[str]]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+
+@dataclass
+class SummarizationData:
+    train: PairSplit
+    validation: PairSplit
+    test: PairSplit
+    name: str
+    report: DataReport | None = None  # what the data contract checked, kept and dropped
+
+    def split(self, name: str) -> PairSplit:
+        return {"train": self.train, "validation": self.validation, "test": self.test}[name]
+
+    def frame(self, name: str) -> tuple[pd.DataFrame, str]:
+        import json
+
+        import pandas as pd
+
+        split = self.split(name)
+        terms = [json.dumps(t) for t in split.key_terms]
+        return pd.DataFrame({"document": split.documents, "summary": split.summaries, "key_terms": terms}), "summary"
+
+
+TaskData = ClassificationData | SummarizationData
