@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlops.config._schema import ALL_LINEAR
+from mlops.config._training import ALL_LINEAR
 
 if TYPE_CHECKING:
-    from mlops.config._schema import ExperimentConfig, ParamSpace
+    from mlops.config._experiment import ExperimentConfig
+    from mlops.config._search import ParamSpace
 
 # Settings that only mean something for a LoRA adapter.
 LORA_PARAMETERS = ("lora_r", "lora_alpha", "lora_dropout", "loraplus_lr_ratio", "use_dora", "use_rslora", "lora_init")
