@@ -1,5 +1,5 @@
 """Typed, self-validating experiment configs: the schema, loading (packaged presets or paths, with overrides), the
-checks across sections, and the resolved config a run logs. The bottom layer: of mlops it imports only the errors."""
+checks across sections, and the resolved config a run logs. The bottom layer: of mlops it imports only the errors and the task specs."""
 
 from mlops.config._conditions import applies, dependency_order, depends_on_searched, describe, holds
 from mlops.config._data import (
@@ -25,8 +25,6 @@ from mlops.config._load import (
 )
 from mlops.config._search import (
     BUILTIN_CONDITIONS,
-    LOGGED_METRICS,
-    SEARCH_METRICS,
     STAGES,
     STRUCTURE_PARAMETERS,
     ParamSpace,
@@ -51,6 +49,7 @@ from mlops.config._training import (
 )
 from mlops.config._validate import build
 from mlops.config.resolved import RESOLVED_CONFIG_ARTIFACT, config_from_resolved, resolved_config
+from mlops.tasks import LOGGED_METRICS, SEARCH_METRICS
 
 __all__ = [
     "ALL_LINEAR",

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from mlops.config._conditions import inapplicable, when_errors
 from mlops.config._data import AUGMENT_PARAMETERS, DEFAULT_AUGMENT_METHODS, AugmentConfig, DatasetConfig, PretrainConfig
-from mlops.config._search import SEARCH_METRICS, ParamSpace, PipelineConfig, SearchConfig, conditions, setting_domains
+from mlops.config._search import ParamSpace, PipelineConfig, SearchConfig, conditions, setting_domains
 from mlops.config._training import DECODING_PARAMETERS, HYPERPARAMETERS, GenerationConfig, ModelConfig, TrainingConfig, _help
+from mlops.config._validate import choice_error
+from mlops.tasks import spec_for, task_names, unknown_task
+
+if TYPE_CHECKING:
+    from mlops.tasks import TaskSpec
 
 
 @dataclass
@@ -21,7 +26,7 @@ class RegistryConfig:
 @dataclass
 class ExperimentConfig:
     name: str
-    task: Literal["classification", "summarization"]
+    task: str = field(metadata={"help": "a registered task (mlops.tasks)", "choices": task_names, "unknown": unknown_task})
     dataset: DatasetConfig
     model: ModelConfig
     registry: RegistryConfig
@@ -37,14 +42,7 @@ class ExperimentConfig:
     def check(self, path: str) -> list[str]:
         """The search metric must be one training produces, and every bound, choice and grid
         value of the search space must be a valid training value."""
-        errors = []
-        if self.search.metric not in SEARCH_METRICS[self.task]:
-            errors.append(
-                f"search.metric: '{self.search.metric}' is not produced by {self.task}; use one of {', '.join(SEARCH_METRICS[self.task])}"
-            )
-        if self.task != "summarization":
-            decoding = [k for k in self.search.space if k in DECODING_PARAMETERS]
-            errors += [f"search.space.{k}: a decoding setting; only summarization decodes" for k in decoding]
+        errors = [] if self.task not in task_names() else self._task_errors(self.spec)  # an unknown task is refused once, by `build`
         spaces = {
             "search.space": self.search.space,
             "pipeline.structure_space": self.pipeline.structure_space,
@@ -55,6 +53,17 @@ class ExperimentConfig:
             errors += when_errors(path, space, conditions(space), setting_domains())
         return errors
 
+    def _task_errors(self, spec: TaskSpec) -> list[str]:
+        errors = []
+        searchable = spec.metric_names("eval")
+        if self.search.metric not in searchable:
+            errors.append(f"search.metric: '{self.search.metric}' is not produced by {self.task}; use one of {', '.join(searchable)}")
+        if not spec.generates:
+            decoding = [k for k in self.search.space if k in DECODING_PARAMETERS]
+            generating = ", ".join(name for name in task_names() if spec_for(name).generates)
+            errors += [f"search.space.{k}: a decoding setting; only {generating} decodes" for k in decoding]
+        return errors
+
     def _check_space(self, path: str, spaces: dict[str, ParamSpace]) -> list[str]:
         errors = []
         for name, space in spaces.items():
@@ -63,8 +72,12 @@ class ExperimentConfig:
             candidates: dict[str, Any] = {"low": space.low, "high": space.high}
             candidates.update({f"choices[{i}]": v for i, v in enumerate(space.choices or [])})
             candidates.update({f"values[{i}]": v for i, v in enumerate(space.values or [])})
+            domain = setting_domains()[name]
             for where, value in candidates.items():
                 if value is None:
+                    continue
+                if domain is not None and value not in domain:
+                    errors.append(choice_error(f"{path}.{name}.{where}", value, domain))
                     continue
                 section: Any = self.generation if name in DECODING_PARAMETERS else self.training
                 key = name
@@ -100,6 +113,11 @@ class ExperimentConfig:
         """The tunable settings that have no effect with this config's values: their built-in dependency, or the
         `when:` of `space`, fails (e.g. `temperature` with `decoding: greedy`)."""
         return inapplicable(conditions(space), self.tunable_values())
+
+    @property
+    def spec(self) -> TaskSpec:
+        """What this config's task is: its metrics, columns, model kind (`mlops.tasks`)."""
+        return spec_for(self.task)
 
     @property
     def mlflow_experiment(self) -> str:

@@ -1,5 +1,5 @@
 """The search sections of the experiment config: search spaces and when a setting applies, the sweep, the staged
-pipeline, and the metrics each task produces."""
+pipeline."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from mlops.config._conditions import Condition
 from mlops.config._data import AUGMENT_PARAMETERS, AugmentConfig
 from mlops.config._training import _ARCHITECTURE, DECODING_PARAMETERS, HYPERPARAMETERS, GenerationConfig, TrainingConfig, _help
 
-TASKS = ("classification", "summarization")
 # When a setting has any effect at all (the one table of these dependencies): a search draws it only then, and a
 # trial run logs it only then. A search space's `when:` extends these, or replaces the test of the same setting.
 BUILTIN_CONDITIONS: dict[str, Condition] = {
@@ -22,18 +21,6 @@ BUILTIN_CONDITIONS: dict[str, Condition] = {
     "num_virtual_tokens": {"adapter": "prefix"},
     "reduction_factor": {"adapter": "bottleneck"},
     **{name: {"augment.multiplier": {"gt": 0}} for name in AUGMENT_PARAMETERS if name != "augment.multiplier"},
-}
-
-# Validation-split metrics the sweep can optimise, per task.
-SEARCH_METRICS = {
-    "classification": ("eval_f1", "eval_precision", "eval_recall", "eval_loss"),
-    "summarization": ("eval_rougeL", "eval_rouge1", "eval_rouge2", "eval_key_term_recall", "eval_loss"),
-}
-# Metrics the run of a trained model logs, per task (what a promotion gate can judge): the validation metrics and
-# their test-split counterparts (summarisation scores generated summaries on test, so it logs no test loss).
-LOGGED_METRICS = {
-    "classification": (*SEARCH_METRICS["classification"], "test_f1", "test_precision", "test_recall", "test_loss"),
-    "summarization": (*SEARCH_METRICS["summarization"], "test_rougeL", "test_rouge1", "test_rouge2", "test_key_term_recall"),
 }
 
 
