@@ -186,3 +186,30 @@ def test_built_in_dependencies_and_a_when_that_extends_or_replaces_them() -> Non
     assert skipped({"decoding": "sample", "temperature": 1.1}) == set()
     assert skipped({"decoding": "sample", "temperature": 0.9}) == {"top_p"}
     assert skipped({"decoding": "sample", "temperature": 1.1, "augment.multiplier": 0}) == {"temperature", "top_p"}, "top_p follows"
+
+
+def test_a_misspelt_task_is_one_error_naming_the_nearest_task(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(str(_tiny_with(tmp_path, {"task": "summarisation"})))
+    assert info.value.errors == ["task: unknown task 'summarisation' (did you mean 'summarization'?)"]
+
+
+def test_a_wrong_choice_is_one_error_with_the_nearest_value(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(str(_tiny_with(tmp_path, {"training.adapter": "foo"})))
+    assert info.value.errors == ["training.adapter: must be one of 'lora', 'prefix', 'bottleneck', got 'foo'"]
+    with pytest.raises(ConfigError) as info:
+        load_config(str(_tiny_with(tmp_path, {"training.lr_scheduler": "cosin", "model.quantization": "nf5"})))
+    assert sorted(info.value.errors) == [
+        "model.quantization: must be one of 'none', 'nf4', 'fp4', 'int8', got 'nf5' (did you mean 'nf4'?)",
+        "training.lr_scheduler: must be one of 'linear', 'cosine', 'cosine_with_restarts', got 'cosin' (did you mean 'cosine'?)",
+    ]
+
+
+def test_a_wrong_choice_in_a_search_space_is_refused_with_its_path(tmp_path: Path) -> None:
+    path = _tiny_with(tmp_path, {"search.space.adapter": {"type": "categorical", "choices": ["lora", "bottlenek"]}})
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert info.value.errors == [
+        "search.space.adapter.choices[1]: must be one of 'lora', 'prefix', 'bottleneck', got 'bottlenek' (did you mean 'bottleneck'?)"
+    ]

@@ -1,7 +1,17 @@
 """Typed, self-validating experiment configs: the schema, loading (packaged presets or paths, with overrides), the
-checks across sections, and the resolved config a run logs. The bottom layer: of mlops it imports only the errors."""
+checks across sections, and the resolved config a run logs. The bottom layer: of mlops it imports only the errors and the task specs."""
 
 from mlops.config._conditions import applies, dependency_order, depends_on_searched, describe, holds
+from mlops.config._data import (
+    AUGMENT_PARAMETERS,
+    DEFAULT_AUGMENT_METHODS,
+    AugmentConfig,
+    BackTranslationConfig,
+    DatasetConfig,
+    OnInvalid,
+    PretrainConfig,
+)
+from mlops.config._experiment import ExperimentConfig, RegistryConfig
 from mlops.config._load import (
     DEMO_DATA,
     PRESETS,
@@ -13,41 +23,33 @@ from mlops.config._load import (
     resolve_config_path,
     validate,
 )
-from mlops.config._schema import (
-    ALL_LINEAR,
-    AUGMENT_PARAMETERS,
+from mlops.config._search import (
     BUILTIN_CONDITIONS,
+    STAGES,
+    STRUCTURE_PARAMETERS,
+    ParamSpace,
+    PipelineConfig,
+    SearchConfig,
+    conditions,
+)
+from mlops.config._structure import LORA_PARAMETERS, PREFIX_CLASSIFIER_REFUSAL, searched_values, structure_errors
+from mlops.config._training import (
+    ALL_LINEAR,
     DECODING_PARAMETERS,
     DECODINGS,
-    DEFAULT_AUGMENT_METHODS,
     HYPERPARAMETERS,
-    LOGGED_METRICS,
     LORA_INITS,
     MAX_TEMPERATURE,
     QUANTIZATIONS,
-    SEARCH_METRICS,
-    STAGES,
-    STRUCTURE_PARAMETERS,
-    AugmentConfig,
-    BackTranslationConfig,
-    DatasetConfig,
-    ExperimentConfig,
     GenerationConfig,
     ModelConfig,
-    OnInvalid,
-    ParamSpace,
-    PipelineConfig,
-    PretrainConfig,
-    RegistryConfig,
-    SearchConfig,
     TrainingConfig,
-    conditions,
     decoding_errors,
     hyperparameter_help,
 )
-from mlops.config._structure import LORA_PARAMETERS, PREFIX_CLASSIFIER_REFUSAL, searched_values, structure_errors
 from mlops.config._validate import build
 from mlops.config.resolved import RESOLVED_CONFIG_ARTIFACT, config_from_resolved, resolved_config
+from mlops.tasks import LOGGED_METRICS, SEARCH_METRICS
 
 __all__ = [
     "ALL_LINEAR",

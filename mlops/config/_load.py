@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from mlops.config._schema import ExperimentConfig
+from mlops.config._experiment import ExperimentConfig
 from mlops.config._structure import structure_errors
 from mlops.config._validate import build
 from mlops.errors import ConfigError, DataError

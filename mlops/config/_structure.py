@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlops.config._schema import ALL_LINEAR
+from mlops.config._training import ALL_LINEAR
+from mlops.tasks import task_names
 
 if TYPE_CHECKING:
-    from mlops.config._schema import ExperimentConfig, ParamSpace
+    from mlops.config._experiment import ExperimentConfig
+    from mlops.config._search import ParamSpace
 
 # Settings that only mean something for a LoRA adapter.
 LORA_PARAMETERS = ("lora_r", "lora_alpha", "lora_dropout", "loraplus_lr_ratio", "use_dora", "use_rslora", "lora_init")
@@ -38,11 +40,12 @@ def structure_errors(config: ExperimentConfig) -> list[str]:
     is legitimate, and a sweep ignores them for other adapters.
     """
     errors = []
-    if config.task == "classification":
+    known = config.task in task_names()  # an unknown task is refused once, as the config is built
+    if known and config.spec.has_classifier_head:
         errors += [f"{where}: {PREFIX_CLASSIFIER_REFUSAL}" for where, value in searched_values(config, "adapter") if value == "prefix"]
-    elif any(value for _, value in searched_values(config, "prune_heads")):
+    elif known and any(value for _, value in searched_values(config, "prune_heads")):
         errors.append(
-            f"training.prune_heads: head pruning is not supported for the causal LM that summarization trains "
+            f"training.prune_heads: head pruning is not supported for the causal LM that {config.task} trains "
             f"(model.source '{config.model.source}'); it needs a BERT-style encoder classifier"
         )
     errors += _variant_errors(config)

@@ -16,6 +16,13 @@ def _nearest(key: str, valid: list[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else f" (valid keys: {', '.join(sorted(valid))})"
 
 
+def choice_error(path: str, value: Any, choices: tuple[Any, ...]) -> str:
+    """A value outside `choices`, with the nearest choice when one is close (as for a misspelt key)."""
+    match = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
+    hint = f" (did you mean '{match[0]}'?)" if match else ""
+    return f"{path}: must be one of {', '.join(map(repr, choices))}, got {value!r}{hint}"
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
@@ -41,7 +48,7 @@ def _coerce(value: Any, tp: Any, path: str, errors: list[str]) -> Any:
     if origin is typing.Literal:
         choices = get_args(tp)
         if value not in choices:
-            errors.append(f"{path}: must be one of {', '.join(map(repr, choices))}, got {value!r}")
+            errors.append(choice_error(path, value, choices))
         return value
     if origin is list:
         if not isinstance(value, list):
@@ -95,8 +102,10 @@ def _coerce(value: Any, tp: Any, path: str, errors: list[str]) -> Any:
 def build(cls: type[T], data: Any, path: str, errors: list[str]) -> T:
     """Build dataclass `cls` from `data`; append problems to `errors` instead of raising.
 
-    Unknown keys are reported with the nearest valid name. After the fields are built,
-    the dataclass's own `check(path)` (if any) adds range and consistency problems.
+    Unknown keys are reported with the nearest valid name, and a value outside a field's choices (a `Literal`, or
+    the `choices` in its metadata: a callable giving them, with `unknown`, the message for a value outside them)
+    with the nearest valid value. After the fields are built, the dataclass's own `check(path)` (if any) adds range
+    and consistency problems (skipping what depends on a value already refused).
     """
     prefix = f"{path}." if path else ""
     if data is None:
@@ -113,6 +122,9 @@ def build(cls: type[T], data: Any, path: str, errors: list[str]) -> T:
     for name, field in fields.items():
         if name in data:
             kwargs[name] = _coerce(data[name], hints[name], prefix + name, errors)
+            choices = field.metadata.get("choices")
+            if choices is not None and kwargs[name] not in choices():
+                errors.append(field.metadata["unknown"](prefix + name, kwargs[name]))
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             errors.append(f"{prefix}{name}: required key is missing")
             kwargs[name] = None

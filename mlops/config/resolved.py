@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from mlops.config._load import validate
 
 if TYPE_CHECKING:
-    from mlops.config._schema import ExperimentConfig, GenerationConfig, TrainingConfig
+    from mlops.config._experiment import ExperimentConfig
+    from mlops.config._training import GenerationConfig, TrainingConfig
 
 RESOLVED_CONFIG_ARTIFACT = "config/resolved.json"
 

@@ -25,6 +25,7 @@ from mlops.data.contract import (
 from mlops.data.report import BEFORE_SPLIT, DataReport, LengthStats
 from mlops.data.sources import read_frames
 from mlops.errors import DataError
+from mlops.tasks import resolve, spec_for
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,9 +148,9 @@ def load_classification_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> C
 
 
 def load_task_data(task: str, cfg: DatasetConfig, base_dir: Path, seed: int) -> TaskData:
-    if task == "summarization":
-        return load_summarization_data(cfg, base_dir, seed)
-    return load_classification_data(cfg, base_dir, seed)
+    """The splits of `task`'s data, read by the loader its spec names."""
+    loaded: TaskData = resolve(spec_for(task).loader)(cfg, base_dir, seed)
+    return loaded
 
 
 def key_terms(text_or_json: str | Sequence[str]) -> list[str]:

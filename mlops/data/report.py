@@ -13,14 +13,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops.tasks import spec_for, task_names
+
 REPORT_JSON = "data_report.json"
 REPORT_PNG = "data_report.png"
 BEFORE_SPLIT = "before splitting"  # where rows of a single file are dropped, before the seeded split
-# Why the contract drops a row, per task: every reason is logged as `rows_dropped_<reason>`, 0 included.
-DROP_REASONS = {
-    "classification": ("missing_label", "empty_text", "cross_split_overlap"),
-    "summarization": ("missing_summary", "empty_document", "cross_split_overlap"),
-}
 
 
 @dataclass
@@ -77,7 +74,8 @@ class DataReport:
 
     def dropped(self) -> dict[str, int]:
         """Rows dropped by reason, over every split and before splitting (every reason of the task, 0 included)."""
-        total = dict.fromkeys(DROP_REASONS.get(self.task, ()), 0) | self.dropped_before_split
+        reasons = spec_for(self.task).drop_reasons if self.task in task_names() else ()  # the spec's: why the contract drops a row
+        total = dict.fromkeys(reasons, 0) | self.dropped_before_split
         for split in self.splits.values():
             for reason, n in split.dropped.items():
                 total[reason] = total.get(reason, 0) + n

@@ -10,16 +10,19 @@ import re
 
 from mlops.data import ClassificationData, SummarizationData, TaskData
 from mlops.evaluate.metrics import classification_scores, key_term_recall, rouge
+from mlops.tasks import resolve, spec_for
 
 
-def baseline_metrics(data: TaskData, seed: int) -> dict[str, float]:
-    if isinstance(data, SummarizationData):
-        return lead_baseline(data)
-    return tfidf_baseline(data, seed)
+def baseline_metrics(task: str, data: TaskData, seed: int) -> dict[str, float]:
+    """The baseline metrics of `task` (the baseline its spec names) on the validation and test splits."""
+    scores: dict[str, float] = resolve(spec_for(task).baseline)(data, seed)
+    return scores
 
 
-def tfidf_baseline(data: ClassificationData, seed: int) -> dict[str, float]:
+def tfidf_baseline(data: TaskData, seed: int) -> dict[str, float]:
     """`baseline_test_f1` etc.: word 1-2-gram TF-IDF features and a logistic regression."""
+    if not isinstance(data, ClassificationData):
+        raise TypeError(f"the TF-IDF baseline needs classification data, got {type(data).__name__}")
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -33,8 +36,10 @@ def tfidf_baseline(data: ClassificationData, seed: int) -> dict[str, float]:
     return scores
 
 
-def lead_baseline(data: SummarizationData) -> dict[str, float]:
-    """`baseline_test_rougeL` etc.: the first sentence of each document as its summary."""
+def lead_baseline(data: TaskData, seed: int = 0) -> dict[str, float]:
+    """`baseline_test_rougeL` etc.: the first sentence of each document as its summary (`seed` is unused: no draw)."""
+    if not isinstance(data, SummarizationData):
+        raise TypeError(f"the lead baseline needs summarization data, got {type(data).__name__}")
 
     scores: dict[str, float] = {}
     for split in ("validation", "test"):

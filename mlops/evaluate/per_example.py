@@ -11,11 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.data import ClassificationData, SummarizationData, TaskData, split_digest
+from mlops.tasks import spec_for
 
 PER_EXAMPLE_ARTIFACT = "per_example/test.json"
-
-
-_CLASSIFICATION = ("test_f1", "test_precision", "test_recall")
 
 
 @dataclass
@@ -30,8 +28,16 @@ class PerExampleScores:
     label_names: list[str] = field(default_factory=list)
     values: dict[str, list[float]] = field(default_factory=dict)  # summarisation: metric -> per-example score (NaN: unscored)
 
+    @property
+    def from_predictions(self) -> bool:
+        """Labels and predictions (a metric is recomputed per resample), not a score per example (`values`)."""
+        return spec_for(self.task).per_example == "predictions"
+
     def metrics(self) -> list[str]:
-        return list(_CLASSIFICATION) if self.task == "classification" else list(self.values)
+        """The metrics these scores can be resampled for: the spec's, or the scores logged (those computed)."""
+        if self.from_predictions:
+            return [m.name for m in spec_for(self.task).test if m.per_example]
+        return list(self.values)
 
     def to_document(self) -> dict[str, Any]:
         values = {k: [None if math.isnan(v) else v for v in vs] for k, vs in self.values.items()}  # strict JSON has no NaN

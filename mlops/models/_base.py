@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlops.errors import ModelSourceError
+from mlops.tasks import spec_for
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -60,7 +61,7 @@ class ModelSource(ABC):
 
     def model_config(self, task: str) -> PretrainedConfig:
         """The model's config, for its architecture figures; by default read from the model `task` trains."""
-        model = self.load_causal_lm() if task == "summarization" else self.load_classifier(2)
+        model = self.load_classifier(2) if spec_for(task).has_classifier_head else self.load_causal_lm()
         config: PretrainedConfig = model.config
         return config
 

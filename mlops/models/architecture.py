@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mlops.errors import ModelSourceError
 from mlops.models._resolve import resolve_source
 from mlops.models.targets import default_causal_lm_targets, default_lora_targets
+from mlops.tasks import spec_for
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
@@ -120,13 +121,13 @@ def from_config(name: str, config: PretrainedConfig, task: str) -> Architecture:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     with torch.device("meta"):
-        if task == "summarization":
-            model = AutoModelForCausalLM.from_config(config)
-            targets = default_causal_lm_targets(model)
-        else:
+        if spec_for(task).has_classifier_head:
             config.num_labels = 2
             model = AutoModelForSequenceClassification.from_config(config)
             targets = default_lora_targets(model)
+        else:
+            model = AutoModelForCausalLM.from_config(config)
+            targets = default_causal_lm_targets(model)
     linears = []
     for path, module in model.named_modules():
         if isinstance(module, torch.nn.Linear) and not _in_head(path):

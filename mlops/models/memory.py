@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlops.models.architecture import Architecture, LinearShape
+from mlops.tasks import spec_for
 
 GIB = 1024**3
 # Bytes per quantised weight. 4-bit: two weights a byte, plus bitsandbytes' block constants with double
@@ -90,7 +91,7 @@ def lora_targets(arch: Architecture, shape: TrainingShape) -> list[LinearShape]:
 def trainable_parameters(arch: Architecture, shape: TrainingShape) -> int:
     """Parameters the optimizer updates: the adapter, FFN adapters or gates, and (classification) the head."""
     trained_layers = arch.num_layers - frozen_layers(arch, shape.freeze_ratio)
-    head = arch.head_params if shape.task == "classification" else 0
+    head = arch.head_params if spec_for(shape.task).has_classifier_head else 0
     hidden = arch.hidden_size
     extra = trained_layers * hidden if shape.ffn_gate else 0
     if shape.adapter == "prefix":
@@ -153,7 +154,7 @@ def activation_bytes(arch: Architecture, shape: TrainingShape) -> int:
 def logits_bytes(arch: Architecture, shape: TrainingShape) -> int:
     """A causal LM's logits over the vocabulary at every position, in the compute dtype, then upcast to fp32 for
     the loss, with the log-softmax the loss keeps. A classifier's logits are negligible."""
-    if shape.task != "summarization":
+    if spec_for(shape.task).has_classifier_head:
         return 0
     value_bytes = 2 if shape.device == "cuda" else 4
     return shape.batch_size * shape.seq_len * arch.vocab_size * (value_bytes + 4 + 4)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.config import demo_dataset_dir
 from mlops.models._base import ModelSource, register_source, seeded
+from mlops.tasks import spec_for
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -56,7 +57,7 @@ class TinyRandomLlamaSource(ModelSource):
 
     def model_config(self, task: str) -> PretrainedConfig:
         config = self._config()
-        if task == "classification":
+        if spec_for(task).has_classifier_head:
             config.num_labels = 2
         return config
 

@@ -14,7 +14,6 @@ from mlops.registry.policy import (
     AliasPolicy,
     Compare,
     Gate,
-    MetricSpec,
     PromotionPolicy,
     load_policy,
     policy_for,
@@ -28,6 +27,7 @@ from mlops.registry.promotion import (
     run_promote,
     version_metrics,
 )
+from mlops.tasks import MetricSpec
 
 __all__ = [
     "ANY_HOLDER",

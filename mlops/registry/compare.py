@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from mlops.errors import RegistryError, SplitMismatch
 from mlops.evaluate import PerExampleScores
-from mlops.evaluate.per_example import _CLASSIFICATION
 from mlops.progress import step
 
 if TYPE_CHECKING:
@@ -59,11 +58,10 @@ def metric_on_weights(scores: PerExampleScores, metric: str, weights: np.ndarray
     """`metric` recomputed for each row of example weights (a row of ones is the plain score)."""
     import numpy as np
 
-    if scores.task == "classification":
-        if metric not in _CLASSIFICATION:
-            raise RegistryError(
-                f"{metric}: no per-example scores for it in a classification run; compare supports {', '.join(_CLASSIFICATION)}"
-            )
+    if scores.from_predictions:
+        supported = scores.metrics()
+        if metric not in supported:
+            raise RegistryError(f"{metric}: no per-example scores for it in a {scores.task} run; compare supports {', '.join(supported)}")
         labels, predictions = np.asarray(scores.labels), np.asarray(scores.predictions)
         n_classes = max(len(scores.label_names), int(max(labels.max(), predictions.max())) + 1)
         return _macro(weights, labels, predictions, n_classes, metric)

@@ -10,6 +10,7 @@ from typing import Any
 
 from mlops.errors import ConfigError, RegistryError
 from mlops.models import MODEL_CARD, peft_wrapping, resolve_source
+from mlops.tasks import spec_for
 from mlops.tracking import resolve_model_version
 
 
@@ -48,7 +49,7 @@ def merge_adapter(adapter_dir: Path) -> Any:
             f"merge: this model has {' and '.join(unmergeable)}, which plain transformers weights cannot hold; export it without --merge"
         )
     source = resolve_source(card["base_model"])
-    if card["task"] == "classification":
+    if spec_for(card["task"]).has_classifier_head:
         labels = card["label_names"]
         base = source.load_classifier(len(labels))
         base.config.id2label = dict(enumerate(labels))

@@ -4,46 +4,20 @@ current holder, read from reviewable YAML files in `registry/`."""
 from __future__ import annotations
 
 import difflib
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from mlops.config import LOGGED_METRICS, ExperimentConfig, build, read_yaml
+from mlops.config import ExperimentConfig, build, read_yaml
 from mlops.errors import ConfigError
+from mlops.tasks import GATE_METRICS
 
 REPO_REGISTRY_DIR = Path(__file__).resolve().parents[2] / "registry"
 LEGACY_STAGES = ("Staging", "Production")
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    """What a gated metric can be: its range, its direction, and whether per-example scores exist for it."""
-
-    low: float
-    high: float
-    higher_is_better: bool = True
-    per_example: bool = False
-    baseline: str | None = None  # the metric the sweep's baseline logs for it (`beat_baseline`)
-
-
-def _metric_catalogue() -> dict[str, MetricSpec]:
-    bounded = ("f1", "precision", "recall", "rouge1", "rouge2", "rougeL", "key_term_recall")
-    per_example = ("f1", "precision", "recall", "rougeL", "key_term_recall")  # kept for the test split only
-    baseline_split = {"test": "test", "eval": "validation"}  # baselines name the validation split in full
-    specs = {
-        f"{split}_{name}": MetricSpec(
-            0.0, 1.0, per_example=split == "test" and name in per_example, baseline=f"baseline_{baseline_split[split]}_{name}"
-        )
-        for split in ("test", "eval")
-        for name in bounded
-    }
-    specs |= {f"{split}_loss": MetricSpec(0.0, math.inf, higher_is_better=False) for split in ("test", "eval")}
-    return specs
-
-
-# Every metric a gate may name: what training and `evaluate` log for a model version's run.
-METRICS = _metric_catalogue()
+# Every metric a gate may name: what training and `evaluate` log for a model version's run, from the task specs.
+METRICS = GATE_METRICS
 
 
 def _unknown_metric(path: str, metric: str) -> str:
@@ -233,7 +207,7 @@ def policy_for(config: ExperimentConfig) -> PromotionPolicy:
     errors = []
     if policy.model_name != config.registry.model_name:
         errors.append(f"registry.model_name '{config.registry.model_name}' does not match the policy's model_name '{policy.model_name}'")
-    logged = LOGGED_METRICS[config.task]
+    logged = config.spec.metric_names()
     for alias, rules in policy.aliases.items():
         named = [(f"gates[{i}].metric", g.metric) for i, g in enumerate(rules.gates)]
         named += [(f"compare.metrics[{i}]", m) for i, m in enumerate(rules.compare.metrics or [])] if rules.compare else []

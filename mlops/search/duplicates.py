@@ -35,7 +35,7 @@ def configuration_key(config: ExperimentConfig, space: dict[str, ParamSpace], da
         "training": _applying(config.training, HYPERPARAMETERS, skipped),
         "augment": _applying(config.augment, AUGMENT_PARAMETERS, skipped, "augment."),
     }
-    if config.task == "summarization":
+    if config.spec.generates:
         document["generation"] = _applying(config.generation, DECODING_PARAMETERS, skipped)
     text = json.dumps(document, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -86,10 +86,11 @@ class Infeasible:
 
 
 def sequence_length(config: ExperimentConfig) -> int:
-    """Tokens per training example at most: the document and summary budgets plus the end token, or max_length."""
-    if config.task == "summarization":
-        return config.generation.max_document_tokens + config.generation.max_summary_tokens + 1
-    return config.model.max_length
+    """Tokens per training example at most: the sum of the config fields the task's spec names (summarisation: the
+    document and summary budgets) plus its extra tokens (the end token), or `model.max_length`."""
+    spec = config.spec
+    fields = [getattr(getattr(config, section), name) for section, name in (f.split(".") for f in spec.sequence_fields)]
+    return int(sum(fields)) + spec.sequence_extra_tokens
 
 
 def training_shape(config: ExperimentConfig, device: str) -> TrainingShape:

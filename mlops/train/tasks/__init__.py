@@ -1,7 +1,7 @@
-"""Fine-tuning tasks behind one interface (`Task`); importing this package registers each of them."""
+"""Fine-tuning tasks behind one interface (`Task`), each found through its spec (`mlops.tasks`, `task_for`)."""
 
 from mlops.train.tasks import classification, summarization
-from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, register_task, task_for
+from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, task_for
 from mlops.train.tasks.classification import Classification, build_classifier
 from mlops.train.tasks.summarization import EncodeStats, Summarization, build_causal_lm, encode_pairs, make_collator
 
@@ -18,7 +18,6 @@ __all__ = [
     "classification",
     "encode_pairs",
     "make_collator",
-    "register_task",
     "summarization",
     "task_for",
 ]

@@ -1,7 +1,7 @@
 """The task interface: what differs between fine-tuning tasks (model head, encoded data and collator, what the
 trainer evaluates, final scores, the adapter card), behind one small class. The loop itself is `mlops.train.loop`.
 
-A new task is one module with a `Task` subclass and one `register_task(...)` line, imported by `mlops.train.tasks`.
+A task's `Task` subclass is found through its spec (`TaskSpec.trainer`, `mlops.tasks`): adding a task is described there.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from mlops.errors import ConfigError
+from mlops.tasks import resolve, spec_for
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -87,11 +87,9 @@ class Task(ABC):
 _TASKS: dict[str, Task] = {}
 
 
-def register_task(task: Task) -> None:
-    _TASKS[task.name] = task
-
-
 def task_for(name: str) -> Task:
+    """The training `Task` of task `name`: the class its spec names, built once."""
     if name not in _TASKS:
-        raise ConfigError(f"task: unknown task {name!r}; use one of {', '.join(sorted(_TASKS))}")
+        task: Task = resolve(spec_for(name).trainer)()
+        _TASKS[name] = task
     return _TASKS[name]

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 from mlops.data import ClassificationData, once_per_split
 from mlops.evaluate import CLASSIFICATION_METRICS, PER_EXAMPLE_ARTIFACT, classification_per_example, confusion
 from mlops.models import default_head_modules, default_lora_targets, load_classifier
+from mlops.tasks.classification import SPEC
 from mlops.train.device import pick_device
 from mlops.train.structure import adapt, calibration_batch
-from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, register_task
+from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from mlops.models import ModelSource
     from mlops.train.structure import StructureReport
 
-TEST_METRICS = ("test_loss", "test_f1", "test_precision", "test_recall")
+TEST_METRICS = SPEC.metric_names("test")
 
 
 class _Encoded:
@@ -59,7 +60,7 @@ def build_classifier(
     and structure (frozen layers, pruned heads, FFN adapters)."""
     base = load_classifier(source, num_labels, quantization, pick_device(hp.device)[0])
     heads = head_modules if head_modules is not None else default_head_modules(base)
-    return adapt(base, hp, "classification", target_modules or default_lora_targets(base), heads, calibration)
+    return adapt(base, hp, SPEC.name, target_modules or default_lora_targets(base), heads, calibration)
 
 
 def _classification(data: TaskData) -> ClassificationData:
@@ -70,7 +71,7 @@ def _classification(data: TaskData) -> ClassificationData:
 
 
 class Classification(Task):
-    name = "classification"
+    name = SPEC.name
 
     def build_model(self, inputs: TaskInputs) -> tuple[PreTrainedModel, StructureReport]:
         data, hp, model_config, tokenizer = _classification(inputs.data), inputs.hp, inputs.config.model, inputs.tokenizer
@@ -117,6 +118,3 @@ class Classification(Task):
 
     def card(self, inputs: TaskInputs) -> dict[str, Any]:
         return {"label_names": _classification(inputs.data).label_names, "max_length": inputs.config.model.max_length}
-
-
-register_task(Classification())

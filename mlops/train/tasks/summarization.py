@@ -24,9 +24,10 @@ from mlops.evaluate import (
     token_ids,
 )
 from mlops.models import default_causal_lm_targets, load_causal_lm
+from mlops.tasks.summarization import SPEC
 from mlops.train.device import pick_device
 from mlops.train.structure import adapt
-from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, register_task
+from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets
 
 if TYPE_CHECKING:
     import torch
@@ -216,7 +217,7 @@ def build_causal_lm(
     """The causal LM, its base quantised as `quantization` asks (model.quantization), with its adapter (`hp.adapter`:
     lora, prefix or bottleneck) and structure (frozen layers, FFN gates)."""
     base = load_causal_lm(source, quantization, pick_device(hp.device)[0])
-    return adapt(base, hp, "summarization", target_modules or default_causal_lm_targets(base), None)
+    return adapt(base, hp, SPEC.name, target_modules or default_causal_lm_targets(base), None)
 
 
 def score_generation(
@@ -276,7 +277,7 @@ def _validation_subset(data: SummarizationData, gen: GenerationConfig) -> PairSp
 
 
 class Summarization(Task):
-    name = "summarization"
+    name = SPEC.name
 
     def build_model(self, inputs: TaskInputs) -> tuple[PreTrainedModel, StructureReport]:
         if inputs.tokenizer.pad_token is None:
@@ -323,6 +324,3 @@ class Summarization(Task):
 
     def card(self, inputs: TaskInputs) -> dict[str, Any]:
         return {"generation": asdict(inputs.gen), "seed": inputs.hp.seed}
-
-
-register_task(Summarization())

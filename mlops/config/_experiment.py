@@ -1,0 +1,124 @@
+"""The experiment config: one YAML names the task, data, model, training defaults, search space and registry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from mlops.config._conditions import inapplicable, when_errors
+from mlops.config._data import AUGMENT_PARAMETERS, DEFAULT_AUGMENT_METHODS, AugmentConfig, DatasetConfig, PretrainConfig
+from mlops.config._search import ParamSpace, PipelineConfig, SearchConfig, conditions, setting_domains
+from mlops.config._training import DECODING_PARAMETERS, HYPERPARAMETERS, GenerationConfig, ModelConfig, TrainingConfig, _help
+from mlops.config._validate import choice_error
+from mlops.tasks import spec_for, task_names, unknown_task
+
+if TYPE_CHECKING:
+    from mlops.tasks import TaskSpec
+
+
+@dataclass
+class RegistryConfig:
+    model_name: str
+    policy: str = field(metadata=_help("a policy name under registry/ or a path to a policy YAML"))
+
+
+@dataclass
+class ExperimentConfig:
+    name: str
+    task: str = field(metadata={"help": "a registered task (mlops.tasks)", "choices": task_names, "unknown": unknown_task})
+    dataset: DatasetConfig
+    model: ModelConfig
+    registry: RegistryConfig
+    experiment_name: str | None = None
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    source_file: str = field(default="", init=False, metadata=_help("set by the loader: where this config came from"))
+
+    def check(self, path: str) -> list[str]:
+        """The search metric must be one training produces, and every bound, choice and grid
+        value of the search space must be a valid training value."""
+        errors = [] if self.task not in task_names() else self._task_errors(self.spec)  # an unknown task is refused once, by `build`
+        spaces = {
+            "search.space": self.search.space,
+            "pipeline.structure_space": self.pipeline.structure_space,
+            "pipeline.data_space": self.pipeline.data_space,
+        }
+        for path, space in spaces.items():
+            errors += self._check_space(path, space)
+            errors += when_errors(path, space, conditions(space), setting_domains())
+        return errors
+
+    def _task_errors(self, spec: TaskSpec) -> list[str]:
+        errors = []
+        searchable = spec.metric_names("eval")
+        if self.search.metric not in searchable:
+            errors.append(f"search.metric: '{self.search.metric}' is not produced by {self.task}; use one of {', '.join(searchable)}")
+        if not spec.generates:
+            decoding = [k for k in self.search.space if k in DECODING_PARAMETERS]
+            generating = ", ".join(name for name in task_names() if spec_for(name).generates)
+            errors += [f"search.space.{k}: a decoding setting; only {generating} decodes" for k in decoding]
+        return errors
+
+    def _check_space(self, path: str, spaces: dict[str, ParamSpace]) -> list[str]:
+        errors = []
+        for name, space in spaces.items():
+            if name not in HYPERPARAMETERS + DECODING_PARAMETERS + AUGMENT_PARAMETERS:
+                continue
+            candidates: dict[str, Any] = {"low": space.low, "high": space.high}
+            candidates.update({f"choices[{i}]": v for i, v in enumerate(space.choices or [])})
+            candidates.update({f"values[{i}]": v for i, v in enumerate(space.values or [])})
+            domain = setting_domains()[name]
+            for where, value in candidates.items():
+                if value is None:
+                    continue
+                if domain is not None and value not in domain:
+                    errors.append(choice_error(f"{path}.{name}.{where}", value, domain))
+                    continue
+                section: Any = self.generation if name in DECODING_PARAMETERS else self.training
+                key = name
+                if name in AUGMENT_PARAMETERS:
+                    section, key = self.augment, name.removeprefix("augment.")
+                problems = replace(section, **{key: value}).check("")
+                errors += [f"{path}.{name}.{where}: {p.split(': ', 1)[1]}" for p in problems if p.startswith(f".{key}:")]
+        return errors
+
+    def with_params(self, params: dict[str, Any], **sections: Any) -> ExperimentConfig:
+        """This config with searched values applied: hyperparameters to `training`, decoding settings to
+        `generation`, `augment.*` settings to `augment` (searched augmentation with no methods named uses
+        the default ones); other `sections` (e.g. `search`) replaced as given. `source_file` is kept."""
+        training = replace(self.training, **{k: v for k, v in params.items() if k in HYPERPARAMETERS})
+        generation = replace(self.generation, **{k: v for k, v in params.items() if k in DECODING_PARAMETERS})
+        augmented = {k.removeprefix("augment."): v for k, v in params.items() if k in AUGMENT_PARAMETERS}
+        augment = replace(self.augment, **augmented)
+        if augmented and not augment.methods:
+            augment.methods = list(DEFAULT_AUGMENT_METHODS)
+        sections.setdefault("augment", augment)
+        updated = replace(self, training=training, generation=generation, **sections)
+        updated.source_file = self.source_file  # not an init field: `replace` drops it
+        return updated
+
+    def tunable_values(self) -> dict[str, Any]:
+        """Every setting a search space may name, by that name, with this config's value."""
+        values = {name: getattr(self.training, name) for name in HYPERPARAMETERS}
+        values |= {name: getattr(self.generation, name) for name in DECODING_PARAMETERS}
+        values |= {name: getattr(self.augment, name.removeprefix("augment.")) for name in AUGMENT_PARAMETERS}
+        return values
+
+    def inapplicable(self, space: Mapping[str, ParamSpace] | None = None) -> set[str]:
+        """The tunable settings that have no effect with this config's values: their built-in dependency, or the
+        `when:` of `space`, fails (e.g. `temperature` with `decoding: greedy`)."""
+        return inapplicable(conditions(space), self.tunable_values())
+
+    @property
+    def spec(self) -> TaskSpec:
+        """What this config's task is: its metrics, columns, model kind (`mlops.tasks`)."""
+        return spec_for(self.task)
+
+    @property
+    def mlflow_experiment(self) -> str:
+        return self.experiment_name or self.name

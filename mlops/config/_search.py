@@ -1,0 +1,209 @@
+"""The search sections of the experiment config: search spaces and when a setting applies, the sweep, the staged
+pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+from mlops.config._conditions import Condition
+from mlops.config._data import AUGMENT_PARAMETERS, AugmentConfig
+from mlops.config._training import _ARCHITECTURE, DECODING_PARAMETERS, HYPERPARAMETERS, GenerationConfig, TrainingConfig, _help
+
+# When a setting has any effect at all (the one table of these dependencies): a search draws it only then, and a
+# trial run logs it only then. A search space's `when:` extends these, or replaces the test of the same setting.
+BUILTIN_CONDITIONS: dict[str, Condition] = {
+    "temperature": {"decoding": "sample"},
+    "top_p": {"decoding": "sample"},
+    "num_beams": {"decoding": "beam"},
+    "num_cycles": {"lr_scheduler": "cosine_with_restarts"},
+    "num_virtual_tokens": {"adapter": "prefix"},
+    "reduction_factor": {"adapter": "bottleneck"},
+    **{name: {"augment.multiplier": {"gt": 0}} for name in AUGMENT_PARAMETERS if name != "augment.multiplier"},
+}
+
+
+@dataclass
+class ParamSpace:
+    """One searchable hyperparameter: float/int with bounds, or categorical choices."""
+
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list[Any] | None = None
+    values: list[Any] | None = field(default=None, metadata=_help("the points the grid sampler visits"))
+    when: dict[str, Any] | None = field(
+        default=None,
+        metadata=_help(
+            "drawn only when these hold, e.g. {decoding: sample} or {augment.multiplier: {gt: 0}} (operators eq, ne, gt, ge, lt, "
+            "le, in); adds to the built-in dependencies (BUILTIN_CONDITIONS), or replaces the test of the same setting"
+        ),
+    )
+
+    def check(self, path: str) -> list[str]:
+        errors = []
+        if self.type == "categorical":
+            if not self.choices:
+                errors.append(f"{path}.choices: a categorical parameter needs a non-empty list")
+        else:
+            if self.low is None or self.high is None:
+                errors.append(f"{path}: a {self.type} parameter needs low and high")
+            elif self.low > self.high:
+                errors.append(f"{path}: low ({self.low}) must not exceed high ({self.high})")
+            elif self.log and self.low <= 0:
+                errors.append(f"{path}.low: must be > 0 for a log-scale parameter, got {self.low}")
+        return errors
+
+    def grid_values(self) -> list[Any]:
+        if self.values:
+            return list(self.values)
+        if self.type == "categorical":
+            return list(self.choices or [])
+        assert self.low is not None and self.high is not None  # guaranteed by check()
+        if self.type == "int":
+            return list(range(int(self.low), int(self.high) + 1))
+        return [self.low, self.high]
+
+
+def conditions(space: Mapping[str, ParamSpace] | None = None) -> dict[str, Condition]:
+    """When each setting applies: the built-in dependencies, with `space`'s `when:` added (a test of the same
+    controlling setting replaces the built-in one)."""
+    out: dict[str, Condition] = dict(BUILTIN_CONDITIONS)
+    for name, p in (space or {}).items():
+        if p.when:
+            out[name] = {**out.get(name, {}), **p.when}
+    return out
+
+
+def setting_domains() -> dict[str, tuple[Any, ...] | None]:
+    """The values each tunable setting (by its search-space name) can take: its choices, or None for a number."""
+    sections: list[tuple[type, tuple[str, ...], str]] = [
+        (TrainingConfig, HYPERPARAMETERS, ""),
+        (GenerationConfig, DECODING_PARAMETERS, ""),
+        (AugmentConfig, AUGMENT_PARAMETERS, "augment."),
+    ]
+    domains: dict[str, tuple[Any, ...] | None] = {}
+    for cls, names, prefix in sections:
+        hints = get_type_hints(cls)
+        for name in names:
+            tp = hints[name.removeprefix(prefix)]
+            domains[name] = get_args(tp) if get_origin(tp) is Literal else (True, False) if tp is bool else None
+    return domains
+
+
+@dataclass
+class SearchConfig:
+    n_trials: int = 6
+    sampler: Literal["tpe", "random", "grid", "cmaes", "qmc", "gp"] = "tpe"
+    pruner: Literal["none", "median", "hyperband"] = field(
+        default="none", metadata=_help("stop hopeless trials at an evaluation point (once per epoch)")
+    )
+    metric: str = field(default="eval_f1", metadata=_help("the child-run metric the study optimises"))
+    direction: Literal["maximize", "minimize"] = "maximize"
+    space: dict[str, ParamSpace] = field(default_factory=dict)
+    timeout: float | None = field(default=None, metadata=_help("seconds after which a worker starts no new trial"))
+    heartbeat_interval: int = field(
+        default=60, metadata=_help("seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried once")
+    )
+    on_oom: Literal["halve_batch", "prune"] = field(
+        default="halve_batch",
+        metadata=_help(
+            "a trial out of device memory: retry it with half the per-device batch and twice the gradient accumulation, "
+            "down to batch 1 (halve_batch), or prune it (prune)"
+        ),
+    )
+    seeds_per_trial: int = field(
+        default=1, metadata=_help("training seeds per trial (seed, seed+1, ...); Optuna is told their mean, pruners see its running value")
+    )
+    confirm_top_k: int = field(
+        default=0, metadata=_help("after the search, re-train the k best trials with fresh seeds and register the best by that mean")
+    )
+    confirm_seeds: int = field(default=3, metadata=_help("fresh training seeds per confirmed trial"))
+    keep_checkpoints: int = field(
+        default=1, metadata=_help("a trial's newest checkpoints kept while it runs (one per evaluation point); 0 saves none")
+    )
+    checkpoint_dir: str | None = field(
+        default=None,
+        metadata=_help("where trials checkpoint: a folder (shared storage), `mlflow` (run artifacts); default beside the study"),
+    )
+    keep_finished_checkpoints: bool = field(
+        default=False, metadata=_help("keep a trial's checkpoints after it ends, instead of deleting them")
+    )
+
+    def check(self, path: str) -> list[str]:
+        errors = []
+        if self.n_trials < 1:
+            errors.append(f"{path}.n_trials: must be >= 1, got {self.n_trials}")
+        errors += self._check_seeds(path)
+        if self.timeout is not None and self.timeout <= 0:
+            errors.append(f"{path}.timeout: must be > 0 seconds, got {self.timeout}")
+        if self.heartbeat_interval < 1:
+            errors.append(f"{path}.heartbeat_interval: must be >= 1 second, got {self.heartbeat_interval}")
+        if self.keep_checkpoints < 0:
+            errors.append(f"{path}.keep_checkpoints: must be >= 0 (0 saves no checkpoint), got {self.keep_checkpoints}")
+        if self.checkpoint_dir is not None and not self.checkpoint_dir.strip():
+            errors.append(f"{path}.checkpoint_dir: give a folder or `mlflow`, or leave it out (beside the study)")
+        for name in self.space:
+            if name not in HYPERPARAMETERS + DECODING_PARAMETERS + AUGMENT_PARAMETERS:
+                known = ", ".join(HYPERPARAMETERS + DECODING_PARAMETERS + AUGMENT_PARAMETERS)
+                errors.append(f"{path}.space.{name}: not a tunable hyperparameter; use one of {known}")
+        return errors
+
+    def _check_seeds(self, path: str) -> list[str]:
+        errors = []
+        if self.seeds_per_trial < 1:
+            errors.append(f"{path}.seeds_per_trial: must be >= 1, got {self.seeds_per_trial}")
+        if self.confirm_top_k < 0:
+            errors.append(f"{path}.confirm_top_k: must be >= 0 (0: no confirmation), got {self.confirm_top_k}")
+        elif self.confirm_top_k > self.n_trials:
+            errors.append(f"{path}.confirm_top_k: cannot confirm more trials than n_trials ({self.n_trials}), got {self.confirm_top_k}")
+        if self.confirm_seeds < 1:
+            errors.append(f"{path}.confirm_seeds: must be >= 1, got {self.confirm_seeds}")
+        return errors
+
+
+STAGES = ("data", "hyperparameters", "structure")
+STRUCTURE_PARAMETERS = ("lora_r", "lora_alpha", "lora_dropout", *_ARCHITECTURE)
+
+
+def _default_fractions() -> dict[str, float]:
+    return {"data": 0.7, "hyperparameters": 0.2, "structure": 0.1}  # the tuning guide's split
+
+
+@dataclass
+class PipelineConfig:
+    """The staged practice run by `main`: data, then hyperparameters, then structure, then promote."""
+
+    n_trials: int = field(default=12, metadata=_help("the total trial budget, split between the stages by `fractions`"))
+    timeout: float | None = field(default=None, metadata=_help("total seconds, split between the stages like the trials"))
+    fractions: dict[str, float] = field(default_factory=_default_fractions)
+    structure_space: dict[str, ParamSpace] = field(
+        default_factory=dict, metadata=_help("structural choices searched with the best hyperparameters fixed; default: lora_r, lora_alpha")
+    )
+    data_space: dict[str, ParamSpace] = field(
+        default_factory=dict,
+        metadata=_help("augmentation settings searched first; default: augment.synonym_p 0..0.3, augment.multiplier 0..2"),
+    )
+
+    def check(self, path: str) -> list[str]:
+        errors = []
+        if self.n_trials < 2:
+            errors.append(f"{path}.n_trials: must be >= 2 (one per searching stage), got {self.n_trials}")
+        if self.timeout is not None and self.timeout <= 0:
+            errors.append(f"{path}.timeout: must be > 0 seconds, got {self.timeout}")
+        if set(self.fractions) != set(STAGES):
+            errors.append(f"{path}.fractions: needs exactly the stages {', '.join(STAGES)}, got {', '.join(self.fractions) or 'none'}")
+        elif any(f < 0 for f in self.fractions.values()) or abs(sum(self.fractions.values()) - 1.0) > 1e-6:
+            errors.append(f"{path}.fractions: must be >= 0 and sum to 1, got {self.fractions}")
+        elif self.fractions["hyperparameters"] + self.fractions["structure"] <= 0:
+            errors.append(f"{path}.fractions: the hyperparameter and structure stages cannot both get 0")
+        for name in self.structure_space:
+            if name not in STRUCTURE_PARAMETERS:
+                errors.append(f"{path}.structure_space.{name}: not a structural choice; use one of {', '.join(STRUCTURE_PARAMETERS)}")
+        for name in self.data_space:
+            if name not in AUGMENT_PARAMETERS:
+                errors.append(f"{path}.data_space.{name}: not an augmentation setting; use one of {', '.join(AUGMENT_PARAMETERS)}")
+        return errors
