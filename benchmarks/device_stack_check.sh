@@ -18,7 +18,39 @@ trap 'rm -rf "$stack"' EXIT
 "$VENV/bin/python" -m venv --without-pip "$stack/venv"
 site=$("$stack/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
 "$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))' > "$site/zz-project-venv.pth"
-"$VENV/bin/python" -m pip install -q --no-deps --target "$site" "${DEVICE_PACKAGES[@]}" 2>&1 | grep -v "is ignored" || true
+install() { "$VENV/bin/python" -m pip install -q --no-deps --target "$site" "$@" 2>&1 | grep -v "is ignored" || true; }
+install "${DEVICE_PACKAGES[@]}"
+for _ in 1 2 3 4 5; do  # their own requirements that the project venv lacks (huggingface_hub 1.x needs httpx, ...)
+  missing=$("$stack/venv/bin/python" - "${DEVICE_PACKAGES[@]}" <<'PYEOF'
+"""The requirements, followed from the device's packages, that no installed distribution meets by name."""
+import sys
+from importlib import metadata
+
+from packaging.requirements import Requirement
+
+missing, seen, todo = set(), set(), [pin.split("==")[0] for pin in sys.argv[1:]]
+while todo:
+    name = todo.pop()
+    if name in seen:
+        continue
+    seen.add(name)
+    for line in metadata.distribution(name).requires or []:
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        try:
+            metadata.version(req.name)
+            todo.append(req.name)
+        except metadata.PackageNotFoundError:
+            missing.add(str(req).split(";")[0])
+print(" ".join(sorted(missing)))
+PYEOF
+)
+  [[ -z "$missing" ]] && break
+  echo "device_stack_check: adding what they require: $missing"
+  read -ra wanted <<< "$missing"
+  install "${wanted[@]}"
+done
 "$stack/venv/bin/python" - "${DEVICE_PACKAGES[@]}" <<'PYEOF'
 import sys
 from importlib import metadata

@@ -6,8 +6,8 @@
 #
 # The wheels: the dependency closure of the packages the check imports (the MLflow client as mlflow-skinny and
 # mlflow-tracing, optuna, rouge-score, nltk, gguf, bitsandbytes, pytest), less the closure of what the GPU machine
-# already has (torch, transformers, accelerate, huggingface_hub, peft, ... in DEVICE_HAS). Both closures are read from
-# the Requires-Dist of the packages installed in $VENV (extras left out, markers for Python 3.12 on Linux). bitsandbytes is
+# already has (DEVICE_HAS and torch's requirements; the others' are not followed, since this venv's newer versions of
+# them need other packages than the device's). Closures are read from the Requires-Dist of the packages installed in $VENV (extras left out, markers for Python 3.12 on Linux). bitsandbytes is
 # repacked with only the CUDA library the device's torch (cu130) loads, and its CPU one.
 #   VENV=/path/to/venv benchmarks/gpu_bundle.sh      # default: the venv this checkout's tests use
 set -euo pipefail
@@ -18,7 +18,8 @@ BUNDLE=benchmarks/.bundle
 CUDA_LIB="${CUDA_LIB:-cuda130}"  # torch 2.11.0+cu130 on the GPU machine
 WANTED="mlflow-skinny mlflow-tracing optuna rouge-score nltk gguf bitsandbytes pytest"
 DEVICE_HAS="torch transformers accelerate huggingface-hub safetensors tokenizers peft sentence-transformers scikit-learn
-  pandas matplotlib rich psutil nvidia-ml-py numpy pyyaml"
+  pandas matplotlib rich psutil nvidia-ml-py numpy pyyaml regex packaging tqdm filelock fsspec httpx anyio
+  h11 httpcore joblib threadpoolctl scipy python-dateutil pytz tzdata pillow typing-extensions"
 
 rm -rf "$BUNDLE" && mkdir -p "$BUNDLE"
 "$VENV/bin/python" - "$WANTED" "$DEVICE_HAS" > "$BUNDLE/requirements.txt" <<'PYEOF'
@@ -35,7 +36,7 @@ env = default_environment() | {"python_version": "3.12", "python_full_version": 
                                "extra": ""}
 
 
-def closure(names, strict):
+def closure(names, strict, follow=None):
     seen, todo = {}, [canonicalize_name(n) for n in names]
     while todo:
         name = todo.pop()
@@ -49,6 +50,8 @@ def closure(names, strict):
                 continue
             sys.exit(f"gpu_bundle: {name} is not installed in this venv, so its version and dependencies are unknown")
         seen[name] = dist.version
+        if follow is not None and name not in follow:
+            continue
         for line in dist.requires or []:
             req = Requirement(line)
             if req.marker is None or req.marker.evaluate(env):
@@ -56,7 +59,7 @@ def closure(names, strict):
     return seen
 
 
-wanted, device = closure(sys.argv[1].split(), strict=True), closure(sys.argv[2].split(), strict=False)
+wanted, device = closure(sys.argv[1].split(), strict=True), closure(sys.argv[2].split(), strict=False, follow={"torch"})
 for name, version in sorted(wanted.items()):
     if name not in device:
         print(f"{name}=={version}")
