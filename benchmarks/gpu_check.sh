@@ -106,10 +106,10 @@ PYEOF
 }
 
 sweep() {  # the last step: a 2-trial sweep of the tiny summariser on CUDA, read back from its MLflow store
-  local work; work=$(mktemp -d)
-  sed "s/^training:/training:\n  device: $DEVICE/" tests/configs/tiny-summarizer.yaml > "$work/tiny-summarizer.yaml"
+  local work; work=$(mktemp -d); mkdir -p "$OUT"
+  sed "s/^training:/training:\n  device: $DEVICE/" tests/configs/tiny-summarizer.yaml > "$work/tiny-summarizer-$DEVICE.yaml"
   cp tests/registry/tiny-summarizer.yaml "$work/"  # the policy, found beside the config
-  MLFLOW_TRACKING_URI="sqlite:///$work/mlflow.db" "$PY" -m mlops sweep --config "$work/tiny-summarizer.yaml" --n-trials 2 \
+  MLFLOW_TRACKING_URI="sqlite:///$work/mlflow.db" "$PY" -m mlops sweep --config "$work/tiny-summarizer-$DEVICE.yaml" --n-trials 2 \
     --storage "sqlite:///$work/optuna.db" || return 1
   MLFLOW_TRACKING_URI="sqlite:///$work/mlflow.db" "$PY" - "$OUT/sweep_runs.json" "$DEVICE" <<'PYEOF'
 import json
