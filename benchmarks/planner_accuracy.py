@@ -3,7 +3,8 @@
 
     python benchmarks/planner_accuracy.py [--out results.json] [--seq 512] [--steps 3]
 
-Each corner builds the base on the GPU, adapts it with the toolkit (`adapt`: LoRA on the default targets, a
+Each corner builds the base on the GPU (the nf4 one loads bf16 weights made on the GPU and saved once, quantised by
+`from_pretrained` as `model.quantization: nf4` loads them), adapts it with the toolkit (`adapt`: LoRA on the default targets, a
 quantised base prepared for k-bit training), trains a few AdamW steps under bf16 autocast on random tokens, and
 reads `torch.cuda.max_memory_allocated`, reset once the base is on the GPU, so that building it does not count.
 The estimate is compared without its fixed overhead (the CUDA context is not an allocation). Goal: every ratio
@@ -13,7 +14,6 @@ within 0.85..1.15. Needs a CUDA device; on CPU it says so and exits 1.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import sys
 import tempfile
@@ -44,16 +44,18 @@ def llama_config(seq: int) -> Any:
 
 def build_base(config: Any, quantization: str, saved: Path) -> Any:
     import torch
-    from transformers import AutoModelForCausalLM, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM
 
     from mlops.models.quantization import bnb_config
+    from mlops.train import release_memory
 
     if quantization == "none":
         with torch.device("cuda"):
-            return LlamaForCausalLM(config).to(torch.bfloat16)
+            return AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     if not (saved / "config.json").is_file():  # bitsandbytes quantises while loading: save the bf16 weights once
-        LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(saved)
-        gc.collect()
+        with torch.device("cuda"):  # random weights made on the GPU, not by one CPU core
+            AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).save_pretrained(saved)
+        release_memory()
     return AutoModelForCausalLM.from_pretrained(saved, quantization_config=bnb_config(quantization, "cuda"), device_map="cuda")
 
 
@@ -63,7 +65,7 @@ def measure(config: Any, corner: tuple[str, str, int, bool], seq: int, steps: in
     from mlops.config import TrainingConfig
     from mlops.models.architecture import from_config
     from mlops.models.memory import TrainingShape, estimate_peak_memory
-    from mlops.train import peak_memory_gib, release_memory, reset_peak_memory
+    from mlops.train import enable_checkpointing, peak_memory_gib, release_memory, reset_peak_memory
     from mlops.train.structure import adapt
 
     name, quantization, batch, checkpointing = corner
@@ -74,7 +76,7 @@ def measure(config: Any, corner: tuple[str, str, int, bool], seq: int, steps: in
 
     base = build_base(config, quantization, saved)
     if checkpointing:
-        base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        enable_checkpointing(base)
     release_memory()
     reset_peak_memory("cuda")  # from here the peak counts the weights held, not how they were built
     model, _ = adapt(base, hp, "summarization", list(arch.default_targets), None)

@@ -4,11 +4,14 @@
 
     python benchmarks/qlora_memory.py [--batch 2] [--seq 1024] [--steps 8] [--out results.json]
 
-Both variants are the same model, built directly on the GPU (no download) and trained the same way: LoRA r 16 on every
-linear layer of the decoder blocks, bf16 autocast, gradient checkpointing, AdamW on the adapter. The QLoRA variant
-stores those linear layers as bitsandbytes NF4 `Linear4bit` with double quantisation and bf16 compute, the layers
-`model.quantization: nf4` loads; embeddings, norms and the output head stay bf16 in both. Peak memory is CUDA's
-maximum allocated during training, FLOPs per token and MFU come from `mlops.train` (the formula in the README).
+Both variants are the same model, built directly on the GPU in bf16 (no download, nothing built on the CPU first)
+and trained the same way through the toolkit's own path (`adapt`): LoRA r 16 on every linear layer of the decoder
+blocks, bf16 autocast, activation checkpointing, AdamW on the adapter. The QLoRA variant stores those linear layers as
+bitsandbytes NF4 `Linear4bit` with the settings `model.quantization: nf4` loads (`bnb_config`), marked as a quantised
+load, so PEFT uses its bitsandbytes LoRA layer and `adapt` runs `prepare_model_for_kbit_training` (which keeps the
+remaining weights in fp32); embeddings, norms and the output head are not quantised. Peak memory is CUDA's maximum
+allocated during training; MFU is the toolkit's: `flops_per_token` x tokens/s over the card's datasheet bf16 peak
+(`peak_tflops`).
 `--tiny` runs a 2-layer shape on CPU to check the script, not the card.
 """
 
@@ -23,41 +26,78 @@ from typing import Any
 SHAPE_7B = {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32, "vocab_size": 32000}
 SHAPE_TINY = {"hidden_size": 64, "intermediate_size": 172, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 1000}
 P10_GOAL = 0.40
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def quantize_decoder_linears(model: Any, compute_dtype: Any, device: str) -> None:
-    """Every linear layer of the decoder blocks as an NF4 `Linear4bit` (double quantisation), its weights quantised
-    from the random ones; the bf16 originals are freed layer by layer."""
+def quantize_like_from_pretrained(model: Any, quantization: str, device: str) -> None:
+    """Every linear layer of the decoder blocks as a bitsandbytes `Linear4bit` with the toolkit's settings for
+    `quantization` (`bnb_config`: NF4, double quantisation, bf16 compute), quantised on `device` from the random
+    weights, which are freed layer by layer; then the model is marked the way `from_pretrained` marks a model it
+    quantised, so that PEFT wraps these layers with its bitsandbytes LoRA layer and the toolkit prepares the base for
+    k-bit training. (Loading a saved 7B checkpoint instead would write and read 13 GB.)"""
     import bitsandbytes as bnb
     import torch
 
+    from mlops.models.quantization import bnb_config
+
+    settings = bnb_config(quantization, device)
     for layer in model.model.layers:
         for parent in list(layer.modules()):
             for name, child in list(parent.named_children()):
                 if not isinstance(child, torch.nn.Linear):
                     continue
                 quantized = bnb.nn.Linear4bit(
-                    child.in_features, child.out_features, bias=child.bias is not None, compute_dtype=compute_dtype, quant_type="nf4"
+                    child.in_features,
+                    child.out_features,
+                    bias=child.bias is not None,
+                    compute_dtype=settings.bnb_4bit_compute_dtype,
+                    compress_statistics=settings.bnb_4bit_use_double_quant,
+                    quant_type=settings.bnb_4bit_quant_type,
+                    device="meta",  # no placeholder weights to allocate and initialise
                 )
-                quantized.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, quant_type="nf4", compress_statistics=True)
-                setattr(parent, name, quantized.to(device))
+                weight = bnb.nn.Params4bit(
+                    child.weight.data,
+                    requires_grad=False,
+                    compress_statistics=settings.bnb_4bit_use_double_quant,
+                    quant_type=settings.bnb_4bit_quant_type,
+                )
+                quantized.weight = weight.to(device)  # quantises
+                if child.bias is not None:
+                    quantized.bias = child.bias
+                setattr(parent, name, quantized)
+    model.config.quantization_config = settings
+    model.is_quantized = True
+    model.quantization_method = settings.quant_method
+    model.is_loaded_in_4bit = True
+    try:
+        from transformers.quantizers import AutoHfQuantizer
+
+        model.hf_quantizer = AutoHfQuantizer.from_config(settings, pre_quantized=False)
+    except (ImportError, ValueError):  # only `from_pretrained`'s own steps read it; PEFT and the toolkit do not
+        pass
 
 
 def build(variant: str, shape: dict[str, int], seq: int, device: str, dtype: Any) -> Any:
+    """The random base built where it trains, in its training dtype (no fp32 copy, nothing on the CPU first),
+    quantised for `qlora`, with activation checkpointing on, then adapted by the toolkit's own `adapt`: LoRA r 16 on
+    every decoder linear layer, and for a quantised base PEFT's `prepare_model_for_kbit_training` first."""
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from mlops.config import TrainingConfig
+    from mlops.train import enable_checkpointing
+    from mlops.train.structure import adapt
 
     torch.manual_seed(0)
-    config = LlamaConfig(max_position_embeddings=seq, attn_implementation="sdpa", tie_word_embeddings=False, **shape)
+    config = LlamaConfig(max_position_embeddings=seq, attn_implementation="sdpa", tie_word_embeddings=False, use_cache=False, **shape)
     with torch.device(device):
-        model = LlamaForCausalLM(config).to(dtype)
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     if variant == "qlora":
-        quantize_decoder_linears(model, dtype, device)
-    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    model.config.use_cache = False
-    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    return get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets))
+        quantize_like_from_pretrained(model, "nf4", device)
+    enable_checkpointing(model)
+    hp = TrainingConfig(lora_r=16, lora_alpha=32, lora_dropout=0.0, gradient_checkpointing=True)
+    adapted, _ = adapt(model, hp, "summarization", TARGETS, None)
+    return adapted
 
 
 def measure(variant: str, args: argparse.Namespace, device: str) -> dict[str, Any]:
@@ -94,14 +134,22 @@ def measure(variant: str, args: argparse.Namespace, device: str) -> dict[str, An
     tokens_per_s = args.batch * args.seq * args.steps / seconds
     flops = flops_per_token(model)
     peak = peak_tflops(device)
+    import bitsandbytes as bnb
+    from peft.tuners.lora import LoraLayer
+
     figures = {
         "variant": variant,
         "peak_memory_gib": round(peak_memory_gib(device), 3),
         "tokens_per_s": round(tokens_per_s, 1),
         "flops_per_token": flops,
+        "peak_tflops_datasheet": peak,
         "mfu": round(tokens_per_s * flops / (peak * 1e12), 4) if peak else None,
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "nf4_layers": sum(type(m).__name__ == "Linear4bit" for m in model.modules()),
+        "nf4_layers": sum(isinstance(m, bnb.nn.Linear4bit) for m in model.modules()),
+        # PEFT's bitsandbytes layer (peft.tuners.lora.bnb.Linear4bit) on the quantised base, its plain one on bf16
+        "lora_layer_types": sorted({f"{type(m).__module__}.{type(m).__name__}" for m in model.modules() if isinstance(m, LoraLayer)}),
+        # prepare_model_for_kbit_training casts the 16-bit weights left (embeddings, norms, head) to fp32
+        "lm_head_dtype": str(model.get_output_embeddings().weight.dtype),
         "final_loss": round(loss, 4),
     }
     return figures

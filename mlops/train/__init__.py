@@ -2,6 +2,7 @@
 structural tuning (`structure`), one logged fine-tuning run (`finetune`), continued pre-training (`pretrain`),
 `reproduce`, what each run cost (`telemetry`: peak memory, throughput, MFU), and training checkpoints (`checkpoints`)."""
 
+from mlops.train._compat import enable_checkpointing, is_checkpointing
 from mlops.train.checkpoints import TRAINER_STATE, CheckpointPlan, checkpoint_state, checkpoint_step, last_checkpoint
 from mlops.train.device import pick_device
 from mlops.train.finetune import Prepared, log_data_checks, prepare, run_finetune, run_params, train_and_log
@@ -22,8 +23,10 @@ __all__ = [
     "checkpoint_state",
     "checkpoint_step",
     "count_parameters",
+    "enable_checkpointing",
     "fit",
     "flops_per_token",
+    "is_checkpointing",
     "last_checkpoint",
     "log_data_checks",
     "peak_memory_gib",

@@ -19,6 +19,7 @@ from mlops.models.structure import save_structure
 from mlops.output import verbose
 from mlops.progress import Step, step
 from mlops.tracking import is_main_process, seed_everything
+from mlops.train._compat import checkpointing_argument
 from mlops.train.checkpoints import CheckpointPlan, save_callback, trainer_arguments
 from mlops.train.device import pick_device
 from mlops.train.tasks._base import TaskInputs
@@ -173,7 +174,7 @@ def run_trainer(
             lr_scheduler_kwargs={"num_cycles": hp.num_cycles} if hp.lr_scheduler == "cosine_with_restarts" else None,
             warmup_steps=hp.warmup_ratio,
             weight_decay=hp.weight_decay,
-            activation_checkpointing=hp.gradient_checkpointing,
+            **checkpointing_argument(hp.gradient_checkpointing),
             eval_strategy="epoch" if val_set is not None else "no",
             train_sampling_strategy="group_by_length" if group_by_length else "random",
             remove_unused_columns=False,
