@@ -18,9 +18,10 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from mlops.errors import ConfigError, GateFailed, SplitMismatch
-from mlops.evaluate import PER_EXAMPLE_ARTIFACT, PerExampleScores, classification_scores
+from mlops.evaluate import PerExampleScores, classification_scores
 from mlops.registry import AliasPolicy, Compare, Gate, PromotionPolicy, history, move_alias, promote_if_gates_pass, register_version
 from mlops.registry.ledger import _Ledger
+from mlops.tracking import PER_EXAMPLE_ARTIFACT
 
 from .conftest import isolated_store, write
 from .test_gates import CHAMPION, CLEARLY_BETTER, MARGINALLY_BETTER, policy_for, scores_with

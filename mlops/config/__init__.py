@@ -47,7 +47,7 @@ from mlops.config._schema import (
 )
 from mlops.config._structure import LORA_PARAMETERS, PREFIX_CLASSIFIER_REFUSAL, searched_values, structure_errors
 from mlops.config._validate import build
-from mlops.config.resolved import RESOLVED_CONFIG_ARTIFACT, config_from_resolved, resolved_config
+from mlops.config.resolved import config_from_resolved, resolved_config
 
 __all__ = [
     "ALL_LINEAR",
@@ -65,7 +65,6 @@ __all__ = [
     "PREFIX_CLASSIFIER_REFUSAL",
     "PRESETS",
     "QUANTIZATIONS",
-    "RESOLVED_CONFIG_ARTIFACT",
     "SEARCH_METRICS",
     "STAGES",
     "STRUCTURE_PARAMETERS",

@@ -11,8 +11,6 @@ from mlops.config._load import validate
 if TYPE_CHECKING:
     from mlops.config._schema import ExperimentConfig, GenerationConfig, TrainingConfig
 
-RESOLVED_CONFIG_ARTIFACT = "config/resolved.json"
-
 
 def resolved_config(config: ExperimentConfig, hp: TrainingConfig, generation: GenerationConfig) -> dict[str, Any]:
     """The config a run trained with, as JSON: `config` with the run's training and decoding settings applied."""

@@ -27,6 +27,7 @@ from mlops.data.contract import (
 from mlops.data.memo import once_per_split
 from mlops.data.report import BEFORE_SPLIT, DataReport, LengthStats
 from mlops.errors import DataError
+from mlops.tracking import AUGMENT_RUN_TAG, DATASET_URI_TAG
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -218,7 +219,7 @@ def dataset_lineage(cfg: DatasetConfig) -> dict[str, str]:
     if not cfg.path.startswith(RUN_ARTIFACT_SCHEME):
         return {}
     run_id = cfg.path[len(RUN_ARTIFACT_SCHEME) :].strip("/").partition("/")[0]
-    return {"mlops.augment_run_id": run_id, "mlops.dataset_uri": cfg.path}
+    return {AUGMENT_RUN_TAG: run_id, DATASET_URI_TAG: cfg.path}
 
 
 def write_task_data(data: TaskData, cfg: DatasetConfig, folder: Path) -> None:

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPORT_JSON = "data_report.json"
+from mlops.tracking import DATA_REPORT_ARTIFACT
+
 REPORT_PNG = "data_report.png"
 BEFORE_SPLIT = "before splitting"  # where rows of a single file are dropped, before the seeded split
 # Why the contract drops a row, per task: every reason is logged as `rows_dropped_<reason>`, 0 included.
@@ -201,7 +202,7 @@ def log_data_report(report: DataReport) -> None:
     import mlflow
 
     document = report.to_dict()
-    mlflow.log_dict(document, REPORT_JSON)
+    mlflow.log_dict(document, DATA_REPORT_ARTIFACT)
     mlflow.log_metrics(report.metrics())
     with tempfile.TemporaryDirectory(prefix="mlops-report-") as tmp:
         picture = Path(tmp) / REPORT_PNG

@@ -12,9 +12,6 @@ from typing import Any
 
 from mlops.data import ClassificationData, SummarizationData, TaskData, split_digest
 
-PER_EXAMPLE_ARTIFACT = "per_example/test.json"
-
-
 _CLASSIFICATION = ("test_f1", "test_precision", "test_recall")
 
 

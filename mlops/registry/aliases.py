@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.errors import AliasChanged, RegistryError
 from mlops.registry.ledger import exclusive, now, who
-from mlops.tracking import registered_model
+from mlops.tracking import AUDIT_TAG_PREFIX, registered_model
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
-AUDIT_PREFIX = "mlops.audit."
 ANY_HOLDER = "<any>"  # `move_alias(expect_from=...)`: move whoever holds the alias now
 
 
@@ -35,7 +34,7 @@ def alias_holder(client: MlflowClient, model_name: str, alias: str) -> ModelVers
 def history(client: MlflowClient, model_name: str, alias: str | None = None) -> list[dict[str, Any]]:
     """Every recorded alias move of `model_name`, oldest first (optionally for one alias)."""
     tags = registered_model(client, model_name).tags
-    events = [json.loads(v) for k, v in tags.items() if k.startswith(AUDIT_PREFIX)]
+    events = [json.loads(v) for k, v in tags.items() if k.startswith(AUDIT_TAG_PREFIX)]
     events.sort(key=lambda e: int(e["seq"]))
     return [e for e in events if alias is None or e["alias"] == alias]
 
@@ -58,7 +57,7 @@ def _record_move(
         "source_run_id": target.run_id,
         "ticket": ticket,
     }
-    client.set_registered_model_tag(model_name, f"{AUDIT_PREFIX}{event['seq']:06d}", json.dumps(event))
+    client.set_registered_model_tag(model_name, f"{AUDIT_TAG_PREFIX}{event['seq']:06d}", json.dumps(event))
     return event
 
 

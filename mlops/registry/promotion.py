@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 from mlops.config import ExperimentConfig
 from mlops.errors import AliasChanged, GateFailed, RegistryError, SplitMismatch
-from mlops.evaluate import PER_EXAMPLE_ARTIFACT, PerExampleScores
+from mlops.evaluate import PerExampleScores
 from mlops.registry.aliases import ANY_HOLDER, alias_holder, move_alias
 from mlops.registry.compare import bootstrap_interval, check_same_split, paired_bootstrap
 from mlops.registry.gates import Champion, Evidence, GateOutcome, GateReport, decide, gate_tags
 from mlops.registry.policy import METRICS, AliasPolicy, Compare, PromotionPolicy, policy_for
-from mlops.tracking import registered_model
+from mlops.tracking import PARENT_RUN_TAG, PER_EXAMPLE_ARTIFACT, registered_model
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -73,7 +73,7 @@ def _baselines(client: MlflowClient, version: ModelVersion) -> dict[str, float]:
         found = {k: v for k, v in run.data.metrics.items() if k.startswith("baseline_")}
         if found:
             return found
-        run_id, seen = run.data.tags.get("mlflow.parentRunId"), seen + 1
+        run_id, seen = run.data.tags.get(PARENT_RUN_TAG), seen + 1
     return {}
 
 

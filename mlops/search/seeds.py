@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops.tracking import ended, log_params_effective
+from mlops.tracking import ADAPTER_RUN_ATTR, PARENT_RUN_TAG, SEED_OF_TAG, TRIAL_RUN_ATTR, ended, log_params_effective
 from mlops.train import Prepared, run_params, train_and_log
 
 if TYPE_CHECKING:
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
     from mlops.config import ExperimentConfig
 
-SEED_OF_TAG = "mlops.seed_of_run"
-ADAPTER_RUN_ATTR = "mlflow_adapter_run_id"  # trial attr: the seed run whose adapter stands for the trial (the first)
 RUNNING_MEAN_SUFFIX = "_running_mean"
 
 
@@ -42,7 +40,7 @@ class SeedsResult:
 
 def adapter_run_id(trial: optuna.trial.FrozenTrial) -> str:
     """The run whose adapter stands for a trial: the trial's own, or with several seeds its first seed's."""
-    return str(trial.user_attrs.get(ADAPTER_RUN_ATTR, trial.user_attrs.get("mlflow_run_id", "")))
+    return str(trial.user_attrs.get(ADAPTER_RUN_ATTR, trial.user_attrs.get(TRIAL_RUN_ATTR, "")))
 
 
 def seeds_for(config: ExperimentConfig, count: int, offset: int = 0) -> list[int]:
@@ -97,7 +95,7 @@ def train_seeds(
             if reporter is not None:
                 reporter(running, step)
 
-        tags = {"mlflow.parentRunId": parent_id, SEED_OF_TAG: parent_id}
+        tags = {PARENT_RUN_TAG: parent_id, SEED_OF_TAG: parent_id}
         created = client.create_run(experiment_id, tags=tags, run_name=f"{run_name}-seed-{seed}")
         run_ids.append(created.info.run_id)
         where = out_dir if index == 0 else out_dir.with_name(f"{out_dir.name}-seed-{seed}")

@@ -13,19 +13,22 @@ from typing import TYPE_CHECKING
 
 from mlops.search.checkpoints import Resume, TrialCheckpoints, continue_lost_trial, discard, find_resume, plan_for, retry_tags
 from mlops.search.console import NullConsole, SweepConsole
-from mlops.search.duplicates import (
-    CONFIG_KEY_ATTR,
-    DUPLICATE_OF_ATTR,
-    DUPLICATE_RUN_TAG,
-    DUPLICATE_TAG,
-    completed_original,
-    configuration_key,
-)
+from mlops.search.duplicates import CONFIG_KEY_ATTR, DUPLICATE_OF_ATTR, completed_original, configuration_key
 from mlops.search.memory import train_within_memory
 from mlops.search.plan import end_infeasible, infeasible_before_launch
-from mlops.search.seeds import ADAPTER_RUN_ATTR, SeedsResult, seeds_for, train_seeds
+from mlops.search.seeds import SeedsResult, seeds_for, train_seeds
 from mlops.search.space import suggest
-from mlops.tracking import ended
+from mlops.tracking import (
+    ADAPTER_RUN_ATTR,
+    DUPLICATE_RUN_TAG,
+    DUPLICATE_TAG,
+    PARENT_RUN_TAG,
+    RETRY_OF_TAG,
+    TRIAL_RUN_ATTR,
+    TRIAL_WORKER_RUN_ATTR,
+    WORKER_RUN_TAG,
+    ended,
+)
 from mlops.train import FinetuneResult, Prepared, train_and_log
 
 if TYPE_CHECKING:
@@ -87,18 +90,18 @@ def run_trial_as_child_run(
             raise optuna.TrialPruned(f"pruned at epoch {epoch} ({config.search.metric}={value:.4f})")
 
     tags = {
-        "mlflow.parentRunId": link.parent_run_id,
+        PARENT_RUN_TAG: link.parent_run_id,
         "optuna.study_name": trial.study.study_name,
         "optuna.trial_number": str(trial.number),
-        "mlops.worker_run_id": link.worker_run_id,
+        WORKER_RUN_TAG: link.worker_run_id,
     }
     if retry_of is not None:
-        tags |= {"mlops.retry_of_trial": str(retry_of), **retry_tags(lost, resume)}
+        tags |= {RETRY_OF_TAG: str(retry_of), **retry_tags(lost, resume)}
     if original is not None:
-        tags |= {DUPLICATE_TAG: str(original.number), DUPLICATE_RUN_TAG: str(original.user_attrs["mlflow_run_id"])}
+        tags |= {DUPLICATE_TAG: str(original.number), DUPLICATE_RUN_TAG: str(original.user_attrs[TRIAL_RUN_ATTR])}
     created = mlflow.MlflowClient().create_run(link.experiment_id, tags=tags, run_name=f"trial-{trial.number}")
-    trial.set_user_attr("mlflow_run_id", created.info.run_id)
-    trial.set_user_attr("mlflow_worker_run_id", link.worker_run_id)
+    trial.set_user_attr(TRIAL_RUN_ATTR, created.info.run_id)
+    trial.set_user_attr(TRIAL_WORKER_RUN_ATTR, link.worker_run_id)
     if original is not None:
         return _reuse(trial, original, created.info.run_id)
     infeasible = infeasible_before_launch(trial_config)
@@ -142,7 +145,7 @@ def _reuse(trial: optuna.Trial, original: optuna.trial.FrozenTrial, run_id: str)
     (`train_seconds` 0: it trained nothing, and holds no adapter), and Optuna is told the original's value."""
     import mlflow
 
-    source = mlflow.MlflowClient().get_run(original.user_attrs["mlflow_run_id"])
+    source = mlflow.MlflowClient().get_run(original.user_attrs[TRIAL_RUN_ATTR])
     with ended(mlflow.start_run(run_id=run_id, nested=True)):
         mlflow.log_params({**source.data.params, "trial_number": trial.number})
         mlflow.log_metrics({**source.data.metrics, "train_seconds": 0.0})

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlops.data import ClassificationData, once_per_split
-from mlops.evaluate import CLASSIFICATION_METRICS, PER_EXAMPLE_ARTIFACT, classification_per_example, confusion
+from mlops.evaluate import CLASSIFICATION_METRICS, classification_per_example, confusion
 from mlops.models import default_head_modules, default_lora_targets, load_classifier
+from mlops.tracking import CONFUSION_MATRIX_ARTIFACT, PER_EXAMPLE_ARTIFACT
 from mlops.train.device import pick_device
 from mlops.train.structure import adapt, calibration_batch
 from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, register_task
@@ -110,7 +111,7 @@ class Classification(Task):
         predictions = prediction.predictions.argmax(-1).tolist()
         test = {k: float(v) for k, v in (prediction.metrics or {}).items() if k in TEST_METRICS}
         documents = {
-            "confusion_matrix.json": confusion(predictions, data.test.labels, data.label_names),
+            CONFUSION_MATRIX_ARTIFACT: confusion(predictions, data.test.labels, data.label_names),
             PER_EXAMPLE_ARTIFACT: classification_per_example(data, predictions),  # resampled by champion/challenger gates
         }
         return Scores(dict(last_eval), test, documents=documents)

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from mlops.data import PairSplit, SummarizationData, once_per_split
 from mlops.errors import SummarizationConfigError
 from mlops.evaluate import (
-    PER_EXAMPLE_ARTIFACT,
     build_prompt,
     check_budget,
     decoding_settings,
@@ -24,6 +23,7 @@ from mlops.evaluate import (
     token_ids,
 )
 from mlops.models import default_causal_lm_targets, load_causal_lm
+from mlops.tracking import PER_EXAMPLE_ARTIFACT, PREDICTIONS_ARTIFACT
 from mlops.train.device import pick_device
 from mlops.train.structure import adapt
 from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, register_task
@@ -317,7 +317,7 @@ class Summarization(Task):
         return Scores(
             validation,
             test,
-            tables={"predictions.json": {k: v[:rows] for k, v in table.items()}},
+            tables={PREDICTIONS_ARTIFACT: {k: v[:rows] for k, v in table.items()}},
             documents={PER_EXAMPLE_ARTIFACT: summarization_per_example(data, per_example)},  # resampled by champion/challenger gates
         )
 
