@@ -18,11 +18,10 @@ from mlops.tracking import (
     CONFIRMATION_RUN_TAG,
     CONFIRMATION_TAG,
     CONFIRMED_WINNER_TAG,
-    PARENT_RUN_TAG,
     SEARCH_WINNER_TAG,
     TRIAL_RUN_ATTR,
     WORKER_RUN_TAG,
-    ended,
+    child_run,
 )
 from mlops.train import Prepared
 
@@ -65,18 +64,16 @@ def _confirm_one(
     trial_config = config.with_params(trial.params)
     seeds = seeds_for(trial_config, config.search.confirm_seeds, offset=config.search.seeds_per_trial)  # none the search used
     tags = {
-        PARENT_RUN_TAG: link.parent_run_id,
         CONFIRMATION_TAG: str(trial.number),
         CONFIRMATION_RUN_TAG: str(trial.user_attrs.get(TRIAL_RUN_ATTR, "")),
         WORKER_RUN_TAG: link.worker_run_id,
     }
     name = f"confirm-trial-{trial.number}"
-    created = mlflow.MlflowClient().create_run(link.experiment_id, tags=tags, run_name=name)
-    with ended(mlflow.start_run(run_id=created.info.run_id, nested=True)):
+    with child_run(link.experiment_id, link.parent_run_id, name, tags) as run:
         mlflow.log_param("confirmation_of_trial", trial.number)
         omit = trial_config.inapplicable(config.search.space)
         result = train_seeds(trial_config, prepared, scratch / name, seeds, link.experiment_id, name, omit_params=omit)
-    return result.validation[config.search.metric], created.info.run_id
+    return result.validation[config.search.metric], run.info.run_id
 
 
 def confirm_best(

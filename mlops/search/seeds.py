@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops.tracking import ADAPTER_RUN_ATTR, PARENT_RUN_TAG, SEED_OF_TAG, TRIAL_RUN_ATTR, ended, log_params_effective
+from mlops.tracking import ADAPTER_RUN_ATTR, SEED_OF_TAG, TRIAL_RUN_ATTR, child_run, log_params_effective
 from mlops.train import Prepared, run_params, train_and_log
 
 if TYPE_CHECKING:
@@ -95,11 +95,10 @@ def train_seeds(
             if reporter is not None:
                 reporter(running, step)
 
-        tags = {PARENT_RUN_TAG: parent_id, SEED_OF_TAG: parent_id}
-        created = client.create_run(experiment_id, tags=tags, run_name=f"{run_name}-seed-{seed}")
-        run_ids.append(created.info.run_id)
         where = out_dir if index == 0 else out_dir.with_name(f"{out_dir.name}-seed-{seed}")
-        with ended(mlflow.start_run(run_id=created.info.run_id, nested=True), killed_by=(optuna.TrialPruned,)):
+        name = f"{run_name}-seed-{seed}"
+        with child_run(experiment_id, parent_id, name, {SEED_OF_TAG: parent_id}, killed_by=(optuna.TrialPruned,)) as run:
+            run_ids.append(run.info.run_id)
             results.append(train_and_log(config.with_params({"seed": seed}), prepared, where, reporter=report, omit_params=omit_params))
     validation, test, spread = {}, {}, {}
     for name in results[0].validation:

@@ -22,12 +22,11 @@ from mlops.tracking import (
     ADAPTER_RUN_ATTR,
     DUPLICATE_RUN_TAG,
     DUPLICATE_TAG,
-    PARENT_RUN_TAG,
     RETRY_OF_TAG,
     TRIAL_RUN_ATTR,
     TRIAL_WORKER_RUN_ATTR,
     WORKER_RUN_TAG,
-    ended,
+    ChildRun,
 )
 from mlops.train import FinetuneResult, Prepared, train_and_log
 
@@ -90,7 +89,6 @@ def run_trial_as_child_run(
             raise optuna.TrialPruned(f"pruned at epoch {epoch} ({config.search.metric}={value:.4f})")
 
     tags = {
-        PARENT_RUN_TAG: link.parent_run_id,
         "optuna.study_name": trial.study.study_name,
         "optuna.trial_number": str(trial.number),
         WORKER_RUN_TAG: link.worker_run_id,
@@ -99,17 +97,17 @@ def run_trial_as_child_run(
         tags |= {RETRY_OF_TAG: str(retry_of), **retry_tags(lost, resume)}
     if original is not None:
         tags |= {DUPLICATE_TAG: str(original.number), DUPLICATE_RUN_TAG: str(original.user_attrs[TRIAL_RUN_ATTR])}
-    created = mlflow.MlflowClient().create_run(link.experiment_id, tags=tags, run_name=f"trial-{trial.number}")
-    trial.set_user_attr(TRIAL_RUN_ATTR, created.info.run_id)
+    created = ChildRun.create(link.experiment_id, link.parent_run_id, f"trial-{trial.number}", tags)
+    trial.set_user_attr(TRIAL_RUN_ATTR, created.run_id)
     trial.set_user_attr(TRIAL_WORKER_RUN_ATTR, link.worker_run_id)
     if original is not None:
-        return _reuse(trial, original, created.info.run_id)
+        return _reuse(trial, original, created)
     infeasible = infeasible_before_launch(trial_config)
     if infeasible is not None:  # never started: the planner's estimate exceeds training.memory_budget_gib
-        end_infeasible(created.info.run_id, infeasible, {**params, "trial_number": trial.number})
+        end_infeasible(created.run_id, infeasible, {**params, "trial_number": trial.number})
         raise optuna.TrialPruned(infeasible.reason)
     omit = trial_config.inapplicable(space)
-    with ended(mlflow.start_run(run_id=created.info.run_id, nested=True, log_system_metrics=True), killed_by=(optuna.TrialPruned,)):
+    with created.started(killed_by=(optuna.TrialPruned,), log_system_metrics=True):
         mlflow.log_param("trial_number", trial.number)
         if lost is not None and resume.checkpoint is not None:
             continue_lost_trial(trial, lost, resume)
@@ -123,7 +121,7 @@ def run_trial_as_child_run(
                 # nothing of the lost trial's checkpoint applies then.
                 plan = None
                 if link.checkpoints is not None:
-                    plan = plan_for(link.checkpoints, trial.number, created.info.run_id, Resume() if fixed else resume)
+                    plan = plan_for(link.checkpoints, trial.number, created.run_id, Resume() if fixed else resume)
                 return train_and_log(cfg, prepared, out, report, {*omit, *fixed}, plan)
 
             result = train_within_memory(trial_config, train)  # out of memory: a smaller batch, or pruned (`search.on_oom`)
@@ -135,18 +133,18 @@ def run_trial_as_child_run(
             mlflow.set_tags({"pruned": "true", **at_epoch, "pruned_reason": str(pruned)})
             raise
         finally:  # an ended trial is never resumed
-            discard(link.checkpoints, trial.number, created.info.run_id, lost)
+            discard(link.checkpoints, trial.number, created.run_id, lost)
     trial.set_user_attr("test_metrics", result.test)
     return result.validation[config.search.metric]
 
 
-def _reuse(trial: optuna.Trial, original: optuna.trial.FrozenTrial, run_id: str) -> float:
+def _reuse(trial: optuna.Trial, original: optuna.trial.FrozenTrial, run: ChildRun) -> float:
     """Finish a duplicate of `original` without training: its run gets the original run's params and final metrics
     (`train_seconds` 0: it trained nothing, and holds no adapter), and Optuna is told the original's value."""
     import mlflow
 
     source = mlflow.MlflowClient().get_run(original.user_attrs[TRIAL_RUN_ATTR])
-    with ended(mlflow.start_run(run_id=run_id, nested=True)):
+    with run.started():
         mlflow.log_params({**source.data.params, "trial_number": trial.number})
         mlflow.log_metrics({**source.data.metrics, "train_seconds": 0.0})
     trial.set_user_attr(DUPLICATE_OF_ATTR, original.number)

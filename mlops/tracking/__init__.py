@@ -62,7 +62,9 @@ from mlops.tracking.names import (
 )
 from mlops.tracking.runs import (
     SYSTEM_METRICS_INTERVAL,
+    ChildRun,
     buffer_async_logging,
+    child_run,
     default_system_metrics_interval,
     ended,
     entry_run,
@@ -127,9 +129,11 @@ __all__ = [
     "TRIAL_RUN_ATTR",
     "TRIAL_WORKER_RUN_ATTR",
     "WORKER_RUN_TAG",
+    "ChildRun",
     "abandon_active_run",
     "buffer_async_logging",
     "check_tracking_server",
+    "child_run",
     "default_system_metrics_interval",
     "describe_environment",
     "ended",
