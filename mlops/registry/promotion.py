@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from mlops.config import ExperimentConfig
 from mlops.errors import AliasChanged, GateFailed, RegistryError, SplitMismatch
 from mlops.evaluate import PerExampleScores
-from mlops.registry.aliases import ANY_HOLDER, alias_holder, move_alias
+from mlops.registry.aliases import ANY_HOLDER, AliasMove, alias_holder, move_alias
 from mlops.registry.compare import bootstrap_interval, check_same_split, paired_bootstrap
 from mlops.registry.gates import Champion, Evidence, GateOutcome, GateReport, decide, gate_tags
 from mlops.registry.policy import METRICS, AliasPolicy, Compare, PromotionPolicy, policy_for
@@ -147,7 +147,8 @@ def promote_if_gates_pass(
 
     Raises `GateFailed` (after tagging) when a gate fails; the alias is not touched then. If another process
     moves the alias between the decision and the move, the decision is made again against the new holder.
-    `legacy_stage` also sets the deprecated registry stage, for servers that still read stages.
+    `legacy_stage` also sets the deprecated registry stage, for servers that still read stages: in the same locked,
+    recorded move as the alias.
     """
     stage = policy.legacy_stage(alias) if legacy_stage else None
     attempt = 0
@@ -156,15 +157,16 @@ def promote_if_gates_pass(
         record_gate_report(client, version, report)
         if not report.passed:
             raise GateFailed(f"{version.name} v{version.version}: {report.summary()}; alias '{alias}' not moved")
+        move = AliasMove(
+            version.name, alias, str(version.version), "promote", report.summary(), expect_from=decided_against, legacy_stage=stage
+        )
         try:
-            move_alias(client, version.name, alias, str(version.version), "promote", report.summary(), expect_from=decided_against)
+            move_alias(client, move)
         except AliasChanged:
             attempt += 1
             if attempt == _ATTEMPTS:
                 raise
             continue
-        if stage is not None:
-            client.transition_model_version_stage(version.name, str(version.version), stage, archive_existing_versions=True)
         return report
 
 
