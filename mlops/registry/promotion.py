@@ -110,11 +110,8 @@ def _champion(
     if unscored:
         champion.problem = f"no per-example scores for {', '.join(unscored)}"
         return champion
-    c = rules.compare
     for metric in metrics:
-        champion.results[metric] = paired_bootstrap(
-            mine, theirs, metric, c.n_bootstrap, c.confidence, c.seed, METRICS[metric].higher_is_better
-        )
+        champion.results[metric] = paired_bootstrap(mine, theirs, metric, rules.compare, METRICS[metric].higher_is_better)
     return champion
 
 

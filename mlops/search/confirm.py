@@ -72,7 +72,7 @@ def _confirm_one(
     with child_run(link.experiment_id, link.parent_run_id, name, tags) as run:
         mlflow.log_param("confirmation_of_trial", trial.number)
         omit = trial_config.inapplicable(config.search.space)
-        result = train_seeds(trial_config, prepared, scratch / name, seeds, link.experiment_id, name, omit_params=omit)
+        result = train_seeds(trial_config, prepared, scratch / name, seeds, omit_params=omit)
     return result.validation[config.search.metric], run.info.run_id
 
 

@@ -57,14 +57,13 @@ def train_seeds(
     prepared: Prepared,
     out_dir: Path,
     seeds: list[int],
-    experiment_id: str,
-    run_name: str,
     reporter: Callable[[float, int], None] | None = None,
     omit_params: Collection[str] = (),
 ) -> SeedsResult:
     """Train `config` once per seed, each in a nested run of the active run (with its adapter, test scores and
     curves), then log on the active run the hyperparameters, `seeds`, and every validation and test metric's mean
-    over the seeds and `<name>_sd`. The first seed trains into `out_dir`, the others beside it.
+    over the seeds and `<name>_sd`. The first seed trains into `out_dir`, the others beside it; each seed's run and
+    folder are named `<out_dir's name>-seed-<seed>`.
 
     `reporter` gets, after each seed's epoch e, the running mean of the search metric at epoch e over the seeds
     trained so far, at step = seed-epochs spent: every trial reaches a step with the same compute, so pruners
@@ -77,7 +76,7 @@ def train_seeds(
     active = mlflow.active_run()
     if active is None:
         raise RuntimeError("train_seeds logs under the active run; start the trial's run first")
-    parent_id = active.info.run_id
+    parent_id, experiment_id, run_name = active.info.run_id, active.info.experiment_id, out_dir.name
     metric, epochs = config.search.metric, config.training.epochs
     curves: list[list[float]] = []
     results, run_ids = [], []

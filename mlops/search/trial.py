@@ -77,29 +77,17 @@ def run_trial_as_child_run(
     original = completed_original(trial.study, key)
     lost = next((t for t in trial.study.get_trials(deepcopy=False) if t.number == retry_of), None) if retry_of is not None else None
     resume = find_resume(link.checkpoints, lost, key) if lost is not None else Resume()
-    hp = trial_config.training
     seeds = seeds_for(trial_config, config.search.seeds_per_trial)
     pruned_at: list[int] = []
 
     def report(value: float, epoch: int) -> None:  # epoch: trial-epochs spent, over all seeds (`mlops.search.seeds`)
         link.console.trial_epoch(trial.number, epoch, value)
         trial.report(value, epoch)
-        if epoch < hp.epochs * len(seeds) and trial.should_prune():  # after the last epoch there is nothing left to save
+        if epoch < trial_config.training.epochs * len(seeds) and trial.should_prune():  # after the last epoch there is nothing left to save
             pruned_at.append(epoch)
             raise optuna.TrialPruned(f"pruned at epoch {epoch} ({config.search.metric}={value:.4f})")
 
-    tags = {
-        "optuna.study_name": trial.study.study_name,
-        "optuna.trial_number": str(trial.number),
-        WORKER_RUN_TAG: link.worker_run_id,
-    }
-    if retry_of is not None:
-        tags |= {RETRY_OF_TAG: str(retry_of), **retry_tags(lost, resume)}
-    if original is not None:
-        tags |= {DUPLICATE_TAG: str(original.number), DUPLICATE_RUN_TAG: str(original.user_attrs[TRIAL_RUN_ATTR])}
-    created = ChildRun.create(link.experiment_id, link.parent_run_id, f"trial-{trial.number}", tags)
-    trial.set_user_attr(TRIAL_RUN_ATTR, created.run_id)
-    trial.set_user_attr(TRIAL_WORKER_RUN_ATTR, link.worker_run_id)
+    created = _create_trial_run(trial, link, original, retry_of, lost, resume)
     if original is not None:
         return _reuse(trial, original, created)
     infeasible = infeasible_before_launch(trial_config)
@@ -116,7 +104,7 @@ def run_trial_as_child_run(
 
             def train(cfg: ExperimentConfig, fixed: Collection[str]) -> FinetuneResult | SeedsResult:
                 if len(seeds) > 1:
-                    return train_seeds(cfg, prepared, out, seeds, link.experiment_id, f"trial-{trial.number}", report, {*omit, *fixed})
+                    return train_seeds(cfg, prepared, out, seeds, report, {*omit, *fixed})
                 # After running out of memory (`fixed` holds the batch settings) the trial trains at another batch size:
                 # nothing of the lost trial's checkpoint applies then.
                 plan = None
@@ -136,6 +124,30 @@ def run_trial_as_child_run(
             discard(link.checkpoints, trial.number, created.run_id, lost)
     trial.set_user_attr("test_metrics", result.test)
     return result.validation[config.search.metric]
+
+
+def _create_trial_run(
+    trial: optuna.Trial,
+    link: SweepLink,
+    original: optuna.trial.FrozenTrial | None,
+    retry_of: int | None,
+    lost: optuna.trial.FrozenTrial | None,
+    resume: Resume,
+) -> ChildRun:
+    """The trial's child run (not started), tagged with what it retries or duplicates; the trial records its run."""
+    tags = {
+        "optuna.study_name": trial.study.study_name,
+        "optuna.trial_number": str(trial.number),
+        WORKER_RUN_TAG: link.worker_run_id,
+    }
+    if retry_of is not None:
+        tags |= {RETRY_OF_TAG: str(retry_of), **retry_tags(lost, resume)}
+    if original is not None:
+        tags |= {DUPLICATE_TAG: str(original.number), DUPLICATE_RUN_TAG: str(original.user_attrs[TRIAL_RUN_ATTR])}
+    created = ChildRun.create(link.experiment_id, link.parent_run_id, f"trial-{trial.number}", tags)
+    trial.set_user_attr(TRIAL_RUN_ATTR, created.run_id)
+    trial.set_user_attr(TRIAL_WORKER_RUN_ATTR, link.worker_run_id)
+    return created
 
 
 def _reuse(trial: optuna.Trial, original: optuna.trial.FrozenTrial, run: ChildRun) -> float:

@@ -35,7 +35,7 @@ from mlops.tracking import (
 from mlops.train.checkpoints import CheckpointPlan
 from mlops.train.loop import FinetuneResult, Reporter, fit, hyperparameters_as_params
 from mlops.train.structure import preflight
-from mlops.train.tasks import encode_pairs, task_for
+from mlops.train.tasks import TaskInputs, encode_pairs, task_for
 
 if TYPE_CHECKING:
     from mlops.data import TaskData
@@ -135,7 +135,8 @@ def train_and_log(
     if main:
         log_dataset_inputs(prepared.data)
         log_environment()
-    result = fit(task_for(config.task), config, hp, gen, prepared.data, prepared.source, prepared.tokenizer, out_dir, reporter, checkpoints)
+    inputs = TaskInputs(config, hp, gen, prepared.data, prepared.source, prepared.tokenizer)
+    result = fit(task_for(config.task), inputs, out_dir, reporter, checkpoints)
     if not main:
         return result
     mlflow.log_metrics(  # validation metrics are already in as curves; their last point is the final value

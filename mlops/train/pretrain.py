@@ -31,6 +31,7 @@ from mlops.tracking import (
 )
 from mlops.train.device import pick_device
 from mlops.train.loop import count_parameters, run_trainer
+from mlops.train.tasks import TrainingSets
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -282,7 +283,7 @@ def _train(model: PreTrainedModel, blocks: list[list[int]], pt: PretrainConfig, 
         gradient_checkpointing=False,
     )
     rows = [{"input_ids": b, "labels": b} for b in blocks]
-    with run_trainer(model, hp, rows, None, default_data_collator) as (_, _, seconds):
+    with run_trainer(model, hp, TrainingSets(rows, None, default_data_collator)) as (_, _, seconds):
         return seconds
 
 

@@ -16,7 +16,7 @@ from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, regi
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from mlops.config import TrainingConfig
+    from mlops.config import ModelConfig, TrainingConfig
     from mlops.data import ClassificationData, Split, TaskData
     from mlops.models import ModelSource
     from mlops.train.structure import StructureReport
@@ -51,16 +51,14 @@ def build_classifier(
     source: ModelSource,
     num_labels: int,
     hp: TrainingConfig,
-    target_modules: list[str] | str | None,
-    head_modules: list[str] | None = None,
+    model: ModelConfig,
     calibration: dict[str, Any] | None = None,
-    quantization: str = "none",
 ) -> tuple[PreTrainedModel, StructureReport]:
-    """The classifier, its body quantised as `quantization` asks (model.quantization), with its adapter (`hp.adapter`)
-    and structure (frozen layers, pruned heads, FFN adapters)."""
-    base = load_classifier(source, num_labels, quantization, pick_device(hp.device)[0])
-    heads = head_modules if head_modules is not None else default_head_modules(base)
-    return adapt(base, hp, "classification", target_modules or default_lora_targets(base), heads, calibration)
+    """The classifier, its body quantised as `model.quantization` asks, with its adapter (`hp.adapter`) on
+    `model.target_modules`, trained heads `model.head_modules`, and structure (frozen layers, pruned heads, FFN adapters)."""
+    base = load_classifier(source, num_labels, model.quantization, pick_device(hp.device)[0])
+    heads = model.head_modules if model.head_modules is not None else default_head_modules(base)
+    return adapt(base, hp, "classification", model.target_modules or default_lora_targets(base), heads, calibration)
 
 
 def _classification(data: TaskData) -> ClassificationData:
@@ -78,15 +76,7 @@ class Classification(Task):
         calibration = None
         if hp.prune_heads > 0:  # head importance is measured on the first training batch
             calibration = calibration_batch(tokenizer, data.train.texts, data.train.labels, model_config.max_length, hp.batch_size)
-        model, report = build_classifier(
-            inputs.source,
-            len(data.label_names),
-            hp,
-            model_config.target_modules,
-            model_config.head_modules,
-            calibration,
-            model_config.quantization,
-        )
+        model, report = build_classifier(inputs.source, len(data.label_names), hp, model_config, calibration)
         model.config.pad_token_id = tokenizer.pad_token_id
         return model, report
 
