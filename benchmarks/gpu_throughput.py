@@ -45,7 +45,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="timed optimizer steps (after 3 warm-up steps)")
     parser.add_argument("--batch", type=int, default=8)
@@ -53,7 +53,19 @@ def main() -> None:
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--tiny", action="store_true", help="2-layer shape on CPU: checks the script, not the card")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _shape(args: argparse.Namespace) -> dict[str, int]:
+    """The model's shape: 2 layers on CPU (`--tiny`, which also shortens the run), else TinyLlama-1.1B's."""
+    if args.tiny:
+        args.seq, args.batch, args.steps = min(args.seq, 128), min(args.batch, 2), min(args.steps, 2)
+        return {"hidden_size": 64, "intermediate_size": 172, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4}
+    return {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22, "num_attention_heads": 32, "num_key_value_heads": 4}
+
+
+def main() -> None:
+    args = _arguments()
 
     import torch
     from peft import LoraConfig, get_peft_model
@@ -64,17 +76,7 @@ def main() -> None:
     device = "cpu" if args.tiny else "cuda"
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("gpu_throughput: no CUDA device (use --tiny to check the script on CPU)")
-    if args.tiny:
-        shape = {"hidden_size": 64, "intermediate_size": 172, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4}
-        args.seq, args.batch, args.steps = min(args.seq, 128), min(args.batch, 2), min(args.steps, 2)
-    else:  # TinyLlama-1.1B's shape
-        shape = {
-            "hidden_size": 2048,
-            "intermediate_size": 5632,
-            "num_hidden_layers": 22,
-            "num_attention_heads": 32,
-            "num_key_value_heads": 4,
-        }
+    shape = _shape(args)
     matmul_tflops = measure_matmul_tflops(device, "bfloat16", 8192 if device == "cuda" else 512, 50 if device == "cuda" else 3)
 
     torch.manual_seed(0)

@@ -189,7 +189,23 @@ def winners_curse(table: dict[str, Any], rng: np.random.Generator, draws: int, t
     }
 
 
-def main() -> None:
+def print_results(args: argparse.Namespace, table: dict[str, Any], results: dict[str, dict[str, Any]], wall: float) -> None:
+    """The replays' settings, then one Markdown row per method."""
+    grid_compute = len(table["curves"]) * table["epochs"]
+    print(f"table: {args.table.name}, {len(table['curves'])} points x {table['epochs']} epochs x {len(table['seeds'])} seeds, ", end="")
+    print(f"grid compute {grid_compute} trial-epochs; {args.seeds} replay seeds (gp: {min(args.seeds, args.gp_seeds)}); {wall:.0f} s")
+    print()
+    header = "| method | seeds | reached best | compute to best / grid | to within 0.5 pt / grid | "
+    print(header + " | ".join(f"regret @{b:.0%}" for b in BUDGETS) + " | s/replay |")
+    print("|---|---|---|---|---|" + "---|" * len(BUDGETS) + "---|")
+    for method, r in results.items():
+        cells = [method, str(r["seeds"]), f"{r['reached']:.0%}", fmt(r["to_best"]), fmt(r["to_near"])]
+        cells += [fmt(r["regret"][str(b)], 3) for b in BUDGETS]
+        print("| " + " | ".join(cells) + f" | {r['seconds_per_replay']:.2f} |")
+    print()
+
+
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", type=Path, default=ROOT / "benchmarks" / "data" / "search_table.json")
     parser.add_argument("--seeds", type=int, default=30, help="replay seeds per method")
@@ -197,7 +213,11 @@ def main() -> None:
     parser.add_argument("--samplers", nargs="+", default=SAMPLERS, choices=SAMPLERS)
     parser.add_argument("--pruners", nargs="+", default=PRUNERS, choices=PRUNERS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "search_efficiency.json")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
 
     import optuna
     import torch
@@ -235,18 +255,7 @@ def main() -> None:
             }
             print(f"{sampler}+{pruner}: {n} replays, {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     wall = time.perf_counter() - started
-
-    print(f"table: {args.table.name}, {len(table['curves'])} points x {table['epochs']} epochs x {len(table['seeds'])} seeds, ", end="")
-    print(f"grid compute {grid_compute} trial-epochs; {args.seeds} replay seeds (gp: {min(args.seeds, args.gp_seeds)}); {wall:.0f} s")
-    print()
-    header = "| method | seeds | reached best | compute to best / grid | to within 0.5 pt / grid | "
-    print(header + " | ".join(f"regret @{b:.0%}" for b in BUDGETS) + " | s/replay |")
-    print("|---|---|---|---|---|" + "---|" * len(BUDGETS) + "---|")
-    for method, r in results.items():
-        cells = [method, str(r["seeds"]), f"{r['reached']:.0%}", fmt(r["to_best"]), fmt(r["to_near"])]
-        cells += [fmt(r["regret"][str(b)], 3) for b in BUDGETS]
-        print("| " + " | ".join(cells) + f" | {r['seconds_per_replay']:.2f} |")
-    print()
+    print_results(args, table, results, wall)
     payload: dict[str, Any] = {"table": str(args.table), "grid_compute": grid_compute, "wall_s": wall, "results": results}
     if "random+none" in results and "tpe+none" in results:
         n = min(results["random+none"]["seeds"], results["tpe+none"]["seeds"])

@@ -50,7 +50,7 @@ def train_curve(config: Any, prepared: Any, params: dict[str, Any], seed: int, s
     import mlflow
 
     from mlops.train.loop import fit
-    from mlops.train.tasks import task_for
+    from mlops.train.tasks import TaskInputs, task_for
 
     trial = config.with_params(params)
     trial.training.seed = seed  # with_params made `training` a fresh copy
@@ -61,17 +61,8 @@ def train_curve(config: Any, prepared: Any, params: dict[str, Any], seed: int, s
             curve.append(value)
 
     with mlflow.start_run():
-        result = fit(
-            task_for(trial.task),
-            trial,
-            trial.training,
-            trial.generation,
-            prepared.data,
-            prepared.source,
-            prepared.tokenizer,
-            scratch / "adapter",
-            report,
-        )
+        inputs = TaskInputs(trial, trial.training, trial.generation, prepared.data, prepared.source, prepared.tokenizer)
+        result = fit(task_for(trial.task), inputs, scratch / "adapter", report)
     return curve, result.train_seconds
 
 

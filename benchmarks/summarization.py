@@ -101,7 +101,7 @@ def toolkit_samples_per_second(config, source, tokenizer, rows, steps: int, pack
     import mlflow
 
     from mlops.train.loop import run_trainer
-    from mlops.train.tasks import build_causal_lm, make_collator
+    from mlops.train.tasks import TrainingSets, build_causal_lm, make_collator
     from mlops.train.tasks.summarization import _Rows
 
     model, _ = build_causal_lm(source, config.training, None)
@@ -111,7 +111,7 @@ def toolkit_samples_per_second(config, source, tokenizer, rows, steps: int, pack
         collator = make_collator(tokenizer, packing=packing)
         with (
             mlflow.start_run(),
-            run_trainer(model, hp, _Rows(rows), _Rows(rows[:1]), collator, None, "", group_by_length=not packing) as (
+            run_trainer(model, hp, TrainingSets(_Rows(rows), _Rows(rows[:1]), collator, group_by_length=not packing)) as (
                 trainer,
                 _,
                 seconds,

@@ -43,10 +43,8 @@ def _add_verbose(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlops", description="Tune and ship transformer models on MLflow.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_search_commands(sub: Any) -> None:
+    """`sweep` and `main`: the searches."""
     p = sub.add_parser("sweep", help="nested Optuna search; every trial is an MLflow child run")
     _add_config(p)
     p.add_argument("--n-trials", type=_optional, help="total trials of the study, across all workers (default: the config's)")
@@ -73,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--promote", type=_bool, default=True, help="register the best adapter and apply the staging gate")
     _add_verbose(p)
 
+
+def _add_training_commands(sub: Any) -> None:
+    """`pretrain`, `augment`, `plan` and `finetune`: single runs and their preparation."""
     p = sub.add_parser("pretrain", help="continued pre-training on domain text; the result is a model source for finetune/sweep")
     _add_config(p)
     p.add_argument("--domain-text", type=_optional, help="domain text: .txt, JSONL/CSV, or demo:NAME (default: the config's)")
@@ -100,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in hyperparameter_help().items():
         p.add_argument(f"--{name.replace('_', '-')}", type=_optional, help=f"{text} (overrides training.{name})")
 
+
+def _add_registry_commands(sub: Any) -> None:
+    """`evaluate`, `promote`, `registry`, `rollback`, `reproduce` and `export`: registered models."""
     p = sub.add_parser("evaluate", help="score a logged or registered model on the test split")
     _add_config(p)
     p.add_argument("--model-uri", type=_optional, help="default: models:/<registry.model_name>@staging")
@@ -136,6 +140,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("model_uri", help="models:/<name>/<version> or models:/<name>@<alias>")
     p.add_argument("--out", required=True, help="new directory to write")
     p.add_argument("--merge", action="store_true", help="merge the adapter into the base weights (for runtimes without adapters)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlops", description="Tune and ship transformer models on MLflow.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_search_commands(sub)
+    _add_training_commands(sub)
+    _add_registry_commands(sub)
 
     p = sub.add_parser("data", help="check a dataset against the data contract and print its report, without training")
     data = p.add_subparsers(dest="data_command", required=True, metavar="COMMAND")

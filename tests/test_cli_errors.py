@@ -81,6 +81,16 @@ def _data(tmp_path: Path, name: str, content: bytes) -> str:
 
 CASES = {
     "malformed_yaml": (lambda t: write(t / "c.yaml", "name: [x\n"), [], r"c.yaml: malformed YAML at line"),
+    "key_given_twice": (
+        lambda t: write(t / "c.yaml", _config(t).read_text().replace("\ntraining:\n", "\ntraining:\n  epochs: 3\n", 1)),
+        [],
+        r"c.yaml: training.epochs: key given twice \(lines \d+ and \d+\)$",
+    ),
+    "policy_key_given_twice": (
+        lambda t: _config(t, registry__policy=_policy(t, "    gates: [{metric: test_f1, min: 0.5}]\n    gates: []\n")),
+        [],
+        r"policy.yaml: aliases.staging.gates: key given twice \(lines 4 and 5\)$",
+    ),
     "unknown_key": (lambda t: _config(t, training__lr=1e-3), [], r"training.lr: unknown key"),
     "lr_not_positive": (lambda t: _config(t), ["--learning-rate", "0"], r"training.learning_rate: must be > 0, got 0.0"),
     "n_trials_zero": (lambda t: _config(t), ["--n-trials", "0"], r"search.n_trials: must be >= 1, got 0"),

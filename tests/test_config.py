@@ -73,6 +73,27 @@ def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
         load_config(str(path))
 
 
+def test_a_key_given_twice_is_refused_with_its_path_and_both_lines(tmp_path: Path) -> None:
+    text = TINY_CONFIG.read_text(encoding="utf-8")
+    assert "\ntraining:\n" in text and "\n  epochs: 1\n" in text
+    path = write(tmp_path / "twice.yaml", text.replace("\ntraining:\n", "\ntraining:\n  epochs: 7\n", 1))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first, second = lines.index("  epochs: 7") + 1, lines.index("  epochs: 1") + 1
+    with pytest.raises(ConfigError) as refused:
+        load_config(str(path))
+    assert str(refused.value) == f"{path}: training.epochs: key given twice (lines {first} and {second})"
+
+
+def test_a_policy_key_given_twice_is_refused(tmp_path: Path) -> None:
+    text = "model_name: m\naliases:\n  staging:\n    gates: [{metric: test_f1, min: 0.5, min: 0.9}]\n  staging:\n    gates: []\n"
+    path = write(tmp_path / "policy.yaml", text)
+    with pytest.raises(ConfigError) as refused:
+        load_policy(str(path))
+    assert str(refused.value) == (
+        f"{path}: aliases.staging.gates[0].min: key given twice (lines 4 and 4); aliases.staging: key given twice (lines 3 and 5)"
+    )
+
+
 def test_non_utf8_config(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes("name: caf\xe9\n".encode("latin-1"))

@@ -69,6 +69,7 @@ def test_deepspeed_config_reaches_training_arguments(monkeypatch: pytest.MonkeyP
     import transformers
 
     from mlops.train.loop import run_trainer
+    from mlops.train.tasks import TrainingSets
 
     seen: dict[str, object] = {}
 
@@ -80,13 +81,13 @@ def test_deepspeed_config_reaches_training_arguments(monkeypatch: pytest.MonkeyP
         raise ArgumentsBuilt
 
     monkeypatch.setattr(transformers, "TrainingArguments", record)
-    with pytest.raises(ArgumentsBuilt), run_trainer(None, TrainingConfig(deepspeed=str(ZERO2), device="cpu"), [], [], None):  # type: ignore[arg-type]
+    with pytest.raises(ArgumentsBuilt), run_trainer(None, TrainingConfig(deepspeed=str(ZERO2), device="cpu"), TrainingSets([], [], None)):  # type: ignore[arg-type]
         pass
     assert seen["deepspeed"] == str(ZERO2)
     monkeypatch.undo()
 
     hp = TrainingConfig(deepspeed={"zero_optimization": {"stage": 2}}, device="cpu", max_steps=1)
-    with pytest.raises(Exception, match="deepspeed"), run_trainer(None, hp, [], [], None):  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="deepspeed"), run_trainer(None, hp, TrainingSets([], [], None)):  # type: ignore[arg-type]
         pass
 
 

@@ -15,8 +15,9 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from mlops.errors import ConfigError, GateFailed
-from mlops.evaluate import PER_EXAMPLE_ARTIFACT, PerExampleScores, classification_scores
+from mlops.evaluate import PerExampleScores, classification_scores
 from mlops.registry import load_policy, promote_if_gates_pass, register_version
+from mlops.tracking import PER_EXAMPLE_ARTIFACT
 
 from .conftest import isolated_store, write
 

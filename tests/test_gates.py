@@ -92,15 +92,16 @@ def test_vectorised_macro_scores_match_scikit_learn_on_resamples() -> None:
 
 def test_paired_bootstrap_is_deterministic_and_the_interval_decides() -> None:
     champion = scores_with(CHAMPION)
-    clear = paired_bootstrap(scores_with(CLEARLY_BETTER), champion, "test_f1", n_bootstrap=1000, seed=7)
-    assert clear == paired_bootstrap(scores_with(CLEARLY_BETTER), champion, "test_f1", n_bootstrap=1000, seed=7), "same seed, same CI"
+    same_seed = Compare(n_bootstrap=1000, seed=7)
+    clear = paired_bootstrap(scores_with(CLEARLY_BETTER), champion, "test_f1", same_seed)
+    assert clear == paired_bootstrap(scores_with(CLEARLY_BETTER), champion, "test_f1", same_seed), "same seed, same CI"
     assert clear.champion == pytest.approx(classification_scores(champion.predictions, LABELS, "test")["test_f1"], abs=1e-12)
     assert clear.delta == pytest.approx(0.2, abs=0.01) and 0.1 < clear.low < clear.delta < clear.high < 0.3
 
-    marginal = paired_bootstrap(scores_with(MARGINALLY_BETTER), champion, "test_f1", n_bootstrap=1000, seed=7)
+    marginal = paired_bootstrap(scores_with(MARGINALLY_BETTER), champion, "test_f1", Compare(n_bootstrap=1000, seed=7))
     assert marginal.delta > 0 and marginal.low < 0 < marginal.high, "better on the point estimate, yet not significantly"
     assert marginal.low > -0.05, "but within a 0.05 non-inferiority margin"
-    other_seed = paired_bootstrap(scores_with(MARGINALLY_BETTER), champion, "test_f1", n_bootstrap=1000, seed=8)
+    other_seed = paired_bootstrap(scores_with(MARGINALLY_BETTER), champion, "test_f1", Compare(n_bootstrap=1000, seed=8))
     assert (other_seed.low, other_seed.high) != (marginal.low, marginal.high) and other_seed.delta == marginal.delta
 
     with pytest.raises(SplitMismatch, match="test splits differ"):

@@ -24,8 +24,8 @@ from mlops.models.architecture import _architecture_of as architecture
 from mlops.models.architecture import architecture_of, from_config, shipped_architectures
 from mlops.models.memory import TrainingShape, estimate_peak_memory, trainable_parameters, weight_bytes
 from mlops.search import SweepOptions, run_sweep
-from mlops.search.memory import INFEASIBLE_TAG
 from mlops.search.plan import MEASURED_TOKENS_PER_SECOND, infeasible_before_launch, plan_sweep
+from mlops.tracking import INFEASIBLE_TAG
 from mlops.train.structure import adapt
 
 from .conftest import ROOT, TESTS, write

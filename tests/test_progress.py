@@ -6,6 +6,7 @@ import pytest
 
 from mlops.evaluate import PerExampleScores
 from mlops.progress import progress, reporting_to, step
+from mlops.registry import Compare
 from mlops.registry.compare import bootstrap_interval, paired_bootstrap
 
 
@@ -34,6 +35,6 @@ def test_the_bootstrap_reports_its_resamples() -> None:
     seen: list[tuple[str, int, int | None]] = []
     with reporting_to(lambda what, done, total: seen.append((what, done, total))):
         bootstrap_interval(scores, "test_f1", n_bootstrap=600)
-        paired_bootstrap(scores, scores, "test_f1", n_bootstrap=300)
+        paired_bootstrap(scores, scores, "test_f1", Compare(n_bootstrap=300))
     assert [s for s in seen if s[0] == "bootstrap, test_f1"] == [("bootstrap, test_f1", n, 600) for n in (0, 256, 512, 600)]
     assert seen[-1] == ("paired bootstrap, test_f1", 300, 300)

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from safetensors.torch import load_file
 
 from mlops.cli import main
-from mlops.config import TrainingConfig, load_config
+from mlops.config import ModelConfig, TrainingConfig, load_config
 from mlops.models import SERVE_16BIT_ENV, resolve_source
 from mlops.registry import register_version, run_promote
 from mlops.search import SweepOptions, run_sweep
@@ -189,7 +189,7 @@ def test_nf4_classifier_trains_its_lora_and_head_on_a_4bit_body() -> None:
     import torch
 
     hp = replace(TrainingConfig(), lora_r=4, device="cpu")
-    model, _ = build_classifier(resolve_source("tiny-random-llama"), 2, hp, None, None, None, "nf4")
+    model, _ = build_classifier(resolve_source("tiny-random-llama"), 2, hp, ModelConfig("tiny-random-llama", quantization="nf4"))
     targets = [m for _, m in model.named_modules() if hasattr(m, "base_layer") and isinstance(m.base_layer, torch.nn.Module)]
     assert targets and all(isinstance(m.base_layer, bnb.nn.Linear4bit) for m in targets)
     head = [p for name, p in model.named_parameters() if p.requires_grad and ("classifier" in name or "score" in name)]

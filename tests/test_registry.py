@@ -18,9 +18,20 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from mlops.errors import ConfigError, GateFailed, SplitMismatch
-from mlops.evaluate import PER_EXAMPLE_ARTIFACT, PerExampleScores, classification_scores
-from mlops.registry import AliasPolicy, Compare, Gate, PromotionPolicy, history, move_alias, promote_if_gates_pass, register_version
+from mlops.evaluate import PerExampleScores, classification_scores
+from mlops.registry import (
+    AliasMove,
+    AliasPolicy,
+    Compare,
+    Gate,
+    PromotionPolicy,
+    history,
+    move_alias,
+    promote_if_gates_pass,
+    register_version,
+)
 from mlops.registry.ledger import _Ledger
+from mlops.tracking import PER_EXAMPLE_ARTIFACT
 
 from .conftest import isolated_store, write
 from .test_gates import CHAMPION, CLEARLY_BETTER, MARGINALLY_BETTER, policy_for, scores_with
@@ -134,6 +145,9 @@ def test_legacy_stage_only_when_asked(model: str) -> None:
     assert client.get_model_version(model, plain.version).current_stage == "None", "aliases only by default"
     promote_if_gates_pass(client, policy, legacy, "staging", legacy_stage=True)
     assert client.get_model_version(model, legacy.version).current_stage == "Staging"
+    plain_move, legacy_move = history(client, model, "staging")
+    assert "legacy_stage" not in plain_move and legacy_move["legacy_stage"] == "Staging", "the stage moves in the recorded step"
+    assert legacy_move["to_version"] == str(legacy.version)
     with pytest.raises(ConfigError, match="has no legacy stage"):
         PromotionPolicy(model, {"canary": AliasPolicy([Gate("test_f1", min=0.5)])}).legacy_stage("canary")
 
@@ -177,11 +191,11 @@ def test_a_move_decided_against_a_stale_champion_is_decided_again(model: str, mo
     promote_if_gates_pass(client, policy, first, "production")
     real_move, calls = aliases.move_alias, []
 
-    def another_process_moves_first(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        calls.append(kwargs["expect_from"])
+    def another_process_moves_first(client: MlflowClient, move: AliasMove) -> dict[str, Any]:
+        calls.append(move.expect_from)
         if len(calls) == 1:  # between this decision (against v1) and its move, another process promotes the intruder
-            real_move(client, model, "production", str(intruder.version), "promote", "elsewhere")
-        return real_move(*args, **kwargs)
+            real_move(client, AliasMove(model, "production", str(intruder.version), "promote", "elsewhere"))
+        return real_move(client, move)
 
     monkeypatch.setattr(aliases, "move_alias", another_process_moves_first)
     promote_if_gates_pass(client, policy, challenger, "production")
@@ -202,7 +216,7 @@ def test_a_ticket_whose_holder_died_is_passed_over(model: str, caplog: pytest.Lo
     ledger = _Ledger(client, model)
     ledger.claim(ledger.key(1), json.dumps({"nonce": "dead", "who": "gone@nowhere"}))  # took a place in the queue, then died
     with caplog.at_level("WARNING", logger="mlops.registry.ledger"):
-        event = move_alias(client, model, "production", str(version.version), "promote", "test", wait_s=0.5)
+        event = move_alias(client, AliasMove(model, "production", str(version.version), "promote", "test"), wait_s=0.5)
     assert "was never served; revoked" in caplog.text
     assert event["ticket"] == ledger.key(2) and _holder(client, model) == version.version
     queue = ledger.queue()

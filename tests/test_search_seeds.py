@@ -9,6 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import Run
 
 from mlops.config import load_config
 from mlops.search import SweepOptions, run_sweep
@@ -18,6 +19,21 @@ from .conftest import TINY_CONFIG, isolated_store
 from .test_e2e import _mlflow_run
 
 pytestmark = pytest.mark.e2e
+
+
+def _check_seed_runs(client: MlflowClient, trial: Run, seeds: list[Run]) -> None:
+    """A trial of two seeds: each seed a FINISHED nested run with its adapter, trained differently; the trial holds
+    their mean, spread and running mean (one point per seed-epoch)."""
+    assert sorted(s.data.params["seed"] for s in seeds) == ["7", "8"]
+    assert all(s.data.tags["mlops.seed_of_run"] == trial.info.run_id and s.info.status == "FINISHED" for s in seeds)
+    values = [s.data.metrics["eval_f1"] for s in seeds]
+    assert trial.data.metrics["eval_f1"] == pytest.approx(statistics.fmean(values))
+    assert trial.data.metrics["eval_f1_sd"] == pytest.approx(statistics.stdev(values))
+    losses = [[m.value for m in client.get_metric_history(s.info.run_id, "train_loss")] for s in seeds]
+    assert losses[0] != losses[1], "two seeds of one configuration must train differently"
+    running = client.get_metric_history(trial.info.run_id, "eval_f1_running_mean")
+    assert [m.step for m in sorted(running, key=lambda m: m.step)] == [1, 2]  # one epoch per seed: steps are seed-epochs
+    assert all("adapter" in {a.path for a in client.list_artifacts(s.info.run_id)} for s in seeds)
 
 
 def test_seeds_per_trial_and_confirmation_end_to_end(tmp_path: Path) -> None:
@@ -37,17 +53,7 @@ def test_seeds_per_trial_and_confirmation_end_to_end(tmp_path: Path) -> None:
     confirmations = [r for r in children(parent.info.run_id) if "mlops.confirmation_of" in r.data.tags]
     assert len(trials) == 3 and len(confirmations) == 2
     for trial in trials:
-        seeds = children(trial.info.run_id)
-        assert sorted(s.data.params["seed"] for s in seeds) == ["7", "8"]
-        assert all(s.data.tags["mlops.seed_of_run"] == trial.info.run_id and s.info.status == "FINISHED" for s in seeds)
-        values = [s.data.metrics["eval_f1"] for s in seeds]
-        assert trial.data.metrics["eval_f1"] == pytest.approx(statistics.fmean(values))
-        assert trial.data.metrics["eval_f1_sd"] == pytest.approx(statistics.stdev(values))
-        losses = [[m.value for m in client.get_metric_history(s.info.run_id, "train_loss")] for s in seeds]
-        assert losses[0] != losses[1], "two seeds of one configuration must train differently"
-        running = client.get_metric_history(trial.info.run_id, "eval_f1_running_mean")
-        assert [m.step for m in sorted(running, key=lambda m: m.step)] == [1, 2]  # one epoch per seed: steps are seed-epochs
-        assert all("adapter" in {a.path for a in client.list_artifacts(s.info.run_id)} for s in seeds)
+        _check_seed_runs(client, trial, children(trial.info.run_id))
 
     by_number = {t.data.params["trial_number"]: t for t in trials}
     ranked = sorted(trials, key=lambda t: (-t.data.metrics["eval_f1"], int(t.data.params["trial_number"])))  # ties: earlier first

@@ -189,7 +189,9 @@ def test_logged_model_is_adapter_only(registered: Registered, tmp_path: Path) ->
     mlflow.set_experiment("size")
     shares = {}
     for name, targets, heads, limit in (("query/value", ["query", "value"], [], 0.02), ("shipped", None, None, 0.03)):
-        model, _ = build_classifier(source, 2, replace(config.training, lora_r=8), targets, heads)
+        model, _ = build_classifier(
+            source, 2, replace(config.training, lora_r=8), replace(config.model, target_modules=targets, head_modules=heads)
+        )
         adapter = tmp_path / name.replace("/", "-")
         save_adapter(model, source.load_tokenizer(), adapter, config, {"label_names": ["legit", "fraud"], "max_length": 64})
         with mlflow.start_run():

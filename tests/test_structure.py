@@ -26,7 +26,7 @@ from mlops.models.structure import head_importance
 from mlops.train.finetune import Prepared, prepare
 from mlops.train.loop import run_trainer, save_adapter
 from mlops.train.structure import calibration_batch
-from mlops.train.tasks import build_classifier
+from mlops.train.tasks import TrainingSets, build_classifier
 from mlops.train.tasks.classification import _Encoded
 
 from .conftest import TESTS, TINY_CONFIG, write
@@ -53,10 +53,8 @@ def _train(model: Any, hp: Any, prepared: Prepared, n_train: int = 64) -> tuple[
     model.config.pad_token_id = prepared.tokenizer.pad_token_id
     train, validation = _rows(prepared, "train", n_train), _rows(prepared, "validation", 16)
     mlflow.set_experiment("structure")
-    with (
-        mlflow.start_run() as run,
-        run_trainer(model, hp, train, validation, DataCollatorWithPadding(prepared.tokenizer), None, "eval_f1") as (trainer, _, _),
-    ):
+    sets = TrainingSets(train, validation, DataCollatorWithPadding(prepared.tokenizer))
+    with mlflow.start_run() as run, run_trainer(model, hp, sets, None, "eval_f1") as (trainer, _, _):
         return trainer, run.info.run_id
 
 
@@ -68,7 +66,7 @@ def _batch(prepared: Prepared, n: int = 16) -> dict[str, torch.Tensor]:
 def test_freeze_ratio_leaves_bottom_layers_unchanged(tracking: str, tiny: tuple[ExperimentConfig, Prepared]) -> None:
     config, prepared = tiny
     hp = replace(config.training, freeze_ratio=0.5, ffn_gate=True, max_steps=6, learning_rate=1e-2)
-    model, report = build_classifier(prepared.source, 2, hp, None)
+    model, report = build_classifier(prepared.source, 2, hp, config.model)
     assert report.frozen_layers == 1
     before = {k: v.clone() for k, v in model.state_dict().items()}
     assert not [n for n, p in model.named_parameters() if p.requires_grad and "layer.0." in n]
@@ -109,7 +107,7 @@ def test_head_importance_is_the_loss_gradient_and_the_least_important_head_goes(
             assert float(importance[layer, head]) == pytest.approx(numeric, rel=1e-3, abs=1e-9)
 
     hp = replace(config.training, prune_heads=1)
-    model, report = build_classifier(prepared.source, 2, hp, None, None, batch)
+    model, report = build_classifier(prepared.source, 2, hp, config.model, batch)
     weakest = divmod(int(torch.argmin(importance.float())), 2)
     assert report.pruning is not None and report.pruning.pruned_heads == {weakest[0]: [weakest[1]]}
     pruned_base: Any = model.get_base_model()
@@ -131,7 +129,7 @@ def test_bottleneck_gate_and_pruned_heads_reload_exactly_through_serving(trackin
 
     config, prepared = tiny
     hp = replace(config.training, adapter="bottleneck", reduction_factor=4, ffn_gate=True, prune_heads=1, max_steps=6, learning_rate=1e-2)
-    model, _ = build_classifier(prepared.source, 2, hp, None, None, _batch(prepared))
+    model, _ = build_classifier(prepared.source, 2, hp, config.model, _batch(prepared))
     _train(model, hp, prepared)
     up = model.bert.encoder.layer[1].output.ffn_adapter.up.weight
     assert not torch.equal(up, torch.zeros_like(up)), "the zero-initialised up-projection did not train"
@@ -154,7 +152,7 @@ def test_lora_with_gate_and_pruning_reloads_through_a_logged_model(tracking: str
 
     config, prepared = tiny
     hp = replace(config.training, ffn_gate=True, prune_heads=1, freeze_ratio=0.5, max_steps=4, learning_rate=1e-2)
-    model, _ = build_classifier(prepared.source, 2, hp, None, None, _batch(prepared))
+    model, _ = build_classifier(prepared.source, 2, hp, config.model, _batch(prepared))
     _train(model, hp, prepared)
     out = Path("adapter")
     save_adapter(model, prepared.tokenizer, out, config, {"label_names": ["legit", "fraud"], "max_length": 32})
@@ -206,7 +204,7 @@ def test_prefix_tuning_trains_and_its_served_model_generates_with_the_prefix(tra
 def test_cosine_with_restarts_brings_the_learning_rate_back_up(tracking: str, tiny: tuple[ExperimentConfig, Prepared]) -> None:
     config, prepared = tiny
     hp = replace(config.training, lr_scheduler="cosine_with_restarts", num_cycles=2, warmup_ratio=0.0, max_steps=8, logging_steps=1)
-    model, _ = build_classifier(prepared.source, 2, hp, None)
+    model, _ = build_classifier(prepared.source, 2, hp, config.model)
     trainer, run_id = _train(model, hp, prepared)
     assert trainer.args.lr_scheduler_kwargs == {"num_cycles": 2}
     curve = [m.value for m in sorted(MlflowClient().get_metric_history(run_id, "learning_rate"), key=lambda m: m.step)]
@@ -218,7 +216,7 @@ def test_cosine_with_restarts_brings_the_learning_rate_back_up(tracking: str, ti
 def test_gradient_accumulation_and_checkpointing_reach_the_trainer(tracking: str, tiny: tuple[ExperimentConfig, Prepared]) -> None:
     config, prepared = tiny
     hp = replace(config.training, batch_size=8, epochs=1, max_steps=None, gradient_accumulation_steps=4, gradient_checkpointing=True)
-    model, _ = build_classifier(prepared.source, 2, hp, None)
+    model, _ = build_classifier(prepared.source, 2, hp, config.model)
     before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
     trainer, _ = _train(model, hp, prepared, n_train=70)
     assert trainer.state.global_step == math.ceil(math.ceil(70 / 8) / 4) == 3

@@ -17,8 +17,8 @@ from mlflow import MlflowClient
 from mlops.config import load_config
 from mlops.errors import ConfigError
 from mlops.search import SweepOptions, run_sweep
-from mlops.search.checkpoints import FROM_SCRATCH_TAG
 from mlops.search.study import open_shared_study
+from mlops.tracking import FROM_SCRATCH_TAG
 
 from .conftest import ROOT, TINY_CONFIG
 

@@ -20,7 +20,7 @@ from .conftest import TINY_CONFIG
 def test_training_changes_adapter_and_logs_curves(tracking: str, tmp_path: Path) -> None:
     config = load_config(str(TINY_CONFIG), {"training.max_steps": 10, "training.learning_rate": 1e-3})
     prepared = prepare(config)
-    initial, _ = build_classifier(prepared.source, 2, config.training, None)  # same seed-independent base; LoRA A random, B zero
+    initial, _ = build_classifier(prepared.source, 2, config.training, config.model)  # same seed-independent base; LoRA A random, B zero
     initial_state = {k: v.clone() for k, v in initial.state_dict().items()}
 
     mlflow.set_experiment("t")

@@ -17,7 +17,8 @@ from mlflow import MlflowClient
 
 from mlops.config import load_config
 from mlops.search import SweepOptions, run_sweep
-from mlops.search.checkpoints import FROM_SCRATCH_TAG, RESUMED_METRIC, RESUMED_TAG
+from mlops.search.checkpoints import RESUMED_METRIC
+from mlops.tracking import FROM_SCRATCH_TAG, RESUMED_TAG
 from mlops.train import last_checkpoint
 
 from .conftest import TINY_CONFIG

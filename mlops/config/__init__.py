@@ -48,7 +48,7 @@ from mlops.config._training import (
     hyperparameter_help,
 )
 from mlops.config._validate import build
-from mlops.config.resolved import RESOLVED_CONFIG_ARTIFACT, config_from_resolved, resolved_config
+from mlops.config.resolved import config_from_resolved, resolved_config
 from mlops.tasks import LOGGED_METRICS, SEARCH_METRICS
 
 __all__ = [
@@ -67,7 +67,6 @@ __all__ = [
     "PREFIX_CLASSIFIER_REFUSAL",
     "PRESETS",
     "QUANTIZATIONS",
-    "RESOLVED_CONFIG_ARTIFACT",
     "SEARCH_METRICS",
     "STAGES",
     "STRUCTURE_PARAMETERS",

@@ -47,7 +47,8 @@ def resolve_config_path(name_or_path: str) -> Path:
 
 
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file, turning decoding and syntax problems into one-line errors naming the file."""
+    """Parse a YAML file, turning decoding and syntax problems, and a key given twice in one mapping (which YAML
+    readers would otherwise settle silently, the last one winning), into one-line errors naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -55,12 +56,34 @@ def read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from None
     try:
+        duplicates = _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), "")
+        if duplicates:
+            raise ConfigError(duplicates, source=str(path))
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"malformed YAML at {where}{problem}", source=str(path)) from None
+
+
+def _duplicate_keys(node: yaml.Node | None, where: str) -> list[str]:
+    """Every key given twice in one mapping under `node`, by its key path and both lines."""
+    found: list[str] = []
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found += _duplicate_keys(item, f"{where}[{i}]")
+    elif isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value) if isinstance(key, yaml.ScalarNode) else None
+            path = f"{where}.{name}" if where else str(name)
+            if name is not None and name in first_line:
+                found.append(f"{path}: key given twice (lines {first_line[name]} and {key.start_mark.line + 1})")
+            elif name is not None:
+                first_line[name] = key.start_mark.line + 1
+            found += _duplicate_keys(value, path)
+    return found
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> None:

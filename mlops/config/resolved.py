@@ -12,8 +12,6 @@ if TYPE_CHECKING:
     from mlops.config._experiment import ExperimentConfig
     from mlops.config._training import GenerationConfig, TrainingConfig
 
-RESOLVED_CONFIG_ARTIFACT = "config/resolved.json"
-
 
 def resolved_config(config: ExperimentConfig, hp: TrainingConfig, generation: GenerationConfig) -> dict[str, Any]:
     """The config a run trained with, as JSON: `config` with the run's training and decoding settings applied."""

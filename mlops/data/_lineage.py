@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.data._task_data import SPLITS, TaskData
 from mlops.data.memo import once_per_split
-from mlops.tracking import RUN_ARTIFACT_SCHEME, frame_digest, log_inputs, pandas_input
+from mlops.tracking import AUGMENT_RUN_TAG, DATASET_URI_TAG, RUN_ARTIFACT_SCHEME, frame_digest, log_inputs, pandas_input
 
 if TYPE_CHECKING:
     from mlops.config import DatasetConfig
@@ -17,7 +17,7 @@ def dataset_lineage(cfg: DatasetConfig) -> dict[str, str]:
     if not cfg.path.startswith(RUN_ARTIFACT_SCHEME):
         return {}
     run_id = cfg.path[len(RUN_ARTIFACT_SCHEME) :].strip("/").partition("/")[0]
-    return {"mlops.augment_run_id": run_id, "mlops.dataset_uri": cfg.path}
+    return {AUGMENT_RUN_TAG: run_id, DATASET_URI_TAG: cfg.path}
 
 
 def log_dataset_inputs(data: TaskData, splits: tuple[str, ...] = SPLITS, context: str | None = None) -> None:

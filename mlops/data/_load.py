@@ -72,7 +72,7 @@ def _split_frames(
         check_text_column(frame, columns[0], input_field, source)
         where = name if name in SPLITS else BEFORE_SPLIT
         report.rows_read += len(frame)
-        frame = apply_row_rules(frame, cfg, where, source, input_field, target_field, report)
+        frame = apply_row_rules(frame, cfg, where, source, fields, report)
         if stratify:
             frame, trimmed = normalize_labels(frame, columns[1], source)
             report.labels_trimmed += trimmed

@@ -59,9 +59,11 @@ def check_text_column(frame: pd.DataFrame, column: str, field: str, source: str)
 
 
 def apply_row_rules(
-    frame: pd.DataFrame, cfg: DatasetConfig, where: str, source: str, input_field: str, target_field: str, report: DataReport
+    frame: pd.DataFrame, cfg: DatasetConfig, where: str, source: str, fields: tuple[str, str], report: DataReport
 ) -> pd.DataFrame:
-    """Drop or refuse rows with an empty input or a missing target, per `dataset.on_invalid`, counting each drop."""
+    """Drop or refuse rows with an empty input or a missing target, per `dataset.on_invalid`, counting each drop.
+    `fields`: the config keys of the input and the target column."""
+    input_field, target_field = fields
     input_column, target_column = getattr(cfg, input_field), getattr(cfg, target_field)
     target_kind = "label" if target_field == "label_column" else "summary"
     input_kind = "text" if input_field == "text_column" else "document"

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops.tasks import spec_for, task_names
+from mlops.tracking import DATA_REPORT_ARTIFACT
 
-REPORT_JSON = "data_report.json"
 REPORT_PNG = "data_report.png"
 BEFORE_SPLIT = "before splitting"  # where rows of a single file are dropped, before the seeded split
 
@@ -199,7 +199,7 @@ def log_data_report(report: DataReport) -> None:
     import mlflow
 
     document = report.to_dict()
-    mlflow.log_dict(document, REPORT_JSON)
+    mlflow.log_dict(document, DATA_REPORT_ARTIFACT)
     mlflow.log_metrics(report.metrics())
     with tempfile.TemporaryDirectory(prefix="mlops-report-") as tmp:
         picture = Path(tmp) / REPORT_PNG

@@ -26,7 +26,6 @@ from mlops.evaluate.metrics import (
     rouge,
 )
 from mlops.evaluate.per_example import (
-    PER_EXAMPLE_ARTIFACT,
     PerExampleScores,
     classification_per_example,
     example_ids,
@@ -36,7 +35,6 @@ from mlops.evaluate.per_example import (
 __all__ = [
     "CLASSIFICATION_METRICS",
     "DEFAULT_TEMPLATE",
-    "PER_EXAMPLE_ARTIFACT",
     "ROUGE_TYPES",
     "DecodingSettings",
     "MacroF1",

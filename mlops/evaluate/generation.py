@@ -156,7 +156,9 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
-def generate_summaries(
+# Summarizer models logged by earlier releases call this positionally with these seven arguments (their pickled
+# `_pyfunc_summarizer.py`): the signature is theirs, so it keeps its arguments.
+def generate_summaries(  # noqa: PLR0913
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     documents: Sequence[str],
@@ -213,7 +215,7 @@ def _left_padded(prompts: Sequence[Sequence[int]], pad: int, device: torch.devic
     return input_ids.to(device), attention_mask.to(device)
 
 
-def generate_one_by_one(
+def generate_one_by_one(  # noqa: PLR0913  # `generate_summaries`' signature, so that both are called the same way
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     documents: Sequence[str],

@@ -13,8 +13,6 @@ from typing import Any
 from mlops.data import ClassificationData, SummarizationData, TaskData, split_digest
 from mlops.tasks import spec_for
 
-PER_EXAMPLE_ARTIFACT = "per_example/test.json"
-
 
 @dataclass
 class PerExampleScores:

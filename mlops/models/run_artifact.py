@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mlops.errors import ModelSourceError
 from mlops.models._base import PretrainedDirSource, model_cache_dir, write_atomically
+from mlops.tracking.names import BASE_MODEL_RUN_TAG, BASE_MODEL_URI_TAG  # strings only: model sources log nothing
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class RunArtifactSource(PretrainedDirSource):
         return str(cached)
 
     def lineage(self) -> dict[str, str]:
-        return {"mlops.base_model_run_id": self.run_id, "mlops.base_model_uri": self.location}
+        return {BASE_MODEL_RUN_TAG: self.run_id, BASE_MODEL_URI_TAG: self.location}
 
     def _download(self, staging: Path) -> None:
         from mlflow.artifacts import download_artifacts

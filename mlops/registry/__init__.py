@@ -3,7 +3,7 @@ a paired bootstrap from `compare`), promotion (`promotion`: register, decide, mo
 cross-process lock with an audit trail (`aliases`, `ledger`), lineage tags, evaluation of a registered model, and
 export."""
 
-from mlops.registry.aliases import ANY_HOLDER, alias_holder, history, move_alias, rollback
+from mlops.registry.aliases import ANY_HOLDER, AliasMove, alias_holder, history, move_alias, rollback
 from mlops.registry.compare import BootstrapResult, bootstrap_interval, check_same_split, metric_on_weights, paired_bootstrap
 from mlops.registry.evaluation import run_evaluate
 from mlops.registry.export import merge_adapter, run_export
@@ -32,6 +32,7 @@ from mlops.tasks import MetricSpec
 __all__ = [
     "ANY_HOLDER",
     "METRICS",
+    "AliasMove",
     "AliasPolicy",
     "BootstrapResult",
     "Champion",

@@ -4,23 +4,41 @@ MLflow keeps only the current alias holder (mlflow #2169); every move made throu
 rollback, appends an event `mlops.audit.<seq>` to the registered model: who (user@host), when (UTC), which
 alias, from which version to which, why (the gate report), and the source run. The lock (`ledger`) serialises
 concurrent moves, so sequence numbers never collide and each event's `from_version` is the previous `to_version`.
+A move that also sets the deprecated registry stage (`--legacy-stage`) sets it in the same locked, recorded step.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops.errors import AliasChanged, RegistryError
 from mlops.registry.ledger import exclusive, now, who
-from mlops.tracking import registered_model
+from mlops.tracking import AUDIT_TAG_PREFIX, registered_model
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
-AUDIT_PREFIX = "mlops.audit."
-ANY_HOLDER = "<any>"  # `move_alias(expect_from=...)`: move whoever holds the alias now
+ANY_HOLDER = "<any>"  # `AliasMove.expect_from`: move whoever holds the alias now
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """A move to make: point `alias` of `model_name` at `version`, recorded as `action` ("promote", "rollback") with `why`.
+
+    `expect_from` is the holder the decision was made against (None: nobody; `ANY_HOLDER`: whoever holds it now).
+    `legacy_stage` also moves the version to that deprecated registry stage, for servers that still read stages.
+    """
+
+    model_name: str
+    alias: str
+    version: str
+    action: str
+    why: str
+    expect_from: str | None = ANY_HOLDER
+    legacy_stage: str | None = None
 
 
 def alias_holder(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
@@ -35,30 +53,32 @@ def alias_holder(client: MlflowClient, model_name: str, alias: str) -> ModelVers
 def history(client: MlflowClient, model_name: str, alias: str | None = None) -> list[dict[str, Any]]:
     """Every recorded alias move of `model_name`, oldest first (optionally for one alias)."""
     tags = registered_model(client, model_name).tags
-    events = [json.loads(v) for k, v in tags.items() if k.startswith(AUDIT_PREFIX)]
+    events = [json.loads(v) for k, v in tags.items() if k.startswith(AUDIT_TAG_PREFIX)]
     events.sort(key=lambda e: int(e["seq"]))
     return [e for e in events if alias is None or e["alias"] == alias]
 
 
-def _record_move(
-    client: MlflowClient, model_name: str, alias: str, holder: str | None, target: ModelVersion, action: str, why: str, ticket: str
-) -> dict[str, Any]:
-    """Move the alias and append the event; only ever called under the model's lock."""
-    client.set_registered_model_alias(model_name, alias, target.version)
-    seqs = [int(e["seq"]) for e in history(client, model_name)]
+def _record_move(client: MlflowClient, move: AliasMove, holder: str | None, target: ModelVersion, ticket: str) -> dict[str, Any]:
+    """Move the alias (and the legacy stage) and append the event; only ever called under the model's lock."""
+    client.set_registered_model_alias(move.model_name, move.alias, target.version)
+    if move.legacy_stage is not None:
+        client.transition_model_version_stage(move.model_name, str(target.version), move.legacy_stage, archive_existing_versions=True)
+    seqs = [int(e["seq"]) for e in history(client, move.model_name)]
     event = {
         "seq": max(seqs, default=0) + 1,
-        "action": action,
-        "alias": alias,
+        "action": move.action,
+        "alias": move.alias,
         "from_version": holder,
         "to_version": str(target.version),
         "who": who(),
         "when": now(),
-        "why": why[:2000],
+        "why": move.why[:2000],
         "source_run_id": target.run_id,
         "ticket": ticket,
     }
-    client.set_registered_model_tag(model_name, f"{AUDIT_PREFIX}{event['seq']:06d}", json.dumps(event))
+    if move.legacy_stage is not None:
+        event["legacy_stage"] = move.legacy_stage
+    client.set_registered_model_tag(move.model_name, f"{AUDIT_TAG_PREFIX}{event['seq']:06d}", json.dumps(event))
     return event
 
 
@@ -72,29 +92,22 @@ def _version(client: MlflowClient, model_name: str, version: str) -> ModelVersio
         raise RegistryError(f"{model_name}: no version {version}") from None
 
 
-def move_alias(
-    client: MlflowClient,
-    model_name: str,
-    alias: str,
-    version: str,
-    action: str,
-    why: str,
-    expect_from: str | None = ANY_HOLDER,
-    wait_s: float = 60.0,
-) -> dict[str, Any]:
-    """Point `alias` at `version` and append the move to the audit trail; returns the event.
+def move_alias(client: MlflowClient, move: AliasMove, wait_s: float = 60.0) -> dict[str, Any]:
+    """Make `move` under the model's lock and append it to the audit trail; returns the event.
 
-    `expect_from` is the holder the decision was made against (None: nobody); if another move got there
-    first, `AliasChanged` is raised and nothing moves.
+    If another move got there first (the alias is no longer held by `move.expect_from`), `AliasChanged` is raised
+    and nothing moves.
     """
-    target = _version(client, model_name, version)
-    with exclusive(client, model_name, wait_s) as ticket:
-        holder = alias_holder(client, model_name, alias)
+    target = _version(client, move.model_name, move.version)
+    with exclusive(client, move.model_name, wait_s) as ticket:
+        holder = alias_holder(client, move.model_name, move.alias)
         current = str(holder.version) if holder is not None else None
-        if expect_from != ANY_HOLDER and current != expect_from:
+        if move.expect_from != ANY_HOLDER and current != move.expect_from:
             shown = f"v{current}" if current else "nobody"
-            raise AliasChanged(f"{model_name}: '{alias}' now held by {shown}, not v{expect_from} as when this move was decided")
-        return _record_move(client, model_name, alias, current, target, action, why, ticket)
+            raise AliasChanged(
+                f"{move.model_name}: '{move.alias}' now held by {shown}, not v{move.expect_from} as when this move was decided"
+            )
+        return _record_move(client, move, current, target, ticket)
 
 
 def rollback(client: MlflowClient, model_name: str, alias: str, wait_s: float = 60.0) -> dict[str, Any]:
@@ -110,5 +123,5 @@ def rollback(client: MlflowClient, model_name: str, alias: str, wait_s: float = 
         if previous is None:
             raise RegistryError(f"{model_name}: '{alias}' has no previous holder before v{holder.version}; refusing to roll back")
         target = client.get_model_version(model_name, str(previous))
-        why = f"rollback of '{alias}' from v{holder.version} to v{previous}"
-        return _record_move(client, model_name, alias, str(holder.version), target, "rollback", why, ticket)
+        move = AliasMove(model_name, alias, str(previous), "rollback", f"rollback of '{alias}' from v{holder.version} to v{previous}")
+        return _record_move(client, move, str(holder.version), target, ticket)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from mlops.errors import RegistryError, SplitMismatch
 from mlops.evaluate import PerExampleScores
 from mlops.progress import step
+from mlops.registry.policy import Compare
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,16 +116,18 @@ def paired_bootstrap(
     challenger: PerExampleScores,
     champion: PerExampleScores,
     metric: str,
-    n_bootstrap: int = 2000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    resampling: Compare | None = None,
     higher_is_better: bool = True,
 ) -> BootstrapResult:
-    """The difference in `metric` with a percentile confidence interval from `n_bootstrap` paired resamples.
+    """The difference in `metric` with a percentile confidence interval from `resampling.n_bootstrap` paired
+    resamples at `resampling.confidence` (default: a policy's `compare` defaults).
 
     Deterministic for a given seed: the resampled indices depend only on the seed and the split size.
     """
     import numpy as np
+
+    c = resampling or Compare()
+    n_bootstrap, confidence, seed = c.n_bootstrap, c.confidence, c.seed
 
     check_same_split(challenger, champion)
     n = len(challenger.ids)

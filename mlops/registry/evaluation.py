@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING
 from mlops.config import ExperimentConfig
 from mlops.data import ClassificationData, load_task_data, log_data_report, log_dataset_inputs
 from mlops.errors import RegistryError
-from mlops.evaluate import (
-    PER_EXAMPLE_ARTIFACT,
-    classification_per_example,
-    classification_scores,
-    confusion,
-    key_term_recall,
-    rouge,
-    summarization_per_example,
-)
+from mlops.evaluate import classification_per_example, classification_scores, confusion, key_term_recall, rouge, summarization_per_example
 from mlops.registry.policy import policy_for
-from mlops.tracking import entry_run, log_environment
+from mlops.tracking import (
+    CONFUSION_MATRIX_ARTIFACT,
+    ENTRY_POINT_TAG,
+    MODEL_URI_TAG,
+    PER_EXAMPLE_ARTIFACT,
+    PREDICTIONS_ARTIFACT,
+    entry_run,
+    log_environment,
+)
 
 if TYPE_CHECKING:
     pass
@@ -47,7 +47,7 @@ def run_evaluate(config: ExperimentConfig, model_uri: str | None) -> dict[str, f
             model = mlflow.pyfunc.load_model(uri)
     except mlflow.exceptions.MlflowException as exc:
         raise RegistryError(f"model-uri: cannot load {uri}: {str(exc).splitlines()[0]}") from None
-    with entry_run(config.mlflow_experiment, f"evaluate-{config.name}", tags={"mlops.entry_point": "evaluate", "model_uri": uri}):
+    with entry_run(config.mlflow_experiment, f"evaluate-{config.name}", tags={ENTRY_POINT_TAG: "evaluate", MODEL_URI_TAG: uri}):
         log_dataset_inputs(data, ("test",))
         if data.report is not None:
             log_data_report(data.report)
@@ -57,7 +57,7 @@ def run_evaluate(config: ExperimentConfig, model_uri: str | None) -> dict[str, f
             index = {name: i for i, name in enumerate(data.label_names)}
             predictions = [index.get(label, -1) for label in output["label"]]
             scores = classification_scores(predictions, data.test.labels, "test")
-            mlflow.log_dict(confusion(predictions, data.test.labels, data.label_names), "confusion_matrix.json")
+            mlflow.log_dict(confusion(predictions, data.test.labels, data.label_names), CONFUSION_MATRIX_ARTIFACT)
             mlflow.log_dict(classification_per_example(data, predictions), PER_EXAMPLE_ARTIFACT)
         else:
             n = config.generation.eval_examples or len(data.test)
@@ -71,6 +71,6 @@ def run_evaluate(config: ExperimentConfig, model_uri: str | None) -> dict[str, f
             mlflow.log_dict(summarization_per_example(data, values), PER_EXAMPLE_ARTIFACT)
             rows = config.generation.table_rows
             table = {"document": documents, "reference": references, "prediction": summaries, "rougeL": per_example}
-            mlflow.log_table({k: v[:rows] for k, v in table.items()}, "predictions.json")
+            mlflow.log_table({k: v[:rows] for k, v in table.items()}, PREDICTIONS_ARTIFACT)
         mlflow.log_metrics(scores)
     return scores

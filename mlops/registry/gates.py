@@ -9,6 +9,7 @@ from typing import Any
 
 from mlops.registry.compare import BootstrapResult
 from mlops.registry.policy import METRICS, AliasPolicy, Gate
+from mlops.tracking import GATE_TAG_PREFIX
 
 
 @dataclass
@@ -205,7 +206,8 @@ def decide(
 
 def gate_tags(report: GateReport) -> dict[str, str]:
     """Model-version tags recording a decision: the verdict, the summary, and one JSON record per gated metric."""
-    tags = {f"gate.{report.alias}": "passed" if report.passed else "failed", f"gate.{report.alias}.report": report.summary()}
+    prefix = f"{GATE_TAG_PREFIX}{report.alias}"
+    tags = {prefix: "passed" if report.passed else "failed", f"{prefix}.report": report.summary()}
     for metric, record in report.metric_records().items():
-        tags[f"gate.{report.alias}.{metric}"] = json.dumps(record)
+        tags[f"{prefix}.{metric}"] = json.dumps(record)
     return tags

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mlops.errors import RegistryError
+from mlops.tracking import LEDGER_RUN_TAG, ROLE_TAG
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LEDGER_EXPERIMENT = "mlops-registry-ledger"
-LEDGER_RUN_TAG = "mlops.ledger_run_id"
 _CREATION_WAIT_S = 30.0
 
 
@@ -61,12 +61,12 @@ def _ledger_run_id(client: MlflowClient) -> str:
     experiment = client.get_experiment_by_name(LEDGER_EXPERIMENT)
     if experiment is None:
         try:
-            experiment_id = client.create_experiment(LEDGER_EXPERIMENT, tags={"mlops.role": "registry-ledger"})
+            experiment_id = client.create_experiment(LEDGER_EXPERIMENT, tags={ROLE_TAG: "registry-ledger"})
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         else:
-            run = client.create_run(experiment_id, run_name="alias-moves", tags={"mlops.role": "registry-ledger"})
+            run = client.create_run(experiment_id, run_name="alias-moves", tags={ROLE_TAG: "registry-ledger"})
             client.set_terminated(run.info.run_id, "FINISHED")  # claims are logged to it later; it is never RUNNING
             client.set_experiment_tag(experiment_id, LEDGER_RUN_TAG, run.info.run_id)
             return str(run.info.run_id)

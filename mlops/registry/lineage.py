@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from mlops.tracking import AUGMENT_RUN_TAG, BASE_MODEL_RUN_TAG, ENVIRONMENT_ARTIFACT, PARENT_RUN_TAG, RESOLVED_CONFIG_ARTIFACT
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-RESOLVED_CONFIG_ARTIFACT = "config/resolved.json"
-ENVIRONMENT_ARTIFACT = "environment.json"
 # Run tags naming upstream runs, copied to the version as they are.
-_UPSTREAM_TAGS = ("mlops.augment_run_id", "mlops.base_model_run_id")
+_UPSTREAM_TAGS = (AUGMENT_RUN_TAG, BASE_MODEL_RUN_TAG)
 
 
 def _git(client: MlflowClient, run_id: str, tags: dict[str, str]) -> str:
@@ -42,7 +42,7 @@ def lineage_tags(client: MlflowClient, trial_run_id: str, sweep_run_id: str | No
         "lineage.git_commit": _git(client, trial_run_id, run.data.tags),
         "lineage.seed": run.data.params.get("seed", "unknown"),
     }
-    parent = sweep_run_id or run.data.tags.get("mlflow.parentRunId")
+    parent = sweep_run_id or run.data.tags.get(PARENT_RUN_TAG)
     if parent:
         tags["lineage.sweep_run_id"] = parent
     for item in run.inputs.dataset_inputs if run.inputs else []:

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 from mlops.config import ExperimentConfig
 from mlops.errors import AliasChanged, GateFailed, RegistryError, SplitMismatch
-from mlops.evaluate import PER_EXAMPLE_ARTIFACT, PerExampleScores
-from mlops.registry.aliases import ANY_HOLDER, alias_holder, move_alias
+from mlops.evaluate import PerExampleScores
+from mlops.registry.aliases import ANY_HOLDER, AliasMove, alias_holder, move_alias
 from mlops.registry.compare import bootstrap_interval, check_same_split, paired_bootstrap
 from mlops.registry.gates import Champion, Evidence, GateOutcome, GateReport, decide, gate_tags
 from mlops.registry.policy import METRICS, AliasPolicy, Compare, PromotionPolicy, policy_for
-from mlops.tracking import registered_model
+from mlops.tracking import PARENT_RUN_TAG, PER_EXAMPLE_ARTIFACT, registered_model
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -73,7 +73,7 @@ def _baselines(client: MlflowClient, version: ModelVersion) -> dict[str, float]:
         found = {k: v for k, v in run.data.metrics.items() if k.startswith("baseline_")}
         if found:
             return found
-        run_id, seen = run.data.tags.get("mlflow.parentRunId"), seen + 1
+        run_id, seen = run.data.tags.get(PARENT_RUN_TAG), seen + 1
     return {}
 
 
@@ -110,11 +110,8 @@ def _champion(
     if unscored:
         champion.problem = f"no per-example scores for {', '.join(unscored)}"
         return champion
-    c = rules.compare
     for metric in metrics:
-        champion.results[metric] = paired_bootstrap(
-            mine, theirs, metric, c.n_bootstrap, c.confidence, c.seed, METRICS[metric].higher_is_better
-        )
+        champion.results[metric] = paired_bootstrap(mine, theirs, metric, rules.compare, METRICS[metric].higher_is_better)
     return champion
 
 
@@ -147,7 +144,8 @@ def promote_if_gates_pass(
 
     Raises `GateFailed` (after tagging) when a gate fails; the alias is not touched then. If another process
     moves the alias between the decision and the move, the decision is made again against the new holder.
-    `legacy_stage` also sets the deprecated registry stage, for servers that still read stages.
+    `legacy_stage` also sets the deprecated registry stage, for servers that still read stages: in the same locked,
+    recorded move as the alias.
     """
     stage = policy.legacy_stage(alias) if legacy_stage else None
     attempt = 0
@@ -156,15 +154,16 @@ def promote_if_gates_pass(
         record_gate_report(client, version, report)
         if not report.passed:
             raise GateFailed(f"{version.name} v{version.version}: {report.summary()}; alias '{alias}' not moved")
+        move = AliasMove(
+            version.name, alias, str(version.version), "promote", report.summary(), expect_from=decided_against, legacy_stage=stage
+        )
         try:
-            move_alias(client, version.name, alias, str(version.version), "promote", report.summary(), expect_from=decided_against)
+            move_alias(client, move)
         except AliasChanged:
             attempt += 1
             if attempt == _ATTEMPTS:
                 raise
             continue
-        if stage is not None:
-            client.transition_model_version_stage(version.name, str(version.version), stage, archive_existing_versions=True)
         return report
 
 

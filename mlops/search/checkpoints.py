@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops.search.duplicates import CONFIG_KEY_ATTR
+from mlops.tracking import FROM_SCRATCH_TAG, RESUMED_TAG, TRIAL_RUN_ATTR
 from mlops.train import TRAINER_STATE, CheckpointPlan, checkpoint_state, checkpoint_step, last_checkpoint
 
 if TYPE_CHECKING:
@@ -26,9 +27,7 @@ logger = logging.getLogger(__name__)
 
 MLFLOW = "mlflow"  # `search.checkpoint_dir` value: checkpoints go to the trial's run as artifacts
 ARTIFACT_PATH = "checkpoint"
-RESUMED_TAG = "mlops.resumed_from_step"
 RESUMED_METRIC = "resumed_from_step"
-FROM_SCRATCH_TAG = "mlops.resume_from_scratch"  # on a retry that found no usable checkpoint: why
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ def find_resume(checkpoints: TrialCheckpoints | None, lost: optuna.trial.FrozenT
         return Resume(reason="checkpoints are off (search.keep_checkpoints is 0)")
     if lost.user_attrs.get(CONFIG_KEY_ATTR) != config_key:
         return Resume(reason=f"trial {lost.number} ran another configuration (the study's settings changed)")
-    run_id = lost.user_attrs.get("mlflow_run_id")
+    run_id = lost.user_attrs.get(TRIAL_RUN_ATTR)
     found = last_checkpoint(checkpoints.folder(lost.number))
     if found is None and checkpoints.to_mlflow and run_id:
         found = _download(run_id, checkpoints.root / "resume" / f"trial-{lost.number}")
@@ -105,7 +104,7 @@ def discard(checkpoints: TrialCheckpoints | None, number: int, run_id: str, lost
     on disk and among the runs' artifacts, unless `search.keep_finished_checkpoints`."""
     if checkpoints is None or checkpoints.keep_finished:
         return
-    ended = [(number, run_id)] + ([(lost.number, str(lost.user_attrs.get("mlflow_run_id", "")))] if lost is not None else [])
+    ended = [(number, run_id)] + ([(lost.number, str(lost.user_attrs.get(TRIAL_RUN_ATTR, "")))] if lost is not None else [])
     for trial_number, trial_run in ended:
         shutil.rmtree(checkpoints.folder(trial_number), ignore_errors=True)
         shutil.rmtree(checkpoints.root / "resume" / f"trial-{trial_number}", ignore_errors=True)
@@ -189,7 +188,7 @@ def continue_lost_trial(trial: optuna.Trial, lost: optuna.trial.FrozenTrial, res
     import mlflow
 
     run = mlflow.active_run()
-    lost_run = lost.user_attrs.get("mlflow_run_id")
+    lost_run = lost.user_attrs.get(TRIAL_RUN_ATTR)
     if run is not None and lost_run:
         _copy_curves(str(lost_run), run.info.run_id, resume.step)
     mlflow.log_metric(RESUMED_METRIC, resume.step, step=resume.step)

@@ -13,7 +13,16 @@ from mlops.search.duplicates import DUPLICATE_OF_ATTR
 from mlops.search.seeds import seeds_for, train_seeds
 from mlops.search.space import trial_budget
 from mlops.search.trial import SweepLink
-from mlops.tracking import ended
+from mlops.tracking import (
+    CONFIRMATION_ARTIFACT,
+    CONFIRMATION_RUN_TAG,
+    CONFIRMATION_TAG,
+    CONFIRMED_WINNER_TAG,
+    SEARCH_WINNER_TAG,
+    TRIAL_RUN_ATTR,
+    WORKER_RUN_TAG,
+    child_run,
+)
 from mlops.train import Prepared
 
 if TYPE_CHECKING:
@@ -23,7 +32,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CONFIRMATION_TAG = "mlops.confirmation_of"
 CONFIRMED_ATTR = "mlops_confirmed"  # study attr: trial number -> [confirmed mean, confirmation run id]
 
 
@@ -56,18 +64,16 @@ def _confirm_one(
     trial_config = config.with_params(trial.params)
     seeds = seeds_for(trial_config, config.search.confirm_seeds, offset=config.search.seeds_per_trial)  # none the search used
     tags = {
-        "mlflow.parentRunId": link.parent_run_id,
         CONFIRMATION_TAG: str(trial.number),
-        "mlops.confirmation_of_run": str(trial.user_attrs.get("mlflow_run_id", "")),
-        "mlops.worker_run_id": link.worker_run_id,
+        CONFIRMATION_RUN_TAG: str(trial.user_attrs.get(TRIAL_RUN_ATTR, "")),
+        WORKER_RUN_TAG: link.worker_run_id,
     }
     name = f"confirm-trial-{trial.number}"
-    created = mlflow.MlflowClient().create_run(link.experiment_id, tags=tags, run_name=name)
-    with ended(mlflow.start_run(run_id=created.info.run_id, nested=True)):
+    with child_run(link.experiment_id, link.parent_run_id, name, tags) as run:
         mlflow.log_param("confirmation_of_trial", trial.number)
         omit = trial_config.inapplicable(config.search.space)
-        result = train_seeds(trial_config, prepared, scratch / name, seeds, link.experiment_id, name, omit_params=omit)
-    return result.validation[config.search.metric], created.info.run_id
+        result = train_seeds(trial_config, prepared, scratch / name, seeds, omit_params=omit)
+    return result.validation[config.search.metric], run.info.run_id
 
 
 def confirm_best(
@@ -98,8 +104,8 @@ def confirm_best(
             "confirmation_changed_winner": float(changed),
         }
     )
-    mlflow.set_tags({"mlops.search_winner": str(top[0].number), "mlops.confirmed_winner": str(winner.number)})
+    mlflow.set_tags({SEARCH_WINNER_TAG: str(top[0].number), CONFIRMED_WINNER_TAG: str(winner.number)})
     rows = [[t.number, t.value, float(confirmed[str(t.number)][0]), str(confirmed[str(t.number)][1])] for t in top]
     columns = ["trial", f"search_{metric}", f"confirmed_{metric}", "confirmation_run_id"]
-    mlflow.log_dict({"columns": columns, "data": rows}, "confirmation.json")
+    mlflow.log_dict({"columns": columns, "data": rows}, CONFIRMATION_ARTIFACT)
     return winner

@@ -16,8 +16,6 @@ if TYPE_CHECKING:
 
 CONFIG_KEY_ATTR = "mlops_config_key"  # trial user attrs
 DUPLICATE_OF_ATTR = "mlops_duplicate_of"
-DUPLICATE_TAG = "mlops.duplicate_of"  # on the duplicate's child run: the trial number it reuses
-DUPLICATE_RUN_TAG = "mlops.duplicate_of_run_id"
 
 
 def configuration_key(config: ExperimentConfig, space: dict[str, ParamSpace], data: TaskData) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from mlops.tracking import log_params_effective
+from mlops.tracking import INFEASIBLE_TAG, OOM_HALVING_TAG, log_params_effective
 from mlops.train import peak_memory_gib, pick_device, release_memory, reset_peak_memory
 
 if TYPE_CHECKING:
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The tag on the run of a trial that cannot fit: not started (the planner's estimate exceeds the budget), or out of
-# memory at batch 1 or under `search.on_oom: prune`.
-INFEASIBLE_TAG = "mlops.infeasible"
-HALVING_TAG = "mlops.oom_halving"  # .1, .2, ...: one per retry with a smaller batch
 # What a retry changes; logged as params once more (`<name>_effective`) when the trial completes with them.
 _BATCH_PARAMS = ("batch_size", "gradient_accumulation_steps")
 
@@ -76,7 +72,7 @@ def train_within_memory(config: ExperimentConfig, train: Callable[[ExperimentCon
         accumulation = hp.gradient_accumulation_steps * (hp.batch_size // smaller)
         halvings += 1
         mlflow.set_tag(
-            f"{HALVING_TAG}.{halvings}",
+            f"{OOM_HALVING_TAG}.{halvings}",
             f"batch_size {hp.batch_size} -> {smaller}, gradient_accumulation_steps {hp.gradient_accumulation_steps} -> {accumulation} "
             f"(out of memory, peak {outcome.peak_gib:.2f} GiB on {device})",
         )

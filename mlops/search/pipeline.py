@@ -23,7 +23,7 @@ from mlops.errors import ConfigError, GateFailed
 from mlops.registry import policy_for
 from mlops.search.console import SweepConsole
 from mlops.search.sweep import SweepOptions, SweepResult, register_and_gate, run_sweep
-from mlops.tracking import ended, entry_run, log_environment, log_params_effective
+from mlops.tracking import ENTRY_POINT_TAG, STAGE_SKIPPED_TAG, STAGE_TAG, ended, entry_run, log_environment, log_params_effective
 from mlops.train import log_data_checks, prepare
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResu
     base = options.study_name or f"{config.name}-main-{uuid.uuid4().hex[:8]}"
     stages: dict[str, SweepResult] = {}
     failed: GateFailed | None = None
-    with entry_run(config.mlflow_experiment, f"main-{config.name}", tags={"mlops.entry_point": "main"}) as run:
+    with entry_run(config.mlflow_experiment, f"main-{config.name}", tags={ENTRY_POINT_TAG: "main"}) as run:
         log_params_effective(
             {
                 "config": config.name,
@@ -151,8 +151,8 @@ def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResu
             stages["data"] = run_sweep(data_config, _stage_options(options, f"{base}-data", "stage-1-data"), prepared)
             fixed |= stages["data"].best_params
         else:
-            with ended(mlflow.start_run(run_name="stage-1-data", nested=True, tags={"mlops.stage": "data"})):
-                mlflow.set_tag("mlops.stage.skipped", DATA_STAGE_EMPTY)
+            with ended(mlflow.start_run(run_name="stage-1-data", nested=True, tags={STAGE_TAG: "data"})):
+                mlflow.set_tag(STAGE_SKIPPED_TAG, DATA_STAGE_EMPTY)
                 logger.warning("stage data: skipped: %s", DATA_STAGE_EMPTY)
 
         hp_config = _stage_config(config, hp_space, budget["hyperparameters"], timeouts["hyperparameters"], fixed)
@@ -178,7 +178,7 @@ def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResu
         version = None
         scores = {f"best_{config.search.metric}": best.best_value, **{f"best_{k}": v for k, v in _test_metrics(best.best_run_id).items()}}
         outcome = {"winner_stage": winner, "winner_run_id": best.best_run_id}
-        with ended(mlflow.start_run(run_name="stage-4-evaluate-promote", nested=True, tags={"mlops.stage": "promote"})):
+        with ended(mlflow.start_run(run_name="stage-4-evaluate-promote", nested=True, tags={STAGE_TAG: "promote"})):
             mlflow.log_metrics(scores)
             mlflow.set_tags(outcome)
             if policy is not None:

@@ -14,7 +14,7 @@ from mlops.errors import ConfigError
 from mlops.models.architecture import Architecture, architecture_of
 from mlops.models.memory import GIB, MemoryEstimate, TrainingShape, estimate_peak_memory
 from mlops.output import text_table
-from mlops.search.memory import INFEASIBLE_TAG
+from mlops.tracking import INFEASIBLE_TAG
 
 # The settings a search space may vary that change memory; sequence length and quantisation come from the config.
 MEMORY_SETTINGS = ("batch_size", "lora_r", "freeze_ratio", "gradient_checkpointing")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.errors import SweepError
 from mlops.search.duplicates import DUPLICATE_OF_ATTR, original_of
+from mlops.tracking import SWEEP_REPORT_ARTIFACT, SWEEP_SUMMARY_ARTIFACT, TRIAL_RUN_ATTR
 
 if TYPE_CHECKING:
     import optuna
@@ -155,11 +156,11 @@ def log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTr
             t.value,
             *(t.params.get(k) for k in names),  # None: the setting did not apply to that trial
             t.user_attrs.get(DUPLICATE_OF_ATTR),
-            t.user_attrs.get("mlflow_run_id", ""),
+            t.user_attrs.get(TRIAL_RUN_ATTR, ""),
         ]
         for t in study.trials
     ]
-    mlflow.log_dict({"columns": columns, "data": rows}, "sweep_summary.json")  # MLflow's table layout
-    mlflow.log_text(sweep_report(study, metric), "sweep_report.md")
+    mlflow.log_dict({"columns": columns, "data": rows}, SWEEP_SUMMARY_ARTIFACT)  # MLflow's table layout
+    mlflow.log_text(sweep_report(study, metric), SWEEP_REPORT_ARTIFACT)
     _log_plots(study)
     return best

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops.tracking import ended, log_params_effective
+from mlops.tracking import ADAPTER_RUN_ATTR, SEED_OF_TAG, TRIAL_RUN_ATTR, child_run, log_params_effective
 from mlops.train import Prepared, run_params, train_and_log
 
 if TYPE_CHECKING:
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
     from mlops.config import ExperimentConfig
 
-SEED_OF_TAG = "mlops.seed_of_run"
-ADAPTER_RUN_ATTR = "mlflow_adapter_run_id"  # trial attr: the seed run whose adapter stands for the trial (the first)
 RUNNING_MEAN_SUFFIX = "_running_mean"
 
 
@@ -42,7 +40,7 @@ class SeedsResult:
 
 def adapter_run_id(trial: optuna.trial.FrozenTrial) -> str:
     """The run whose adapter stands for a trial: the trial's own, or with several seeds its first seed's."""
-    return str(trial.user_attrs.get(ADAPTER_RUN_ATTR, trial.user_attrs.get("mlflow_run_id", "")))
+    return str(trial.user_attrs.get(ADAPTER_RUN_ATTR, trial.user_attrs.get(TRIAL_RUN_ATTR, "")))
 
 
 def seeds_for(config: ExperimentConfig, count: int, offset: int = 0) -> list[int]:
@@ -59,14 +57,13 @@ def train_seeds(
     prepared: Prepared,
     out_dir: Path,
     seeds: list[int],
-    experiment_id: str,
-    run_name: str,
     reporter: Callable[[float, int], None] | None = None,
     omit_params: Collection[str] = (),
 ) -> SeedsResult:
     """Train `config` once per seed, each in a nested run of the active run (with its adapter, test scores and
     curves), then log on the active run the hyperparameters, `seeds`, and every validation and test metric's mean
-    over the seeds and `<name>_sd`. The first seed trains into `out_dir`, the others beside it.
+    over the seeds and `<name>_sd`. The first seed trains into `out_dir`, the others beside it; each seed's run and
+    folder are named `<out_dir's name>-seed-<seed>`.
 
     `reporter` gets, after each seed's epoch e, the running mean of the search metric at epoch e over the seeds
     trained so far, at step = seed-epochs spent: every trial reaches a step with the same compute, so pruners
@@ -79,7 +76,7 @@ def train_seeds(
     active = mlflow.active_run()
     if active is None:
         raise RuntimeError("train_seeds logs under the active run; start the trial's run first")
-    parent_id = active.info.run_id
+    parent_id, experiment_id, run_name = active.info.run_id, active.info.experiment_id, out_dir.name
     metric, epochs = config.search.metric, config.training.epochs
     curves: list[list[float]] = []
     results, run_ids = [], []
@@ -97,11 +94,10 @@ def train_seeds(
             if reporter is not None:
                 reporter(running, step)
 
-        tags = {"mlflow.parentRunId": parent_id, SEED_OF_TAG: parent_id}
-        created = client.create_run(experiment_id, tags=tags, run_name=f"{run_name}-seed-{seed}")
-        run_ids.append(created.info.run_id)
         where = out_dir if index == 0 else out_dir.with_name(f"{out_dir.name}-seed-{seed}")
-        with ended(mlflow.start_run(run_id=created.info.run_id, nested=True), killed_by=(optuna.TrialPruned,)):
+        name = f"{run_name}-seed-{seed}"
+        with child_run(experiment_id, parent_id, name, {SEED_OF_TAG: parent_id}, killed_by=(optuna.TrialPruned,)) as run:
+            run_ids.append(run.info.run_id)
             results.append(train_and_log(config.with_params({"seed": seed}), prepared, where, reporter=report, omit_params=omit_params))
     validation, test, spread = {}, {}, {}
     for name in results[0].validation:

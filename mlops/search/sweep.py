@@ -37,6 +37,18 @@ from mlops.search.trial import SweepLink, run_trial_as_child_run
 from mlops.search.worker import collecting_only_trial_objects, for_trials
 from mlops.serving import log_adapter_model
 from mlops.tracking import (
+    ADAPTER_ARTIFACT,
+    ENTRY_POINT_TAG,
+    OPTUNA_TRIAL_TAG,
+    POLICY_TAG,
+    REGISTERED_VERSION_TAG,
+    RETRIED_BY_TAG,
+    ROLE_TAG,
+    SOURCE_RUN_TAG,
+    SWEEP_PARENT_RUN_TAG,
+    SWEEP_RUN_TAG,
+    TRIAL_RUN_ATTR,
+    TRIAL_WORKER_RUN_ATTR,
     check_tracking_server,
     default_system_metrics_interval,
     ended,
@@ -123,14 +135,16 @@ def register_and_gate(
 
     adapter_dir = scratch / f"trial-{trial_number}"
     if not adapter_dir.is_dir():  # best trial ran in an earlier session of a resumed study
-        adapter_dir = Path(mlflow.artifacts.download_artifacts(run_id=best_run_id, artifact_path="adapter", dst_path=str(scratch / "best")))
+        adapter_dir = Path(
+            mlflow.artifacts.download_artifacts(run_id=best_run_id, artifact_path=ADAPTER_ARTIFACT, dst_path=str(scratch / "best"))
+        )
     with mlflow.start_run(run_id=best_run_id, nested=True):
         info = log_adapter_model(adapter_dir)
     client = mlflow.MlflowClient()
-    tags = {"source_run_id": best_run_id, "sweep_run_id": parent_run_id, "optuna_trial": str(trial_number), "policy": policy.source_file}
+    tags = {SOURCE_RUN_TAG: best_run_id, SWEEP_RUN_TAG: parent_run_id, OPTUNA_TRIAL_TAG: str(trial_number), POLICY_TAG: policy.source_file}
     tags |= lineage_tags(client, best_run_id, parent_run_id)
     version = register_version(client, config.registry.model_name, info.model_uri, best_run_id, tags)
-    mlflow.set_tag("registered_version", f"{version.name}/{version.version}")
+    mlflow.set_tag(REGISTERED_VERSION_TAG, f"{version.name}/{version.version}")
     try:
         report = promote_if_gates_pass(client, policy, version, policy.after_sweep)
     except GateFailed as failed:
@@ -148,7 +162,7 @@ def _close_orphaned_runs(shared: SharedStudy, failed: list[optuna.trial.FrozenTr
     for trial in failed:
         shared.mark_closed(trial.number)
         retry = shared.retry_of(trial.number)
-        for run_id, what in ((trial.user_attrs.get("mlflow_run_id"), "trial"), (trial.user_attrs.get("mlflow_worker_run_id"), "worker")):
+        for run_id, what in ((trial.user_attrs.get(TRIAL_RUN_ATTR), "trial"), (trial.user_attrs.get(TRIAL_WORKER_RUN_ATTR), "worker")):
             if not run_id or run_id in (link.parent_run_id, link.worker_run_id):
                 continue
             run = client.get_run(run_id)
@@ -156,7 +170,7 @@ def _close_orphaned_runs(shared: SharedStudy, failed: list[optuna.trial.FrozenTr
                 continue
             client.set_tag(run_id, "error", f"worker lost: trial {trial.number} stopped sending heartbeats; Optuna marked it FAIL")
             if what == "trial":
-                client.set_tag(run_id, "mlops.retried_by_trial", str(retry) if retry is not None else "none (retry limit reached)")
+                client.set_tag(run_id, RETRIED_BY_TAG, str(retry) if retry is not None else "none (retry limit reached)")
             client.set_terminated(run_id, "FAILED")
             logger.warning("trial %d lost its worker; its %s run %s is now FAILED (retried by trial %s)", trial.number, what, run_id, retry)
 
@@ -266,7 +280,7 @@ def _log_worker_start(shared: SharedStudy, config: ExperimentConfig, prepared: P
 
     is_parent = link.parent_run_id == link.worker_run_id
     if not is_parent:
-        mlflow.set_tags({"mlops.role": "sweep-worker", "mlops.sweep_parent_run_id": link.parent_run_id})
+        mlflow.set_tags({ROLE_TAG: "sweep-worker", SWEEP_PARENT_RUN_TAG: link.parent_run_id})
     mlflow.set_tags({"optuna.study_name": shared.study.study_name, "optuna.storage": shared.redacted})
     log_params_effective(
         {
@@ -320,7 +334,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
     failed: GateFailed | None = None
     try:
         with (
-            entry_run(config.mlflow_experiment, run_name, tags={"mlops.entry_point": "sweep"}, nested=options.nested) as run,
+            entry_run(config.mlflow_experiment, run_name, tags={ENTRY_POINT_TAG: "sweep"}, nested=options.nested) as run,
             tempfile.TemporaryDirectory(prefix="mlops-sweep-") as tmp,
         ):
             parent_id, worker = shared.join(run.info.run_id)
@@ -390,7 +404,7 @@ def _failed_with_running_runs(shared: SharedStudy) -> list[optuna.trial.FrozenTr
     client = mlflow.MlflowClient()
     out = []
     for trial in shared.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)):
-        run_id = trial.user_attrs.get("mlflow_run_id")
+        run_id = trial.user_attrs.get(TRIAL_RUN_ATTR)
         if run_id and client.get_run(run_id).info.status == "RUNNING":
             out.append(trial)
     return out

@@ -13,19 +13,21 @@ from typing import TYPE_CHECKING
 
 from mlops.search.checkpoints import Resume, TrialCheckpoints, continue_lost_trial, discard, find_resume, plan_for, retry_tags
 from mlops.search.console import NullConsole, SweepConsole
-from mlops.search.duplicates import (
-    CONFIG_KEY_ATTR,
-    DUPLICATE_OF_ATTR,
-    DUPLICATE_RUN_TAG,
-    DUPLICATE_TAG,
-    completed_original,
-    configuration_key,
-)
+from mlops.search.duplicates import CONFIG_KEY_ATTR, DUPLICATE_OF_ATTR, completed_original, configuration_key
 from mlops.search.memory import train_within_memory
 from mlops.search.plan import end_infeasible, infeasible_before_launch
-from mlops.search.seeds import ADAPTER_RUN_ATTR, SeedsResult, seeds_for, train_seeds
+from mlops.search.seeds import SeedsResult, seeds_for, train_seeds
 from mlops.search.space import suggest
-from mlops.tracking import ended
+from mlops.tracking import (
+    ADAPTER_RUN_ATTR,
+    DUPLICATE_RUN_TAG,
+    DUPLICATE_TAG,
+    RETRY_OF_TAG,
+    TRIAL_RUN_ATTR,
+    TRIAL_WORKER_RUN_ATTR,
+    WORKER_RUN_TAG,
+    ChildRun,
+)
 from mlops.train import FinetuneResult, Prepared, train_and_log
 
 if TYPE_CHECKING:
@@ -75,38 +77,25 @@ def run_trial_as_child_run(
     original = completed_original(trial.study, key)
     lost = next((t for t in trial.study.get_trials(deepcopy=False) if t.number == retry_of), None) if retry_of is not None else None
     resume = find_resume(link.checkpoints, lost, key) if lost is not None else Resume()
-    hp = trial_config.training
     seeds = seeds_for(trial_config, config.search.seeds_per_trial)
     pruned_at: list[int] = []
 
     def report(value: float, epoch: int) -> None:  # epoch: trial-epochs spent, over all seeds (`mlops.search.seeds`)
         link.console.trial_epoch(trial.number, epoch, value)
         trial.report(value, epoch)
-        if epoch < hp.epochs * len(seeds) and trial.should_prune():  # after the last epoch there is nothing left to save
+        if epoch < trial_config.training.epochs * len(seeds) and trial.should_prune():  # after the last epoch there is nothing left to save
             pruned_at.append(epoch)
             raise optuna.TrialPruned(f"pruned at epoch {epoch} ({config.search.metric}={value:.4f})")
 
-    tags = {
-        "mlflow.parentRunId": link.parent_run_id,
-        "optuna.study_name": trial.study.study_name,
-        "optuna.trial_number": str(trial.number),
-        "mlops.worker_run_id": link.worker_run_id,
-    }
-    if retry_of is not None:
-        tags |= {"mlops.retry_of_trial": str(retry_of), **retry_tags(lost, resume)}
+    created = _create_trial_run(trial, link, original, retry_of, lost, resume)
     if original is not None:
-        tags |= {DUPLICATE_TAG: str(original.number), DUPLICATE_RUN_TAG: str(original.user_attrs["mlflow_run_id"])}
-    created = mlflow.MlflowClient().create_run(link.experiment_id, tags=tags, run_name=f"trial-{trial.number}")
-    trial.set_user_attr("mlflow_run_id", created.info.run_id)
-    trial.set_user_attr("mlflow_worker_run_id", link.worker_run_id)
-    if original is not None:
-        return _reuse(trial, original, created.info.run_id)
+        return _reuse(trial, original, created)
     infeasible = infeasible_before_launch(trial_config)
     if infeasible is not None:  # never started: the planner's estimate exceeds training.memory_budget_gib
-        end_infeasible(created.info.run_id, infeasible, {**params, "trial_number": trial.number})
+        end_infeasible(created.run_id, infeasible, {**params, "trial_number": trial.number})
         raise optuna.TrialPruned(infeasible.reason)
     omit = trial_config.inapplicable(space)
-    with ended(mlflow.start_run(run_id=created.info.run_id, nested=True, log_system_metrics=True), killed_by=(optuna.TrialPruned,)):
+    with created.started(killed_by=(optuna.TrialPruned,), log_system_metrics=True):
         mlflow.log_param("trial_number", trial.number)
         if lost is not None and resume.checkpoint is not None:
             continue_lost_trial(trial, lost, resume)
@@ -115,12 +104,12 @@ def run_trial_as_child_run(
 
             def train(cfg: ExperimentConfig, fixed: Collection[str]) -> FinetuneResult | SeedsResult:
                 if len(seeds) > 1:
-                    return train_seeds(cfg, prepared, out, seeds, link.experiment_id, f"trial-{trial.number}", report, {*omit, *fixed})
+                    return train_seeds(cfg, prepared, out, seeds, report, {*omit, *fixed})
                 # After running out of memory (`fixed` holds the batch settings) the trial trains at another batch size:
                 # nothing of the lost trial's checkpoint applies then.
                 plan = None
                 if link.checkpoints is not None:
-                    plan = plan_for(link.checkpoints, trial.number, created.info.run_id, Resume() if fixed else resume)
+                    plan = plan_for(link.checkpoints, trial.number, created.run_id, Resume() if fixed else resume)
                 return train_and_log(cfg, prepared, out, report, {*omit, *fixed}, plan)
 
             result = train_within_memory(trial_config, train)  # out of memory: a smaller batch, or pruned (`search.on_oom`)
@@ -132,18 +121,42 @@ def run_trial_as_child_run(
             mlflow.set_tags({"pruned": "true", **at_epoch, "pruned_reason": str(pruned)})
             raise
         finally:  # an ended trial is never resumed
-            discard(link.checkpoints, trial.number, created.info.run_id, lost)
+            discard(link.checkpoints, trial.number, created.run_id, lost)
     trial.set_user_attr("test_metrics", result.test)
     return result.validation[config.search.metric]
 
 
-def _reuse(trial: optuna.Trial, original: optuna.trial.FrozenTrial, run_id: str) -> float:
+def _create_trial_run(
+    trial: optuna.Trial,
+    link: SweepLink,
+    original: optuna.trial.FrozenTrial | None,
+    retry_of: int | None,
+    lost: optuna.trial.FrozenTrial | None,
+    resume: Resume,
+) -> ChildRun:
+    """The trial's child run (not started), tagged with what it retries or duplicates; the trial records its run."""
+    tags = {
+        "optuna.study_name": trial.study.study_name,
+        "optuna.trial_number": str(trial.number),
+        WORKER_RUN_TAG: link.worker_run_id,
+    }
+    if retry_of is not None:
+        tags |= {RETRY_OF_TAG: str(retry_of), **retry_tags(lost, resume)}
+    if original is not None:
+        tags |= {DUPLICATE_TAG: str(original.number), DUPLICATE_RUN_TAG: str(original.user_attrs[TRIAL_RUN_ATTR])}
+    created = ChildRun.create(link.experiment_id, link.parent_run_id, f"trial-{trial.number}", tags)
+    trial.set_user_attr(TRIAL_RUN_ATTR, created.run_id)
+    trial.set_user_attr(TRIAL_WORKER_RUN_ATTR, link.worker_run_id)
+    return created
+
+
+def _reuse(trial: optuna.Trial, original: optuna.trial.FrozenTrial, run: ChildRun) -> float:
     """Finish a duplicate of `original` without training: its run gets the original run's params and final metrics
     (`train_seconds` 0: it trained nothing, and holds no adapter), and Optuna is told the original's value."""
     import mlflow
 
-    source = mlflow.MlflowClient().get_run(original.user_attrs["mlflow_run_id"])
-    with ended(mlflow.start_run(run_id=run_id, nested=True)):
+    source = mlflow.MlflowClient().get_run(original.user_attrs[TRIAL_RUN_ATTR])
+    with run.started():
         mlflow.log_params({**source.data.params, "trial_number": trial.number})
         mlflow.log_metrics({**source.data.metrics, "train_seconds": 0.0})
     trial.set_user_attr(DUPLICATE_OF_ATTR, original.number)

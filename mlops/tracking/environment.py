@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlops.tracking.names import ENVIRONMENT_ARTIFACT
+
 _PACKAGES = ("torch", "transformers", "peft", "mlflow", "optuna", "datasets", "accelerate", "scikit-learn", "numpy")
 
 
@@ -75,5 +77,5 @@ def log_environment() -> dict[str, Any]:
 
     if not _CACHE:
         _CACHE.update(describe_environment())
-    mlflow.log_dict(_CACHE, "environment.json")
+    mlflow.log_dict(_CACHE, ENVIRONMENT_ARTIFACT)
     return _CACHE

@@ -1,13 +1,15 @@
-"""Start the run an entry point logs to, correctly both under `mlflow run` and from the plain CLI; how runs end; how
-often runs that log system metrics sample them."""
+"""Start the run an entry point logs to, correctly both under `mlflow run` and from the plain CLI; child runs (a trial,
+a seed, a confirmation); how runs end; how often runs that log system metrics sample them."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mlops.tracking.names import PARENT_RUN_TAG
 from mlops.tracking.server import abandon_active_run, check_tracking_server, server_gone_error
 
 if TYPE_CHECKING:
@@ -81,6 +83,48 @@ def ended(run: Run, killed_by: tuple[type[BaseException], ...] = ()) -> Iterator
         mlflow.end_run("FAILED")
         raise
     mlflow.end_run("FINISHED")
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A child run of another run, created before it starts so that its id can be recorded first (on an Optuna trial,
+    say), then logged to nested and ended like any run.
+
+    Created by id under the parent (not as a child of whichever run is active), so a second worker or a resumed sweep
+    adds its children to the same parent.
+    """
+
+    run_id: str
+
+    @classmethod
+    def create(cls, experiment_id: str, parent_run_id: str, name: str, tags: Mapping[str, str] | None = None) -> ChildRun:
+        import mlflow
+
+        created = mlflow.MlflowClient().create_run(experiment_id, tags={PARENT_RUN_TAG: parent_run_id, **(tags or {})}, run_name=name)
+        return cls(created.info.run_id)
+
+    @contextmanager
+    def started(self, killed_by: tuple[type[BaseException], ...] = (), log_system_metrics: bool | None = None) -> Iterator[Run]:
+        """The child as the active run; it ends as `ended` ends it (KILLED for `killed_by`). `log_system_metrics`: None
+        leaves it to MLflow's environment variable."""
+        import mlflow
+
+        with ended(mlflow.start_run(run_id=self.run_id, nested=True, log_system_metrics=log_system_metrics), killed_by=killed_by) as run:
+            yield run
+
+
+@contextmanager
+def child_run(
+    experiment_id: str,
+    parent_run_id: str,
+    name: str,
+    tags: Mapping[str, str] | None = None,
+    killed_by: tuple[type[BaseException], ...] = (),
+) -> Iterator[Run]:
+    """Create a child run of `parent_run_id` and make it the active run until the block ends (then ended FINISHED,
+    FAILED, or KILLED for `killed_by`)."""
+    with ChildRun.create(experiment_id, parent_run_id, name, tags).started(killed_by) as run:
+        yield run
 
 
 def redact_url(url: str) -> str:

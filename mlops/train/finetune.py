@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.config import RESOLVED_CONFIG_ARTIFACT, ExperimentConfig, resolved_config
+from mlops.config import ExperimentConfig, resolved_config
 from mlops.data import (
     SPLITS,
     PairSplit,
@@ -22,11 +22,20 @@ from mlops.data import (
 from mlops.data.augment import augment_training_data, build_augmenters, log_augmentation, methods_in_use
 from mlops.models import resolve_source
 from mlops.serving import log_adapter_model
-from mlops.tracking import entry_run, is_main_process, log_environment, log_params_effective, world_size
+from mlops.tracking import (
+    ADAPTER_ARTIFACT,
+    ENTRY_POINT_TAG,
+    RESOLVED_CONFIG_ARTIFACT,
+    entry_run,
+    is_main_process,
+    log_environment,
+    log_params_effective,
+    world_size,
+)
 from mlops.train.checkpoints import CheckpointPlan
 from mlops.train.loop import FinetuneResult, Reporter, fit, hyperparameters_as_params
 from mlops.train.structure import preflight
-from mlops.train.tasks import encode_pairs, task_for
+from mlops.train.tasks import TaskInputs, encode_pairs, task_for
 
 if TYPE_CHECKING:
     from mlops.data import TaskData
@@ -126,7 +135,8 @@ def train_and_log(
     if main:
         log_dataset_inputs(prepared.data)
         log_environment()
-    result = fit(task_for(config.task), config, hp, gen, prepared.data, prepared.source, prepared.tokenizer, out_dir, reporter, checkpoints)
+    inputs = TaskInputs(config, hp, gen, prepared.data, prepared.source, prepared.tokenizer)
+    result = fit(task_for(config.task), inputs, out_dir, reporter, checkpoints)
     if not main:
         return result
     mlflow.log_metrics(  # validation metrics are already in as curves; their last point is the final value
@@ -142,7 +152,7 @@ def train_and_log(
         mlflow.log_dict(document, name)
     for name, table in result.tables.items():
         mlflow.log_table(table, name)
-    mlflow.log_artifacts(str(result.adapter_dir), "adapter")
+    mlflow.log_artifacts(str(result.adapter_dir), ADAPTER_ARTIFACT)
     return result
 
 
@@ -156,7 +166,7 @@ def run_finetune(config: ExperimentConfig) -> str:
             train_and_log(config, prepared, Path(tmp) / "adapter")
         return ""
     with (
-        entry_run(config.mlflow_experiment, f"finetune-{config.name}", tags={"mlops.entry_point": "finetune"}) as run,
+        entry_run(config.mlflow_experiment, f"finetune-{config.name}", tags={ENTRY_POINT_TAG: "finetune"}) as run,
         tempfile.TemporaryDirectory(prefix="mlops-ft-") as tmp,
     ):
         result = train_and_log(config, prepared, Path(tmp) / "adapter")

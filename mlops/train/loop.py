@@ -22,16 +22,14 @@ from mlops.tracking import is_main_process, seed_everything
 from mlops.train._compat import checkpointing_argument
 from mlops.train.checkpoints import CheckpointPlan, save_callback, trainer_arguments
 from mlops.train.device import pick_device
-from mlops.train.tasks._base import TaskInputs
-from mlops.train.telemetry import Throughput, TrainingTelemetry
+from mlops.train.tasks._base import TaskInputs, TrainingSets
+from mlops.train.telemetry import TrainingTelemetry
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from mlops.config import ExperimentConfig, GenerationConfig, TrainingConfig
-    from mlops.data import TaskData
-    from mlops.models import ModelSource
+    from mlops.config import ExperimentConfig, TrainingConfig
     from mlops.train.tasks import Task
 
 _TIMING_SUFFIXES = ("_runtime", "_per_second")
@@ -134,27 +132,19 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
 def run_trainer(
     model: PreTrainedModel,
     hp: TrainingConfig,
-    train_set: Any,
-    val_set: Any,
-    collator: Any,
+    sets: TrainingSets,
     reporter: Reporter | None = None,
     metric: str = "",
-    *,
-    compute_metrics: Callable[[Any], dict[str, float]] | None = None,
-    trainer_class: Any = None,
-    eval_batch_size: int = 64,
-    group_by_length: bool = False,
-    throughput: Throughput = "tokens",
     checkpoints: CheckpointPlan | None = None,
 ) -> Iterator[tuple[Any, Any, float]]:
-    """Train with HF `Trainer` and yield (trainer, curves callback, train seconds) for final predictions.
+    """Train with HF `Trainer` on `sets` and yield (trainer, curves callback, train seconds) for final predictions.
 
     Every toolkit run trains here: seeded, LoRA+ optimizer, no reporting integrations (curves go to
     the active MLflow run through our callback, and `metric` to `reporter` after each epoch's evaluation), NaN
-    losses not filtered, the device and mixed precision from `pick_device`. Without `val_set` nothing is evaluated;
-    with it, the final weights are always evaluated, also when `max_steps` ends mid-epoch. The run's telemetry (peak
-    memory, `throughput` per second, MFU) goes to the active MLflow run. With `checkpoints`, a checkpoint is saved at
-    each evaluation point, and training resumes from `checkpoints.resume_from` if given.
+    losses not filtered, the device and mixed precision from `pick_device`. Without `sets.validation` nothing is
+    evaluated; with it, the final weights are always evaluated, also when `max_steps` ends mid-epoch. The run's
+    telemetry (peak memory, `sets.throughput` per second, MFU) goes to the active MLflow run. With `checkpoints`, a
+    checkpoint is saved at each evaluation point, and training resumes from `checkpoints.resume_from` if given.
     """
     import time
 
@@ -166,7 +156,7 @@ def run_trainer(
             output_dir=str(checkpoints.directory) if checkpoints is not None else scratch,
             learning_rate=hp.learning_rate,
             per_device_train_batch_size=hp.batch_size,
-            per_device_eval_batch_size=eval_batch_size,
+            per_device_eval_batch_size=sets.eval_batch_size,
             num_train_epochs=hp.epochs,
             max_steps=hp.max_steps or -1,
             gradient_accumulation_steps=hp.gradient_accumulation_steps,
@@ -175,8 +165,8 @@ def run_trainer(
             warmup_steps=hp.warmup_ratio,
             weight_decay=hp.weight_decay,
             **checkpointing_argument(hp.gradient_checkpointing),
-            eval_strategy="epoch" if val_set is not None else "no",
-            train_sampling_strategy="group_by_length" if group_by_length else "random",
+            eval_strategy="epoch" if sets.validation is not None else "no",
+            train_sampling_strategy="group_by_length" if sets.group_by_length else "random",
             remove_unused_columns=False,
             **trainer_arguments(checkpoints),
             logging_steps=hp.logging_steps,
@@ -192,14 +182,14 @@ def run_trainer(
             deepspeed=hp.deepspeed,  # a DeepSpeed JSON path or dict, handed to the Trainer as is
         )
         curves = _mlflow_callback(reporter, metric)
-        telemetry = TrainingTelemetry(model, device, throughput)
-        trainer = (trainer_class or Trainer)(
+        telemetry = TrainingTelemetry(model, device, sets.throughput)
+        trainer = (sets.trainer_class or Trainer)(
             model=model,
             args=args,
-            train_dataset=train_set,
-            eval_dataset=val_set,
-            data_collator=collator,
-            compute_metrics=compute_metrics,
+            train_dataset=sets.train,
+            eval_dataset=sets.validation,
+            data_collator=sets.collator,
+            compute_metrics=sets.compute_metrics,
             optimizers=(_loraplus_optimizer(model, hp), None),
             callbacks=[curves, telemetry.callback] if checkpoints is None else [curves, telemetry.callback, save_callback(checkpoints)],
         )
@@ -215,50 +205,27 @@ def run_trainer(
                     trainer.train(resume_from_checkpoint=resume_from)
         train_seconds = time.perf_counter() - start
         telemetry.log(train_seconds)
-        if val_set is not None and curves.last_eval_step != trainer.state.global_step:  # max_steps ended mid-epoch
+        if sets.validation is not None and curves.last_eval_step != trainer.state.global_step:  # max_steps ended mid-epoch
             trainer.evaluate()
         yield trainer, curves, train_seconds
 
 
 def fit(
-    task: Task,
-    config: ExperimentConfig,
-    hp: TrainingConfig,
-    gen: GenerationConfig,
-    data: TaskData,
-    source: ModelSource,
-    tokenizer: PreTrainedTokenizerBase,
-    output_dir: Path,
-    reporter: Reporter | None = None,
-    checkpoints: CheckpointPlan | None = None,
+    task: Task, inputs: TaskInputs, output_dir: Path, reporter: Reporter | None = None, checkpoints: CheckpointPlan | None = None
 ) -> FinetuneResult:
-    """Fine-tune `task`'s adapter: build the model, train through `run_trainer` (validation per epoch), score
-    validation and test, save the adapter with its card.
+    """Fine-tune `task`'s adapter on `inputs`: build the model, train through `run_trainer` (validation per epoch),
+    score validation and test, save the adapter with its card.
 
     Needs an active MLflow run (on rank 0): curves are logged to it as training goes.
     """
     import mlflow
 
-    seed_everything(hp.seed)
-    inputs = TaskInputs(config, hp, gen, data, source, tokenizer)
+    config, tokenizer = inputs.config, inputs.tokenizer
+    seed_everything(inputs.hp.seed)
     model, structure = task.build_model(inputs)
     trainable, total = count_parameters(model)
     sets = task.training_sets(inputs)
-    with run_trainer(
-        model,
-        hp,
-        sets.train,
-        sets.validation,
-        sets.collator,
-        reporter,
-        config.search.metric,
-        compute_metrics=sets.compute_metrics,
-        trainer_class=sets.trainer_class,
-        eval_batch_size=sets.eval_batch_size,
-        group_by_length=sets.group_by_length,
-        throughput=sets.throughput,
-        checkpoints=checkpoints,
-    ) as (trainer, curves, train_seconds):
+    with run_trainer(model, inputs.hp, sets, reporter, config.search.metric, checkpoints) as (trainer, curves, train_seconds):
         last_eval, last_step = dict(curves.last_eval), trainer.state.global_step
         scores = task.score(inputs, trainer, last_eval, sets)
     if scores.validation != last_eval and is_main_process():  # full-validation scores supersede the last curve point

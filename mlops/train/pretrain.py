@@ -20,9 +20,18 @@ from mlops.config import demo_dataset_dir
 from mlops.data import read_frame
 from mlops.errors import ConfigError, DataError, ModelSourceError
 from mlops.models import default_causal_lm_targets, peft_wrapping, resolve_source
-from mlops.tracking import entry_run, log_environment, log_params_effective, seed_everything
+from mlops.tracking import (
+    ENTRY_POINT_TAG,
+    PRETRAINED_ARTIFACT,
+    PRETRAINED_URI_TAG,
+    entry_run,
+    log_environment,
+    log_params_effective,
+    seed_everything,
+)
 from mlops.train.device import pick_device
 from mlops.train.loop import count_parameters, run_trainer
+from mlops.train.tasks import TrainingSets
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -32,9 +41,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PRETRAINED_ARTIFACT = "pretrained"
 PRETRAINED_CARD = "mlops_pretrained.json"
-PRETRAINED_URI_TAG = "mlops.pretrained_model_uri"
 # The tuning guide's floor: below it, continued pre-training tends to drift away from the domain it is for.
 RECOMMENDED_MIN_DOMAIN_FRACTION = 0.3
 _TEXT_FILES = (".txt",)
@@ -276,7 +283,7 @@ def _train(model: PreTrainedModel, blocks: list[list[int]], pt: PretrainConfig, 
         gradient_checkpointing=False,
     )
     rows = [{"input_ids": b, "labels": b} for b in blocks]
-    with run_trainer(model, hp, rows, None, default_data_collator) as (_, _, seconds):
+    with run_trainer(model, hp, TrainingSets(rows, None, default_data_collator)) as (_, _, seconds):
         return seconds
 
 
@@ -307,7 +314,7 @@ def run_pretrain(config: ExperimentConfig) -> PretrainResult:
     pt = config.pretrain
     prepared = _prepare(config)
     device, _ = pick_device(config.training.device)
-    with entry_run(config.mlflow_experiment, f"pretrain-{config.name}", tags={"mlops.entry_point": "pretrain"}) as run:
+    with entry_run(config.mlflow_experiment, f"pretrain-{config.name}", tags={ENTRY_POINT_TAG: "pretrain"}) as run:
         run_id: str = run.info.run_id
         model_uri = f"runs:/{run_id}/{PRETRAINED_ARTIFACT}"
         mlflow.set_tags({PRETRAINED_URI_TAG: model_uri, **prepared.source.lineage()})

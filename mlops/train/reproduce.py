@@ -11,11 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops.config import RESOLVED_CONFIG_ARTIFACT, config_from_resolved
+from mlops.config import config_from_resolved
 from mlops.data import split_digest
 from mlops.errors import DataError, RegistryError
 from mlops.progress import step
-from mlops.tracking import entry_run, resolve_model_version
+from mlops.tracking import (
+    ENTRY_POINT_TAG,
+    REPRODUCED_MODEL_TAG,
+    REPRODUCTION_ARTIFACT,
+    REPRODUCTION_OF_TAG,
+    RESOLVED_CONFIG_ARTIFACT,
+    entry_run,
+    resolve_model_version,
+)
 from mlops.train.finetune import prepare, train_and_log
 from mlops.train.telemetry import MEASURED_METRICS
 
@@ -106,9 +114,9 @@ def run_reproduce(model_uri: str) -> Reproduction:
     _check_digests(expected, {s: split_digest(prepared.data, s) for s in splits}, splits)
     experiment = client.get_experiment(original.info.experiment_id).name
     tags = {
-        "mlops.entry_point": "reproduce",
-        "mlops.reproduction_of": original.info.run_id,
-        "mlops.reproduced_model": f"{version.name}/{version.version}",
+        ENTRY_POINT_TAG: "reproduce",
+        REPRODUCTION_OF_TAG: original.info.run_id,
+        REPRODUCED_MODEL_TAG: f"{version.name}/{version.version}",
     }
     with (
         step(f"reproducing {version.name} v{version.version}"),
@@ -120,6 +128,6 @@ def run_reproduce(model_uri: str) -> Reproduction:
         _check_digests(expected, _digests(again), ("train",))  # the (augmented) train split as logged by both runs
         reproduced = again.data.metrics
         result = Reproduction(run.info.run_id, original.info.run_id, compare_metrics(original.data.metrics, reproduced))
-        mlflow.log_dict({k: {"original": o, "reproduced": r, "delta": d} for k, (o, r, d) in result.deltas.items()}, "reproduction.json")
+        mlflow.log_dict({k: {"original": o, "reproduced": r, "delta": d} for k, (o, r, d) in result.deltas.items()}, REPRODUCTION_ARTIFACT)
         mlflow.log_metric("reproduction_max_abs_delta", result.max_abs_delta)
     return result

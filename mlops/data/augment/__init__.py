@@ -4,7 +4,6 @@
 from mlops.data.augment import back_translation, eda
 from mlops.data.augment._base import Augmenter, augmenter_names, build_augmenter, check_methods, register_augmenter
 from mlops.data.augment._run import (
-    ARTIFACT_PATH,
     AugmentOutcome,
     AugmentResult,
     augment_training_data,
@@ -19,7 +18,6 @@ from mlops.data.augment.wordnet import SynonymReplacement, install_wordnet, syno
 from mlops.data.text import fingerprint, normalized
 
 __all__ = [
-    "ARTIFACT_PATH",
     "AugmentOutcome",
     "AugmentResult",
     "Augmenter",

@@ -31,12 +31,11 @@ from mlops.data.augment._text import protected_tokens, protected_words
 from mlops.data.report import log_data_report
 from mlops.data.text import fingerprint, normalized
 from mlops.errors import ConfigError
-from mlops.tracking import entry_run, log_environment, log_params_effective
+from mlops.tracking import AUGMENTED_ARTIFACT, AUGMENTED_URI_TAG, ENTRY_POINT_TAG, entry_run, log_environment, log_params_effective
 
 if TYPE_CHECKING:
     from mlops.data import TaskData
 
-ARTIFACT_PATH = "augmented"
 REJECTIONS = ("empty", "duplicates", "near_duplicates", "lost_protected")
 
 
@@ -200,7 +199,7 @@ def run_augment(config: ExperimentConfig, output_dir: Path | None = None) -> Aug
         raise ConfigError(f"output_dir: {output_dir} already exists and is not an empty folder; augment never overwrites data")
     augmenters = build_augmenters(settings)
     data = load_task_data(config.task, config.dataset, Path(config.source_file).parent, config.training.seed)
-    with entry_run(config.mlflow_experiment, f"augment-{config.name}", tags={"mlops.entry_point": "augment"}) as run:
+    with entry_run(config.mlflow_experiment, f"augment-{config.name}", tags={ENTRY_POINT_TAG: "augment"}) as run:
         seed = config.training.seed if settings.seed is None else settings.seed
         outcome = augment_training_data(data, settings, seed, augmenters)
         log_params_effective({"config": config.name, "task": config.task, "dataset": config.dataset.path})
@@ -211,11 +210,11 @@ def run_augment(config: ExperimentConfig, output_dir: Path | None = None) -> Aug
             log_data_report(data.report)
         log_environment()
         with tempfile.TemporaryDirectory(prefix="mlops-augment-") as tmp:
-            folder = Path(tmp) / ARTIFACT_PATH
+            folder = Path(tmp) / AUGMENTED_ARTIFACT
             write_task_data(outcome.data, config.dataset, folder)
-            mlflow.log_artifacts(str(folder), ARTIFACT_PATH)
+            mlflow.log_artifacts(str(folder), AUGMENTED_ARTIFACT)
             if output_dir is not None:
                 shutil.copytree(folder, output_dir, dirs_exist_ok=True)
-        uri = f"runs:/{run.info.run_id}/{ARTIFACT_PATH}"
-        mlflow.set_tag("mlops.augmented_uri", uri)
+        uri = f"runs:/{run.info.run_id}/{AUGMENTED_ARTIFACT}"
+        mlflow.set_tag(AUGMENTED_URI_TAG, uri)
     return AugmentResult(run.info.run_id, uri, outcome.counts)

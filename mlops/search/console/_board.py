@@ -10,12 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.search.console._base import SweepInfo
 from mlops.search.duplicates import DUPLICATE_OF_ATTR
-from mlops.tracking import redact_url
+from mlops.tracking import INFEASIBLE_TAG, TRIAL_RUN_ATTR, redact_url
 
 if TYPE_CHECKING:
     import optuna
-
-INFEASIBLE = "mlops.infeasible"  # a trial's user attribute or run tag: its configuration cannot run
 
 
 def clock(seconds: float) -> str:
@@ -45,15 +43,15 @@ def open_command(info: SweepInfo) -> str:
 
 def is_infeasible(trial: optuna.trial.FrozenTrial) -> bool:
     """A trial whose user attribute, or whose MLflow run's tag, says its configuration cannot run."""
-    if trial.user_attrs.get(INFEASIBLE):
+    if trial.user_attrs.get(INFEASIBLE_TAG):
         return True
-    run_id = trial.user_attrs.get("mlflow_run_id")
+    run_id = trial.user_attrs.get(TRIAL_RUN_ATTR)
     if not run_id:
         return False
     import mlflow
 
     try:
-        return bool(mlflow.MlflowClient().get_run(run_id).data.tags.get(INFEASIBLE))
+        return bool(mlflow.MlflowClient().get_run(run_id).data.tags.get(INFEASIBLE_TAG))
     except mlflow.exceptions.MlflowException:
         return False
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlops.data import ClassificationData, once_per_split
-from mlops.evaluate import CLASSIFICATION_METRICS, PER_EXAMPLE_ARTIFACT, classification_per_example, confusion
+from mlops.evaluate import CLASSIFICATION_METRICS, classification_per_example, confusion
 from mlops.models import default_head_modules, default_lora_targets, load_classifier
 from mlops.tasks.classification import SPEC
+from mlops.tracking import CONFUSION_MATRIX_ARTIFACT, PER_EXAMPLE_ARTIFACT
 from mlops.train.device import pick_device
 from mlops.train.structure import adapt, calibration_batch
 from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets
@@ -16,7 +17,7 @@ from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from mlops.config import TrainingConfig
+    from mlops.config import ModelConfig, TrainingConfig
     from mlops.data import ClassificationData, Split, TaskData
     from mlops.models import ModelSource
     from mlops.train.structure import StructureReport
@@ -51,16 +52,14 @@ def build_classifier(
     source: ModelSource,
     num_labels: int,
     hp: TrainingConfig,
-    target_modules: list[str] | str | None,
-    head_modules: list[str] | None = None,
+    model: ModelConfig,
     calibration: dict[str, Any] | None = None,
-    quantization: str = "none",
 ) -> tuple[PreTrainedModel, StructureReport]:
-    """The classifier, its body quantised as `quantization` asks (model.quantization), with its adapter (`hp.adapter`)
-    and structure (frozen layers, pruned heads, FFN adapters)."""
-    base = load_classifier(source, num_labels, quantization, pick_device(hp.device)[0])
-    heads = head_modules if head_modules is not None else default_head_modules(base)
-    return adapt(base, hp, SPEC.name, target_modules or default_lora_targets(base), heads, calibration)
+    """The classifier, its body quantised as `model.quantization` asks, with its adapter (`hp.adapter`) on
+    `model.target_modules`, trained heads `model.head_modules`, and structure (frozen layers, pruned heads, FFN adapters)."""
+    base = load_classifier(source, num_labels, model.quantization, pick_device(hp.device)[0])
+    heads = model.head_modules if model.head_modules is not None else default_head_modules(base)
+    return adapt(base, hp, SPEC.name, model.target_modules or default_lora_targets(base), heads, calibration)
 
 
 def _classification(data: TaskData) -> ClassificationData:
@@ -78,15 +77,7 @@ class Classification(Task):
         calibration = None
         if hp.prune_heads > 0:  # head importance is measured on the first training batch
             calibration = calibration_batch(tokenizer, data.train.texts, data.train.labels, model_config.max_length, hp.batch_size)
-        model, report = build_classifier(
-            inputs.source,
-            len(data.label_names),
-            hp,
-            model_config.target_modules,
-            model_config.head_modules,
-            calibration,
-            model_config.quantization,
-        )
+        model, report = build_classifier(inputs.source, len(data.label_names), hp, model_config, calibration)
         model.config.pad_token_id = tokenizer.pad_token_id
         return model, report
 
@@ -111,7 +102,7 @@ class Classification(Task):
         predictions = prediction.predictions.argmax(-1).tolist()
         test = {k: float(v) for k, v in (prediction.metrics or {}).items() if k in TEST_METRICS}
         documents = {
-            "confusion_matrix.json": confusion(predictions, data.test.labels, data.label_names),
+            CONFUSION_MATRIX_ARTIFACT: confusion(predictions, data.test.labels, data.label_names),
             PER_EXAMPLE_ARTIFACT: classification_per_example(data, predictions),  # resampled by champion/challenger gates
         }
         return Scores(dict(last_eval), test, documents=documents)

@@ -6,13 +6,12 @@ the end on the validation and test splits (or `generation.eval_examples` of each
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mlops.data import PairSplit, SummarizationData, once_per_split
 from mlops.errors import SummarizationConfigError
 from mlops.evaluate import (
-    PER_EXAMPLE_ARTIFACT,
     build_prompt,
     check_budget,
     decoding_settings,
@@ -25,6 +24,7 @@ from mlops.evaluate import (
 )
 from mlops.models import default_causal_lm_targets, load_causal_lm
 from mlops.tasks.summarization import SPEC
+from mlops.tracking import PER_EXAMPLE_ARTIFACT, PREDICTIONS_ARTIFACT
 from mlops.train.device import pick_device
 from mlops.train.structure import adapt
 from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets
@@ -220,6 +220,13 @@ def build_causal_lm(
     return adapt(base, hp, SPEC.name, target_modules or default_causal_lm_targets(base), None)
 
 
+def _first(split: PairSplit, limit: int | None) -> PairSplit:
+    """The first `limit` examples of `split` (None: all of them)."""
+    if limit is None:
+        return split
+    return replace(split, documents=split.documents[:limit], summaries=split.summaries[:limit], key_terms=split.key_terms[:limit])
+
+
 def score_generation(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -227,17 +234,15 @@ def score_generation(
     gen: GenerationConfig,
     settings: DecodingSettings,
     prefix: str,
-    limit: int | None,
 ) -> tuple[dict[str, float], dict[str, list[Any]]]:
-    """Generate summaries for the first `limit` examples and score them: ROUGE-1/2/L (F, stemmed)
-    and key-term recall. Returns the metrics and a per-example table."""
-    n = len(split) if limit is None else min(limit, len(split))
-    documents, references = split.documents[:n], split.summaries[:n]
+    """Generate summaries for the examples of `split` and score them: ROUGE-1/2/L (F, stemmed) and key-term recall,
+    as `<prefix>_<name>`. Returns the metrics and a per-example table."""
+    documents, references = split.documents, split.summaries
     predictions = generate_summaries(model, tokenizer, documents, gen.template, gen.max_document_tokens, settings, gen.batch_size)
     scores, per_example = rouge(predictions, references)
     metrics = {f"{prefix}_{k}": v for k, v in scores.items()}
     table: dict[str, list[Any]] = {"document": documents, "reference": references, "prediction": predictions, "rougeL": per_example}
-    terms = split.key_terms[:n]
+    terms = split.key_terms
     if any(terms):
         recall, per_example_recall = key_term_recall(predictions, terms)
         metrics[f"{prefix}_key_term_recall"] = recall
@@ -255,7 +260,7 @@ def _generative_trainer(tokenizer: PreTrainedTokenizerBase, subset: PairSplit, g
             prefix = kwargs.get("metric_key_prefix", "eval")
             if prefix == "eval":
                 model: Any = self.model
-                metrics, _ = score_generation(model, tokenizer, subset, gen, settings, prefix, None)
+                metrics, _ = score_generation(model, tokenizer, subset, gen, settings, prefix)
                 output.metrics.update(metrics)  # type: ignore[union-attr]  # always a dict from evaluation_loop
             return output
 
@@ -310,15 +315,15 @@ class Summarization(Task):
         model = trainer.model
         model.eval()
         settings = decoding_settings(gen, inputs.hp.seed)
-        validation, _ = score_generation(model, tokenizer, data.validation, gen, settings, "eval", gen.eval_examples)
+        validation, _ = score_generation(model, tokenizer, _first(data.validation, gen.eval_examples), gen, settings, "eval")
         validation["eval_loss"] = last_eval.get("eval_loss", float("nan"))  # on the subset: loss needs no generation
-        test, table = score_generation(model, tokenizer, data.test, gen, settings, "test", gen.eval_examples)
+        test, table = score_generation(model, tokenizer, _first(data.test, gen.eval_examples), gen, settings, "test")
         per_example = {f"test_{k}": table[k] for k in ("rougeL", "key_term_recall") if k in table}
         rows = min(gen.table_rows, len(table["document"]))
         return Scores(
             validation,
             test,
-            tables={"predictions.json": {k: v[:rows] for k, v in table.items()}},
+            tables={PREDICTIONS_ARTIFACT: {k: v[:rows] for k, v in table.items()}},
             documents={PER_EXAMPLE_ARTIFACT: summarization_per_example(data, per_example)},  # resampled by champion/challenger gates
         )
 
