@@ -62,8 +62,8 @@ def train_seeds(
 ) -> SeedsResult:
     """Train `config` once per seed, each in a nested run of the active run (with its adapter, test scores and
     curves), then log on the active run the hyperparameters, `seeds`, and every validation and test metric's mean
-    over the seeds and `<name>_sd`. The first seed trains into `out_dir`, the others beside it; each seed's run and
-    folder are named `<out_dir's name>-seed-<seed>`.
+    over the seeds and `<name>_sd`. The first seed trains into `out_dir`, the others beside it; each seed's run is
+    named `<out_dir's name>-seed-<seed>`, as are the folders beside it.
 
     `reporter` gets, after each seed's epoch e, the running mean of the search metric at epoch e over the seeds
     trained so far, at step = seed-epochs spent: every trial reaches a step with the same compute, so pruners
