@@ -238,7 +238,7 @@ def _cmd_augment(args: argparse.Namespace) -> int:
         folder = install_wordnet()
         print(f"WordNet {wordnet().get_version()} installed for nltk in {folder}")
         return 0
-    from mlops.data.augment import run_augment
+    from mlops.data.augment import nothing_added, run_augment
 
     methods = None if args.methods is None else [m.strip() for m in args.methods.split(",") if m.strip()]
     overrides = {
@@ -251,6 +251,8 @@ def _cmd_augment(args: argparse.Namespace) -> int:
     result = run_augment(config, Path(args.output_dir) if args.output_dir else None)
     counts = result.counts
     print(f"augment {result.run_id}: train rows {counts['rows_in']} -> {counts['rows_out']}; validation and test unchanged")
+    if (why := nothing_added(counts)) is not None:
+        print(why, file=sys.stderr)
     print(f"use it with: dataset.path={result.dataset_uri}")
     return 0
 

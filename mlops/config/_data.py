@@ -53,6 +53,13 @@ class DatasetConfig:
     on_invalid: OnInvalid = field(default_factory=OnInvalid)
     min_examples_per_class: int = field(default=5, metadata=_help("classification: fewest examples of each class in every split"))
     min_split_examples: int = field(default=20, metadata=_help("fewest examples in the validation and test splits"))
+    text_tokenizer: Literal["auto", "words", "char", "jieba"] = field(
+        default="auto",
+        metadata=_help(
+            "tokens for ROUGE, key-term recall and the report's lengths: words (whitespace), char (one per Chinese, Japanese "
+            "or Thai character), jieba (Chinese words), auto (char when most letters are in such scripts, else words)"
+        ),
+    )
 
     def check(self, path: str) -> list[str]:
         errors = [

@@ -24,6 +24,7 @@ from mlops.data.contract import (
 )
 from mlops.data.report import BEFORE_SPLIT, DataReport, LengthStats
 from mlops.data.sources import read_frames
+from mlops.data.text import resolve_text_tokenizer
 from mlops.errors import DataError
 from mlops.tasks import resolve, spec_for
 
@@ -109,6 +110,9 @@ def load_summarization_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> Su
     """Read document/summary pairs (and key terms, if configured) into train/validation/test."""
     report = DataReport("summarization")
     named, sources = _split_frames(cfg, base_dir, seed, ("document_column", "summary_column"), False, report)
+    train = named["train"]
+    units = resolve_text_tokenizer(cfg.text_tokenizer, [*map(str, train[cfg.document_column]), *map(str, train[cfg.summary_column])])
+    report.text_tokenizer = units.mode
     splits: dict[str, PairSplit] = {}
     for name in SPLITS:
         frame = named[name]
@@ -121,7 +125,7 @@ def load_summarization_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> Su
         documents = frame[cfg.document_column].astype(str).tolist()
         summaries = frame[cfg.summary_column].astype(str).tolist()
         splits[name] = PairSplit(documents, summaries, terms, sources[name])
-        report.split(name).reference_words = LengthStats.of([len(s.split()) for s in summaries])
+        report.split(name).reference_words = LengthStats.of([units.length(s) for s in summaries])
     return SummarizationData(**splits, name=cfg.path, report=report)
 
 
@@ -133,6 +137,7 @@ def load_classification_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> C
     """
     report = DataReport("classification")
     named, sources = _split_frames(cfg, base_dir, seed, ("text_column", "label_column"), True, report)
+    report.text_tokenizer = resolve_text_tokenizer(cfg.text_tokenizer, map(str, named["train"][cfg.text_column])).mode
     label_names = sorted(named["train"][cfg.label_column].unique())
     index = {name: i for i, name in enumerate(label_names)}
     report.label_ids = index

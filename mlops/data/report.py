@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import statistics
 import tempfile
 from collections.abc import Sequence
@@ -14,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from mlops.tasks import spec_for, task_names
-from mlops.tracking import DATA_REPORT_ARTIFACT
+from mlops.tracking import DATA_REPORT_ARTIFACT, log_params_effective
+
+logger = logging.getLogger(__name__)
 
 REPORT_PNG = "data_report.png"
 BEFORE_SPLIT = "before splitting"  # where rows of a single file are dropped, before the seeded split
@@ -49,7 +52,7 @@ class SplitReport:
     dropped: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0  # exact repeats of an input inside the split
     classes: dict[str, int] = field(default_factory=dict)  # classification: rows per class
-    reference_words: LengthStats | None = None  # summarisation: reference summary lengths in words
+    reference_words: LengthStats | None = None  # summarisation: reference summary lengths, in the report's text units
     input_tokens: LengthStats | None = None  # set once a tokenizer is known (`add_token_lengths`)
 
 
@@ -64,6 +67,7 @@ class DataReport:
     overlaps: dict[str, int] = field(default_factory=dict)  # normalised inputs shared: train_validation, train_test, validation_test
     label_ids: dict[str, int] = field(default_factory=dict)
     labels_trimmed: int = 0
+    text_tokenizer: str = "words"  # the units of the text lengths, resolved from `dataset.text_tokenizer`
 
     def split(self, name: str) -> SplitReport:
         return self.splits.setdefault(name, SplitReport())
@@ -123,7 +127,7 @@ class DataReport:
                 lines.append(f"{name} classes: " + ", ".join(f"{label} {n}" for label, n in split.classes.items()))
             if split.reference_words is not None:
                 r = split.reference_words
-                lines.append(f"{name} reference words: mean {r.mean:.1f}, median {r.median:g}, p95 {r.p95:g}, max {r.max}")
+                lines.append(f"{name} reference {self.units()}: mean {r.mean:.1f}, median {r.median:g}, p95 {r.p95:g}, max {r.max}")
             if split.input_tokens is not None:
                 t = split.input_tokens
                 cut = f", {100 * t.share_cut:.1f}% over the budget of {t.budget}" if t.share_cut is not None else ""
@@ -132,6 +136,10 @@ class DataReport:
             lines.append("label ids: " + ", ".join(f"{label} -> {i}" for label, i in self.label_ids.items()))
             lines.append(f"labels trimmed of surrounding whitespace: {self.labels_trimmed} rows")
         return "\n".join(lines)
+
+    def units(self) -> str:
+        """What the text lengths count: words, characters or (jieba's) segmented words."""
+        return {"char": "characters", "jieba": "segmented words"}.get(self.text_tokenizer, "words")
 
     def render(self, path: Path) -> None:
         """A one-figure picture of the report: rows kept and dropped per split, class balance or reference lengths,
@@ -155,14 +163,20 @@ class DataReport:
             for i, name in enumerate(names):
                 counts = [self.splits[name].classes.get(label, 0) for label in labels]
                 axes[1].bar([j + i * width for j in range(len(labels))], counts, width=width, label=name)
-            axes[1].set_xticks([j + 0.4 - width / 2 for j in range(len(labels))], labels)
+            family = label_font(labels)
+            ticks = [j + 0.4 - width / 2 for j in range(len(labels))]
+            if family is None:  # no font has these characters: ids, which `label_ids` in data_report.json names
+                axes[1].set_xticks(ticks, [str(self.label_ids[label]) for label in labels])
+                axes[1].set_xlabel(f"class id ({DATA_REPORT_ARTIFACT}: label_ids)")
+            else:
+                axes[1].set_xticks(ticks, labels, fontfamily=family)
             axes[1].set_title("class balance")
             axes[1].legend()
         else:
             refs = {n: s.reference_words for n, s in self.splits.items() if s.reference_words is not None}
             up = [r.p95 - r.mean for r in refs.values()]
             axes[1].bar(list(refs), [r.mean for r in refs.values()], yerr=[[0.0] * len(up), up], capsize=4)
-            axes[1].set_title("reference summary words (mean, p95)")
+            axes[1].set_title(f"reference summary {self.units()} (mean, p95)")
         tokens = {n: s.input_tokens for n, s in self.splits.items() if s.input_tokens is not None}
         if tokens:
             axes[2].bar(list(tokens), [t.mean for t in tokens.values()], label="mean")
@@ -175,6 +189,45 @@ class DataReport:
         fig.tight_layout()
         fig.savefig(path, dpi=90)
         plt.close(fig)
+
+
+CJK_FONT_FILES = ("NotoSansCJK", "NotoSerifCJK", "SourceHanSans", "wqy-zenhei")  # Debian's fonts-noto-cjk first
+
+
+@functools.lru_cache(maxsize=1)
+def _fonts() -> tuple[tuple[str, frozenset[int]], ...]:
+    """(family, code points) of matplotlib's default font, then of an installed CJK font if any. The CJK font is
+    registered with matplotlib here: its font cache may predate the font's installation."""
+    from matplotlib import font_manager, rcParams
+    from matplotlib.ft2font import FT2Font
+
+    default = font_manager.findfont(font_manager.FontProperties(family=rcParams["font.family"]))
+    fonts = [(FT2Font(default).family_name, frozenset(FT2Font(default).get_charmap()))]
+    cjk = sorted(p for p in font_manager.findSystemFonts() if Path(p).name.startswith(CJK_FONT_FILES) and "Bold" not in p)
+    if cjk:
+        font_manager.fontManager.addfont(cjk[0])
+        face = FT2Font(cjk[0])
+        fonts.append((face.family_name, frozenset(face.get_charmap())))
+    return tuple(fonts)
+
+
+def label_font(labels: Sequence[str]) -> str | None:
+    """The font family that has every character of `labels` (the default one where it does), or None when no
+    installed font has them; says once that the picture then labels classes by id."""
+    needed = {ord(c) for label in labels for c in label if not c.isspace()}
+    for family, points in _fonts():
+        if needed <= points:
+            return family
+    _say_no_font()
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _say_no_font() -> None:
+    logger.warning(
+        "data report: no installed font has the class names' characters; the picture labels classes by id "
+        "(install a CJK font: apt-get install fonts-noto-cjk)"
+    )
 
 
 def add_token_lengths(report: DataReport, inputs: dict[str, list[str]], tokenizer: Any, budget: int | None) -> None:
@@ -199,6 +252,7 @@ def log_data_report(report: DataReport) -> None:
     import mlflow
 
     document = report.to_dict()
+    log_params_effective({"text_tokenizer": report.text_tokenizer})
     mlflow.log_dict(document, DATA_REPORT_ARTIFACT)
     mlflow.log_metrics(report.metrics())
     with tempfile.TemporaryDirectory(prefix="mlops-report-") as tmp:

@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+from mlops.data.text import TextTokenizer
+
 
 class Metric(ABC):
     """A score computed from predictions and references; higher is better unless stated."""
@@ -64,12 +66,18 @@ def confusion(predictions: Sequence[int], references: Sequence[int], label_names
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
 
-def rouge(predictions: Sequence[str], references: Sequence[str]) -> tuple[dict[str, float], list[float]]:
-    """Mean ROUGE-1/2/L F-measures (rouge-score, Porter stemming) and the per-example ROUGE-L F-measures."""
+def rouge(
+    predictions: Sequence[str], references: Sequence[str], tokenizer: TextTokenizer | None = None
+) -> tuple[dict[str, float], list[float]]:
+    """Mean ROUGE-1/2/L F-measures and the per-example ROUGE-L F-measures. Tokens come from `tokenizer`; with none or
+    a `words` one, from rouge-score's own tokenizer with Porter stemming (it keeps only [a-z0-9]: Latin scripts alone)."""
     from rouge_score import rouge_scorer
 
     _check_paired(predictions, references, "references")
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    if tokenizer is None or tokenizer.mode == "words":
+        scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    else:
+        scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=tokenizer)
     scores = [scorer.score(reference, prediction) for prediction, reference in zip(predictions, references, strict=True)]
     means = {name: sum(s[name].fmeasure for s in scores) / len(scores) for name in ROUGE_TYPES}
     return means, [float(s["rougeL"].fmeasure) for s in scores]
@@ -86,8 +94,24 @@ def _normalised(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-def key_term_recall(predictions: Sequence[str], terms: Sequence[Sequence[str]]) -> tuple[float, list[float]]:
-    """The share of each reference's key terms found in its prediction (case- and whitespace-insensitive substrings).
+def _found(prediction: str, terms: list[str], tokenizer: TextTokenizer | None) -> int:
+    """How many of `terms` occur in `prediction`."""
+    if tokenizer is None or tokenizer.mode == "words":
+        text = _normalised(prediction)
+        return sum(_normalised(term) in text for term in terms)
+    tokens = tokenizer.tokenize(prediction)
+    found = 0
+    for term in terms:
+        wanted = tokenizer.tokenize(term)
+        found += any(tokens[i : i + len(wanted)] == wanted for i in range(len(tokens) - len(wanted) + 1))
+    return found
+
+
+def key_term_recall(
+    predictions: Sequence[str], terms: Sequence[Sequence[str]], tokenizer: TextTokenizer | None = None
+) -> tuple[float, list[float]]:
+    """The share of each reference's key terms found in its prediction: case- and whitespace-insensitive substrings,
+    or with a `char` or `jieba` tokenizer, the term's tokens in a row among the prediction's (so 30日 is not in 130日).
 
     Returns the mean over examples that have key terms and the per-example shares; an example without key terms
     scores NaN and is left out of the mean (NaN too if no example has any).
@@ -95,8 +119,7 @@ def key_term_recall(predictions: Sequence[str], terms: Sequence[Sequence[str]]) 
     _check_paired(predictions, terms, "terms")
     per_example: list[float] = []
     for prediction, example_terms in zip(predictions, terms, strict=True):
-        wanted = [_normalised(term) for term in example_terms if term.strip()]
-        text = _normalised(prediction)
-        per_example.append(sum(term in text for term in wanted) / len(wanted) if wanted else math.nan)
+        wanted = [term for term in example_terms if term.strip()]
+        per_example.append(_found(prediction, wanted, tokenizer) / len(wanted) if wanted else math.nan)
     scored = [value for value in per_example if not math.isnan(value)]
     return (sum(scored) / len(scored) if scored else math.nan), per_example

@@ -4,7 +4,14 @@ cross-process lock with an audit trail (`aliases`, `ledger`), lineage tags, eval
 export."""
 
 from mlops.registry.aliases import ANY_HOLDER, AliasMove, alias_holder, history, move_alias, rollback
-from mlops.registry.compare import BootstrapResult, bootstrap_interval, check_same_split, metric_on_weights, paired_bootstrap
+from mlops.registry.compare import (
+    BootstrapResult,
+    bootstrap_interval,
+    check_same_split,
+    check_same_text_tokenizer,
+    metric_on_weights,
+    paired_bootstrap,
+)
 from mlops.registry.evaluation import run_evaluate
 from mlops.registry.export import merge_adapter, run_export
 from mlops.registry.gates import Champion, Evidence, GateOutcome, GateReport, decide, gate_tags
@@ -46,6 +53,7 @@ __all__ = [
     "alias_holder",
     "bootstrap_interval",
     "check_same_split",
+    "check_same_text_tokenizer",
     "decide",
     "gate_tags",
     "history",

@@ -103,6 +103,16 @@ def check_same_split(challenger: PerExampleScores, champion: PerExampleScores, w
         )
 
 
+def check_same_text_tokenizer(challenger: str | None, champion: str | None, what: str = "") -> None:
+    """Raise `SplitMismatch` when the two runs counted ROUGE and key terms in different units (their `text_tokenizer`
+    params): the scores are not comparable. A run that predates the param is taken at its word."""
+    if challenger and champion and challenger != champion:
+        prefix = f"{what}: " if what else ""
+        raise SplitMismatch(
+            f"{prefix}text_tokenizer differs (challenger {challenger}, champion {champion}): their scores are not comparable"
+        )
+
+
 def _blocks(n_bootstrap: int, what: str) -> Iterator[int]:
     """The size of each block of resamples, in order; the resamples drawn so far are the bootstrap's progress."""
     with step(what, n_bootstrap) as progress:

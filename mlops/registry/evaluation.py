@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlops.config import ExperimentConfig
-from mlops.data import ClassificationData, load_task_data, log_data_report, log_dataset_inputs
+from mlops.data import ClassificationData, load_task_data, log_data_report, log_dataset_inputs, text_tokenizer_of
 from mlops.errors import RegistryError
 from mlops.evaluate import classification_per_example, classification_scores, confusion, key_term_recall, rouge, summarization_per_example
 from mlops.registry.policy import policy_for
@@ -63,11 +63,12 @@ def run_evaluate(config: ExperimentConfig, model_uri: str | None) -> dict[str, f
             n = config.generation.eval_examples or len(data.test)
             documents, references = data.test.documents[:n], data.test.summaries[:n]
             summaries = model.predict(pd.DataFrame({"document": documents}))["summary"].astype(str).tolist()
-            rouge_scores, per_example = rouge(summaries, references)
+            units = text_tokenizer_of(data)
+            rouge_scores, per_example = rouge(summaries, references, units)
             scores = {f"test_{k}": v for k, v in rouge_scores.items()}
             values = {"test_rougeL": per_example}
             if any(data.test.key_terms[:n]):
-                scores["test_key_term_recall"], values["test_key_term_recall"] = key_term_recall(summaries, data.test.key_terms[:n])
+                scores["test_key_term_recall"], values["test_key_term_recall"] = key_term_recall(summaries, data.test.key_terms[:n], units)
             mlflow.log_dict(summarization_per_example(data, values), PER_EXAMPLE_ARTIFACT)
             rows = config.generation.table_rows
             table = {"document": documents, "reference": references, "prediction": summaries, "rougeL": per_example}

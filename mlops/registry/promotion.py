@@ -9,7 +9,7 @@ from mlops.config import ExperimentConfig
 from mlops.errors import AliasChanged, GateFailed, RegistryError, SplitMismatch
 from mlops.evaluate import PerExampleScores
 from mlops.registry.aliases import ANY_HOLDER, AliasMove, alias_holder, move_alias
-from mlops.registry.compare import bootstrap_interval, check_same_split, paired_bootstrap
+from mlops.registry.compare import bootstrap_interval, check_same_split, check_same_text_tokenizer, paired_bootstrap
 from mlops.registry.gates import Champion, Evidence, GateOutcome, GateReport, decide, gate_tags
 from mlops.registry.policy import METRICS, AliasPolicy, Compare, PromotionPolicy, policy_for
 from mlops.tracking import PARENT_RUN_TAG, PER_EXAMPLE_ARTIFACT, registered_model
@@ -59,6 +59,14 @@ def per_example_scores(client: MlflowClient, version: ModelVersion) -> PerExampl
             return PerExampleScores.from_document(json.load(f))
 
 
+def _text_tokenizer(client: MlflowClient, version: ModelVersion) -> str | None:
+    """The units the version's run scored text in (its `text_tokenizer` param), if it logged them."""
+    if not version.run_id:
+        return None
+    params = client.get_run(version.run_id).data.params
+    return params.get("text_tokenizer_effective", params.get("text_tokenizer"))
+
+
 def record_gate_report(client: MlflowClient, version: ModelVersion, report: GateReport) -> None:
     for key, value in gate_tags(report).items():
         client.set_model_version_tag(version.name, version.version, key, value)
@@ -105,7 +113,9 @@ def _champion(
         lacking = ", ".join(f"v{v.version}" for v, s in ((candidate, mine), (holder, theirs)) if s is None)
         champion.problem = f"no {PER_EXAMPLE_ARTIFACT} on the run of {lacking}"
         return champion
-    check_same_split(mine, theirs, f"{candidate.name} v{candidate.version} vs champion v{holder.version}")
+    what = f"{candidate.name} v{candidate.version} vs champion v{holder.version}"
+    check_same_text_tokenizer(_text_tokenizer(client, candidate), _text_tokenizer(client, holder), what)
+    check_same_split(mine, theirs, what)
     unscored = [m for m in metrics if m not in mine.metrics() or m not in theirs.metrics()]
     if unscored:
         champion.problem = f"no per-example scores for {', '.join(unscored)}"
@@ -128,7 +138,7 @@ def _decide(client: MlflowClient, policy: PromotionPolicy, version: ModelVersion
     try:
         champion = _champion(client, rules, version, holder, mine)
     except SplitMismatch as mismatch:
-        failed = [GateOutcome(m, None, "vs champion: scored on another test split", False) for m in rules.compared_metrics()]
+        failed = [GateOutcome(m, None, "vs champion: not comparable", False) for m in rules.compared_metrics()]
         record_gate_report(client, version, GateReport(alias, failed, decided_by=f"not decided: {mismatch}"))
         raise
     report = decide(alias, rules, version_metrics(client, version), holders, champion, _evidence(client, rules, version, mine))

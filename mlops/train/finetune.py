@@ -19,7 +19,7 @@ from mlops.data import (
     log_data_report,
     log_dataset_inputs,
 )
-from mlops.data.augment import augment_training_data, build_augmenters, log_augmentation, methods_in_use
+from mlops.data.augment import augment_training_data, build_augmenters, log_augmentation, methods_in_use, ready_for_data
 from mlops.models import resolve_source
 from mlops.serving import log_adapter_model
 from mlops.tracking import (
@@ -63,8 +63,9 @@ def prepare(config: ExperimentConfig) -> Prepared:
     preflight(config, source)  # structure options the architecture cannot take (e.g. head pruning on LLaMA)
     data = load_task_data(config.task, config.dataset, base_dir, config.training.seed)
     methods = methods_in_use(config)
-    if methods:  # an unknown method, a missing WordNet database or translation model fails here, not in a trial
-        build_augmenters(config.augment, methods)
+    if methods:  # an unknown method, a missing WordNet database or translation model, or a language a method
+        # cannot handle fails here, not in a trial
+        ready_for_data(build_augmenters(config.augment, methods), data)
     if isinstance(data, SummarizationData):  # token budgets are checked on the real data, before any run starts
         gen = config.generation
         encode_pairs(tokenizer, data.train.documents, data.train.summaries, gen.template, gen.max_document_tokens, gen.max_summary_tokens)

@@ -11,6 +11,7 @@ from mlops.errors import ConfigError
 
 if TYPE_CHECKING:
     from mlops.config import AugmentConfig
+    from mlops.data.text import TextLanguage
 
 
 class Augmenter(ABC):
@@ -26,6 +27,11 @@ class Augmenter(ABC):
         protected words, a summary's key terms), on top of the entity-like tokens every method keeps.
         A text returned unchanged means the method found nothing to change; the caller drops it.
         """
+
+    def ready_for(self, language: TextLanguage) -> None:
+        """Load what the method needs for texts in `language` (the training texts'), or raise `ConfigError` with one
+        line naming the method and the language share when it cannot handle them. The default handles any text."""
+        del language
 
 
 _BUILDERS: dict[str, Callable[[AugmentConfig], Augmenter]] = {}

@@ -7,6 +7,7 @@ validation or test text (same normalised text), or lost a protected token or key
 
 from __future__ import annotations
 
+import logging
 import random
 import shutil
 import tempfile
@@ -28,13 +29,16 @@ from mlops.data import (
 )
 from mlops.data.augment._base import Augmenter, build_augmenter, check_methods
 from mlops.data.augment._text import protected_tokens, protected_words
+from mlops.data.language import training_texts
 from mlops.data.report import log_data_report
-from mlops.data.text import fingerprint, normalized
+from mlops.data.text import fingerprint, normalized, text_language
 from mlops.errors import ConfigError
 from mlops.tracking import AUGMENTED_ARTIFACT, AUGMENTED_URI_TAG, ENTRY_POINT_TAG, entry_run, log_environment, log_params_effective
 
 if TYPE_CHECKING:
     from mlops.data import TaskData
+
+logger = logging.getLogger(__name__)
 
 REJECTIONS = ("empty", "duplicates", "near_duplicates", "lost_protected")
 
@@ -69,6 +73,24 @@ def build_augmenters(config: AugmentConfig, methods: list[str] | None = None) ->
     return {name: build_augmenter(name, config) for name in methods}
 
 
+def ready_for_data(augmenters: dict[str, Augmenter], data: TaskData) -> None:
+    """Every method made ready for the language of the training texts: a method that cannot handle it stops here, with
+    one line naming it and the language's share (before any run starts, when called from `prepare` or `run_augment`)."""
+    language = text_language(training_texts(data))
+    for augmenter in augmenters.values():
+        augmenter.ready_for(language)
+
+
+def nothing_added(counts: dict[str, int]) -> str | None:
+    """Why no copy was kept, when none was: the rejections by reason. None when rows were added or none were asked."""
+    if counts.get("candidates", 0) == 0 or counts["rows_out"] > counts["rows_in"]:
+        return None
+    rejected = ", ".join(f"{k.removeprefix('rejected_')} {n}" for k, n in counts.items() if k.startswith("rejected_") and n)
+    return (
+        f"augment: none of {counts['candidates']} candidate copies was kept (rejected: {rejected or 'none'}); the train split is unchanged"
+    )
+
+
 def augment_training_data(
     data: TaskData, config: AugmentConfig, seed: int, augmenters: dict[str, Augmenter] | None = None
 ) -> AugmentOutcome:
@@ -77,6 +99,7 @@ def augment_training_data(
     if not config.methods:
         raise ConfigError("augment.methods: name at least one method to augment with")
     augmenters = augmenters if augmenters is not None else build_augmenters(config)
+    ready_for_data(augmenters, data)
     texts, terms = _train_texts(data)
     base = protected_words(config.protected_words)
     keep = [base | protected_words(t) for t in terms]
@@ -98,6 +121,8 @@ def augment_training_data(
     sizes = {"rows_in": len(texts), "rows_out": len(texts) + len(accepted), "candidates": len(slots)}
     params = _params(config, seed)
     train = _with_copies(data, accepted, params)
+    if (why := nothing_added({**counts, **sizes})) is not None:
+        logger.warning(why)
     return AugmentOutcome(replace(data, train=train), data, params, {**counts, **sizes}, [i for i, _ in accepted])
 
 
@@ -199,6 +224,7 @@ def run_augment(config: ExperimentConfig, output_dir: Path | None = None) -> Aug
         raise ConfigError(f"output_dir: {output_dir} already exists and is not an empty folder; augment never overwrites data")
     augmenters = build_augmenters(settings)
     data = load_task_data(config.task, config.dataset, Path(config.source_file).parent, config.training.seed)
+    ready_for_data(augmenters, data)
     with entry_run(config.mlflow_experiment, f"augment-{config.name}", tags={ENTRY_POINT_TAG: "augment"}) as run:
         seed = config.training.seed if settings.seed is None else settings.seed
         outcome = augment_training_data(data, settings, seed, augmenters)

@@ -6,6 +6,8 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from mlops.data.text import segment, text_language
+
 # Digits (numbers, amounts, dates, codes), currency signs, e-mail addresses and URLs.
 _ENTITY = re.compile(r"[0-9$€£¥₹@]|://|^www\.|\w\.[a-z]{2,}\b", re.IGNORECASE)
 # A plain word inside optional punctuation: "(payment," -> "(", "payment", ",".
@@ -50,12 +52,32 @@ class Words:
     def __init__(self, text: str, keep: Collection[str] = ()) -> None:
         tokens = re.findall(r"\S+", text)
         self.gaps = re.split(r"\S+", text)  # len(tokens) + 1: before, between and after the tokens
+        self.joiner = " "  # what separates an inserted word from its neighbours
         self.tokens: list[Word] = []
         for i, token in enumerate(tokens):
             match = _WORD.match(token)
             core = match.group(2) if match else ""
             sentence_start = i == 0 or tokens[i - 1].endswith(_SENTENCE_END)
             self.tokens.append(Word(token, core, _entity_like(token, core, sentence_start) or _kept(token, core, keep)))
+
+    @classmethod
+    def segmented(cls, text: str, keep: Collection[str] = ()) -> Words:
+        """A Chinese text as jieba's words with nothing between them. Punctuation, numbers and every word that
+        overlaps a `keep` term where it occurs in the text are protected."""
+        words = cls("")
+        tokens = [t for t in segment(text) if t]
+        lowered, kept = text.lower(), [False] * len(text)
+        for term in keep:
+            for match in re.finditer(re.escape(term), lowered):
+                kept[match.start() : match.end()] = [True] * len(term)
+        start = 0
+        for token in tokens:
+            core = token if _WORD.fullmatch(token) and not token.isascii() else ""
+            protected = not core or any(kept[start : start + len(token)])
+            words.tokens.append(Word(token, core, protected))
+            start += len(token)
+        words.gaps, words.joiner = [""] * (len(tokens) + 1), ""
+        return words
 
     def text(self) -> str:
         parts = [self.gaps[0]]
@@ -92,7 +114,7 @@ class Words:
 
     def insert(self, i: int, word: str) -> None:
         self.tokens.insert(i, Word(word, word, False))
-        self.gaps.insert(i + 1 if i < len(self.tokens) - 1 else i, " ")
+        self.gaps.insert(i + 1 if i < len(self.tokens) - 1 else i, self.joiner)
 
 
 def _entity_like(token: str, core: str, sentence_start: bool) -> bool:
@@ -108,5 +130,7 @@ def _kept(token: str, core: str, keep: Collection[str]) -> bool:
 
 
 def protected_tokens(text: str, keep: Collection[str] = ()) -> list[str]:
-    """The protected tokens of `text`, without surrounding punctuation: what must still be in any augmented copy."""
-    return [t.text.strip(".,;:!?()[]{}\"'“”‘’") for t in Words(text, keep).tokens if t.protected]
+    """The protected tokens of `text` (jieba's words when it is Chinese), without surrounding punctuation: what must
+    still be in any augmented copy."""
+    words = Words.segmented(text, keep) if text_language([text]).name == "Chinese" else Words(text, keep)
+    return [t.text.strip(".,;:!?()[]{}\"'“”‘’") for t in words.tokens if t.protected]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,10 @@ from mlops.models import resolve_source
 
 if TYPE_CHECKING:
     from mlops.config import AugmentConfig
+    from mlops.data.text import TextLanguage
+
+_OPUS_PAIR = re.compile(r"opus-mt-([a-z]{2,3})-([a-z]{2,3})\b")
+NO_SPACE_CODES = {"zh": "Chinese", "ja": "Japanese", "jap": "Japanese", "th": "Thai"}
 
 
 def load_translator(source_name: str, field: str) -> tuple[Any, Any]:
@@ -43,6 +48,7 @@ class BackTranslation(Augmenter):
     name = "back_translation"
 
     def __init__(self, forward: str, backward: str, batch_size: int = 16, max_new_tokens: int = 128, num_beams: int = 1) -> None:
+        self.forward_name = forward
         self.forward = load_translator(forward, "augment.back_translation.forward")
         self.backward = load_translator(backward, "augment.back_translation.backward")
         self.batch_size = batch_size
@@ -58,6 +64,17 @@ class BackTranslation(Augmenter):
                 "(e.g. Helsinki-NLP/opus-mt-en-de and Helsinki-NLP/opus-mt-de-en)"
             )
         return cls(bt.forward, bt.backward, bt.batch_size, bt.max_new_tokens, bt.num_beams)
+
+    def ready_for(self, language: TextLanguage) -> None:
+        """A model named like opus-mt-<from>-<to> must translate from the data's language (a spaced language is taken
+        to be any but Chinese, Japanese or Thai); a model named otherwise is taken at its word."""
+        match = _OPUS_PAIR.search(self.forward_name.lower())
+        if match is None:
+            return
+        source = match.group(1)
+        if language.code != source and (language.code is not None or source in NO_SPACE_CODES):
+            name = NO_SPACE_CODES.get(source) or language.name
+            raise ConfigError(f"{self.name}: {self.forward_name} translates from {source}; {language.describe(name)}")
 
     def augment(self, texts: Sequence[str], protected: Sequence[frozenset[str]], rng: random.Random) -> list[str]:
         """Greedy (or beam) decoding draws nothing from `rng`; the protected words are checked by the caller,

@@ -2,35 +2,45 @@
 Techniques for Boosting Performance on Text Classification Tasks"): random swap, deletion and insertion.
 
 Each changes about `alpha` x (number of words) words, at least one; protected tokens are never moved or deleted.
+Words are whitespace tokens, or for Chinese jieba's words.
 """
 
 from __future__ import annotations
 
 import random
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
 from mlops.data.augment._base import Augmenter, register_augmenter
+from mlops.data.augment._language import lexicon_for, words_for
 from mlops.data.augment._text import Words
-from mlops.data.augment.wordnet import synonyms, wordnet
+from mlops.data.text import text_language
 
 if TYPE_CHECKING:
     from mlops.config import AugmentConfig
+    from mlops.data.text import TextLanguage
 
 
 class _WordOperation(Augmenter):
     def __init__(self, alpha: float) -> None:
         self.alpha = alpha
+        self.words: Callable[[str, Collection[str]], Words] | None = None
+
+    def ready_for(self, language: TextLanguage) -> None:
+        self.words = words_for(self.name, language)
 
     @classmethod
     def from_config(cls, config: AugmentConfig) -> _WordOperation:
         return cls(config.eda_alpha)
 
     def augment(self, texts: Sequence[str], protected: Sequence[frozenset[str]], rng: random.Random) -> list[str]:
+        if self.words is None:
+            self.ready_for(text_language(texts))
+        make = self.words or Words
         out = []
         for text, keep in zip(texts, protected, strict=True):
-            words = Words(text, keep)
+            words = make(text, keep)
             self.apply(words, rng)
             out.append(words.text())
         return out
@@ -74,15 +84,21 @@ class RandomDeletion(_WordOperation):
 
 
 class RandomInsertion(_WordOperation):
-    """Insert a WordNet synonym of a random content word of the text at a random position, n times."""
+    """Insert a synonym (WordNet's, or Cilin's for Chinese) of a random content word of the text at a random
+    position, n times."""
 
     name = "insert"
 
     def __init__(self, alpha: float) -> None:
         super().__init__(alpha)
-        wordnet()
+        self.synonyms: Callable[[str], tuple[str, ...]] = lambda word: ()
+
+    def ready_for(self, language: TextLanguage) -> None:
+        lexicon = lexicon_for(self.name, language)
+        self.words, self.synonyms = lexicon.words, lexicon.synonyms
 
     def apply(self, words: Words, rng: random.Random) -> None:
+        synonyms = self.synonyms
         sources = [words.tokens[i].core for i in words.content_words() if synonyms(words.tokens[i].core)]
         if not sources:
             return

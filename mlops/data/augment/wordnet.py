@@ -1,4 +1,5 @@
-"""WordNet 3.0 for nltk, offline: install it from Debian's packages, look up synonyms, and replace words by them.
+"""WordNet 3.0 for nltk, offline: install it from Debian's packages and look up synonyms (`synonym` and `insert`
+replace and insert them: `mlops.data.augment.synonym`, `mlops.data.augment.eda`).
 
 Debian's `wordnet-base` and `wordnet-sense-index` hold the Princeton database; nltk wants it under
 `<nltk data dir>/corpora/wordnet/` (it refuses paths outside its data dirs) plus a `lexnames` file
@@ -8,21 +9,14 @@ Debian does not ship. `install_wordnet` does both, into `<venv>/nltk_data`, whic
 from __future__ import annotations
 
 import functools
-import random
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mlops.data.augment._base import Augmenter, register_augmenter
-from mlops.data.augment._text import Words
 from mlops.errors import WordNetMissing
 from mlops.progress import step
-
-if TYPE_CHECKING:
-    from mlops.config import AugmentConfig
 
 DEBIAN_DIR = Path("/usr/share/wordnet")
 DEBIAN_COPYRIGHT = Path("/usr/share/doc/wordnet-base/copyright")
@@ -119,38 +113,3 @@ def synonyms(word: str) -> tuple[str, ...]:
             if lemma.isalpha() and lemma.islower() and lemma not in same:
                 found[lemma] = None
     return tuple(found)
-
-
-class SynonymReplacement(Augmenter):
-    """Each content word is replaced by a random WordNet synonym with probability `p`, at most `max_replacements`
-    times per text (in a random order of the words, so the cap favours no part of the text)."""
-
-    name = "synonym"
-
-    def __init__(self, p: float, max_replacements: int) -> None:
-        self.p = p
-        self.max_replacements = max_replacements
-        wordnet()
-
-    @classmethod
-    def from_config(cls, config: AugmentConfig) -> SynonymReplacement:
-        return cls(config.synonym_p, config.max_replacements)
-
-    def augment(self, texts: Sequence[str], protected: Sequence[frozenset[str]], rng: random.Random) -> list[str]:
-        return [self._one(text, keep, rng) for text, keep in zip(texts, protected, strict=True)]
-
-    def _one(self, text: str, keep: frozenset[str], rng: random.Random) -> str:
-        words = Words(text, keep)
-        candidates = [i for i in words.content_words() if synonyms(words.tokens[i].core)]
-        rng.shuffle(candidates)
-        replaced = 0
-        for i in candidates:
-            if replaced == self.max_replacements:
-                break
-            if rng.random() < self.p:
-                words.replace(i, rng.choice(synonyms(words.tokens[i].core)))
-                replaced += 1
-        return words.text()
-
-
-register_augmenter(SynonymReplacement.name, SynonymReplacement.from_config)

@@ -6,10 +6,10 @@ the end on the validation and test splits (or `generation.eval_examples` of each
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops.data import PairSplit, SummarizationData, once_per_split
+from mlops.data import PairSplit, SummarizationData, once_per_split, text_tokenizer_of
 from mlops.errors import SummarizationConfigError
 from mlops.evaluate import (
     build_prompt,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from mlops.config import GenerationConfig, TrainingConfig
-    from mlops.data import PairSplit, SummarizationData, TaskData
+    from mlops.data import PairSplit, SummarizationData, TaskData, TextTokenizer
     from mlops.evaluate import DecodingSettings
     from mlops.models import ModelSource
     from mlops.train.structure import StructureReport
@@ -220,37 +220,42 @@ def build_causal_lm(
     return adapt(base, hp, SPEC.name, target_modules or default_causal_lm_targets(base), None)
 
 
-def _first(split: PairSplit, limit: int | None) -> PairSplit:
-    """The first `limit` examples of `split` (None: all of them)."""
-    if limit is None:
-        return split
-    return replace(split, documents=split.documents[:limit], summaries=split.summaries[:limit], key_terms=split.key_terms[:limit])
+@dataclass(frozen=True)
+class Scoring:
+    """How generated summaries are made and scored: the generation section, the decoding settings, and the dataset's
+    text tokenizer that ROUGE and key-term recall count in."""
+
+    gen: GenerationConfig
+    settings: DecodingSettings
+    units: TextTokenizer
 
 
 def score_generation(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     split: PairSplit,
-    gen: GenerationConfig,
-    settings: DecodingSettings,
+    scoring: Scoring,
     prefix: str,
 ) -> tuple[dict[str, float], dict[str, list[Any]]]:
-    """Generate summaries for the examples of `split` and score them: ROUGE-1/2/L (F, stemmed) and key-term recall,
-    as `<prefix>_<name>`. Returns the metrics and a per-example table."""
+    """Generate summaries for the examples of `split` and score them: ROUGE-1/2/L (F) and key-term recall, counted
+    in the tokens of `scoring.units` (the dataset's). Returns the metrics and a per-example table."""
     documents, references = split.documents, split.summaries
+    gen, settings, units = scoring.gen, scoring.settings, scoring.units
     predictions = generate_summaries(model, tokenizer, documents, gen.template, gen.max_document_tokens, settings, gen.batch_size)
-    scores, per_example = rouge(predictions, references)
+    scores, per_example = rouge(predictions, references, units)
     metrics = {f"{prefix}_{k}": v for k, v in scores.items()}
     table: dict[str, list[Any]] = {"document": documents, "reference": references, "prediction": predictions, "rougeL": per_example}
     terms = split.key_terms
     if any(terms):
-        recall, per_example_recall = key_term_recall(predictions, terms)
+        recall, per_example_recall = key_term_recall(predictions, terms, units)
         metrics[f"{prefix}_key_term_recall"] = recall
         table["key_term_recall"] = per_example_recall
     return metrics, table
 
 
-def _generative_trainer(tokenizer: PreTrainedTokenizerBase, subset: PairSplit, gen: GenerationConfig, settings: DecodingSettings) -> Any:
+def _generative_trainer(
+    tokenizer: PreTrainedTokenizerBase, subset: PairSplit, gen: GenerationConfig, settings: DecodingSettings, units: TextTokenizer
+) -> Any:
     """A `Trainer` whose evaluation adds ROUGE on generated summaries of a fixed validation subset."""
     from transformers import Trainer
 
@@ -260,7 +265,7 @@ def _generative_trainer(tokenizer: PreTrainedTokenizerBase, subset: PairSplit, g
             prefix = kwargs.get("metric_key_prefix", "eval")
             if prefix == "eval":
                 model: Any = self.model
-                metrics, _ = score_generation(model, tokenizer, subset, gen, settings, prefix)
+                metrics, _ = score_generation(model, tokenizer, subset, Scoring(gen, settings, units), prefix)
                 output.metrics.update(metrics)  # type: ignore[union-attr]  # always a dict from evaluation_loop
             return output
 
@@ -274,11 +279,14 @@ def _summarization(data: TaskData) -> SummarizationData:
     return data
 
 
+def _head(split: PairSplit, n: int | None) -> PairSplit:
+    """The first `n` examples of `split` (all of them for None)."""
+    return PairSplit(split.documents[:n], split.summaries[:n], split.key_terms[:n], split.source)
+
+
 def _validation_subset(data: SummarizationData, gen: GenerationConfig) -> PairSplit:
     """Evaluation during training (loss, ROUGE, the pruning signal) uses this fixed subset of the validation split."""
-
-    v, n = data.validation, gen.eval_subset
-    return PairSplit(v.documents[:n], v.summaries[:n], v.key_terms[:n], v.source)
+    return _head(data.validation, gen.eval_subset)
 
 
 class Summarization(Task):
@@ -304,7 +312,7 @@ class Summarization(Task):
             _Rows(train_rows),
             _Rows(val_rows),
             make_collator(tokenizer, packing=gen.packing),
-            trainer_class=_generative_trainer(tokenizer, subset, gen, decoding_settings(gen, hp.seed)),
+            trainer_class=_generative_trainer(tokenizer, subset, gen, decoding_settings(gen, hp.seed), text_tokenizer_of(data)),
             eval_batch_size=max(8, hp.batch_size),
             group_by_length=gen.group_by_length,
             metrics={**train_stats.as_metrics("train"), **val_stats.as_metrics("eval_subset")},
@@ -314,10 +322,10 @@ class Summarization(Task):
         data, gen, tokenizer = _summarization(inputs.data), inputs.gen, inputs.tokenizer
         model = trainer.model
         model.eval()
-        settings = decoding_settings(gen, inputs.hp.seed)
-        validation, _ = score_generation(model, tokenizer, _first(data.validation, gen.eval_examples), gen, settings, "eval")
+        scoring, n = Scoring(gen, decoding_settings(gen, inputs.hp.seed), text_tokenizer_of(data)), gen.eval_examples
+        validation, _ = score_generation(model, tokenizer, _head(data.validation, n), scoring, "eval")
         validation["eval_loss"] = last_eval.get("eval_loss", float("nan"))  # on the subset: loss needs no generation
-        test, table = score_generation(model, tokenizer, _first(data.test, gen.eval_examples), gen, settings, "test")
+        test, table = score_generation(model, tokenizer, _head(data.test, n), scoring, "test")
         per_example = {f"test_{k}": table[k] for k in ("rougeL", "key_term_recall") if k in table}
         rows = min(gen.table_rows, len(table["document"]))
         return Scores(
