@@ -1,5 +1,6 @@
 """Promotion policies: which metrics gate which alias, and how a challenger must compare with the alias's
-current holder, read from reviewable YAML files in `registry/`."""
+current holder, read from reviewable YAML files: a team's own (`registry/NAME.yaml` or any path), or the policies
+the packaged presets name, shipped as package data in `mlops/registry/policies/`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Literal
 from mlops.config import LOGGED_METRICS, ExperimentConfig, build, read_yaml
 from mlops.errors import ConfigError
 
-REPO_REGISTRY_DIR = Path(__file__).resolve().parents[2] / "registry"
+SHIPPED_POLICY_DIR = Path(__file__).resolve().parent / "policies"  # package data: the presets' policies
 LEGACY_STAGES = ("Staging", "Production")
 
 
@@ -190,14 +191,14 @@ class PromotionPolicy:
 
 def resolve_policy_path(name_or_path: str, config_dir: Path | None = None) -> Path:
     """A path, or a name looked up as `registry/NAME.yaml` in the working directory or beside the config's folder,
-    then as `NAME.yaml` beside the config, then in this checkout's `registry/`."""
+    then as `NAME.yaml` beside the config, then among the policies shipped with the package."""
     candidates = [Path(name_or_path)]
     if not name_or_path.endswith((".yaml", ".yml")):
         stem = f"{name_or_path}.yaml"
         candidates = [
             Path("registry") / stem,
             *([config_dir.parent / "registry" / stem, config_dir / stem] if config_dir else []),
-            REPO_REGISTRY_DIR / stem,
+            SHIPPED_POLICY_DIR / stem,
         ]
     for path in candidates:
         if path.is_file():
