@@ -94,7 +94,8 @@ def test_terminal_shows_one_live_display(tracking: str, tmp_path: Path) -> None:
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     assert re.search(rf"parent run\s+{parent.info.run_id}", screen)
-    assert f"parent run {parent.info.run_id}; open it with: mlflow ui --backend-store-uri {tracking}" in screen.replace("\r\n", "")
+    hint = f"open it with: mlflow ui --backend-store-uri {tracking}, then http://127.0.0.1:5000/#/experiments/"
+    assert f"parent run {parent.info.run_id}; {hint}" in screen.replace("\r\n", "")
     assert re.search(r"open\s+mlflow ui --backend-store-uri", screen)  # in the display too, where a long path wraps
     assert float(best[-1][1]) == pytest.approx(parent.data.metrics["best_eval_f1"], abs=5e-5)
     assert int(best[-1][0]) == parent.data.metrics["best_trial_number"]
@@ -117,7 +118,8 @@ def test_not_a_terminal_gets_plain_event_lines(tracking: str, tmp_path: Path) ->
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     trials = {int(r.data.params["trial_number"]): r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     assert lines[0].startswith(f"sweep-tiny: study '{parent.data.params['study_name']}', 2 trials")
-    assert f"parent run {parent.info.run_id}; open it with: mlflow ui --backend-store-uri {tracking}" in lines[0]
+    page = f"http://127.0.0.1:5000/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}?workflowType=machine_learning"
+    assert f"parent run {parent.info.run_id}; open it with: mlflow ui --backend-store-uri {tracking}, then {page}" in lines[0]
     for number, run in trials.items():
         params = f"learning_rate={float(run.data.params['learning_rate']):.3g}, lora_r={run.data.params['lora_r']}"
         f1 = run.data.metrics["eval_f1"]

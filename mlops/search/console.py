@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from mlops.output import text_table
 from mlops.progress import reporting_to
 from mlops.search.duplicates import DUPLICATE_OF_ATTR
-from mlops.tracking import redact_url
+from mlops.tracking import UiLinks
 
 if TYPE_CHECKING:
     import optuna
@@ -107,10 +107,9 @@ def _params(params: Mapping[str, Any]) -> str:
 
 def open_command(info: SweepInfo) -> str:
     """How to look at the parent run: its page on a tracking server, or `mlflow ui` over the local store."""
-    uri = redact_url(info.tracking_uri)
-    if uri.startswith(("http://", "https://")):
-        return f"{uri.rstrip('/')}/#/experiments/{info.experiment_id}/runs/{info.parent_run_id}"
-    return f"mlflow ui --backend-store-uri {uri}"
+    links = UiLinks(info.tracking_uri)
+    page = links.run(info.experiment_id, info.parent_run_id)
+    return page if links.start_command is None else f"{links.start_command}, then {page}"
 
 
 def is_infeasible(trial: optuna.trial.FrozenTrial) -> bool:
