@@ -133,6 +133,7 @@ class AliasPolicy:
     min_examples: int = 30  # a version scored on fewer test examples fails every gate: insufficient evidence
     candidate_from: str | None = None  # `mlops promote --to <this alias>` judges that alias's holder (default: after_sweep's)
     legacy_stage: Literal["Staging", "Production"] | None = None  # stage set with `--legacy-stage` (default: from the alias name)
+    approval: Literal["none", "required"] = "none"  # required: a version that passes waits for `mlops approve` to move the alias
 
     def check(self, path: str) -> list[str]:
         errors = [] if self.gates else [f"{path}.gates: list at least one gate"]
