@@ -123,6 +123,12 @@ def _add_registry_commands(sub: Any) -> None:
         help="also set the deprecated registry stage (Staging/Production), for servers that read stages; default: aliases only",
     )
 
+    p = sub.add_parser("approve", help="move an alias to a version that passed its gates and awaits approval (policy `approval: required`)")
+    p.add_argument("--model", help="registered model name")
+    p.add_argument("--version", help="the version to approve")
+    p.add_argument("--alias", help="the alias it awaits (default: the one it awaits)")
+    p.add_argument("--note", default="", help="why: recorded with the approver's name in the audit trail")
+    p.add_argument("--list", action="store_true", help="list the versions awaiting approval (of --model, or of every model)")
     p = sub.add_parser("registry", help="query the model registry")
     registry = p.add_subparsers(dest="registry_command", required=True, metavar="COMMAND")
     h = registry.add_parser("history", help="every alias move recorded for a registered model, oldest first")
@@ -161,6 +167,13 @@ def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
     return load_config(args.config, overrides)
 
 
+def _print_links(run_id: str | None, model_name: str, version: str | None) -> None:
+    """Where to look in the MLflow UI (its model-training view): the run, and the registered version if any."""
+    from mlops.tracking import print_links
+
+    print_links(run_id, (model_name, version) if version is not None else None)
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from mlops.search import SweepOptions, make_console, run_sweep
 
@@ -181,6 +194,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         print("the summary and registration were already written by another worker of this study")
     if result.gate_report is not None:
         print(f"{config.registry.model_name} v{result.registered_version}: {result.gate_report.summary()}")
+    _print_links(result.parent_run_id, config.registry.model_name, result.registered_version)
     return 0
 
 
@@ -215,6 +229,7 @@ def _cmd_main(args: argparse.Namespace) -> int:
     print(f"best: the {result.winner} stage's trial {best.best_trial}, {config.search.metric}={best.best_value:.4f}")
     if result.registered_version is not None:
         print(f"{config.registry.model_name} v{result.registered_version} registered")
+    _print_links(result.run_id, config.registry.model_name, result.registered_version)
     return 0
 
 
@@ -276,11 +291,15 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import mlflow
+
     from mlops.registry import run_evaluate
 
     config = _load(args, {})
     scores = run_evaluate(config, args.model_uri)
     print(", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    run = mlflow.last_active_run()
+    _print_links(run.info.run_id if run else None, config.registry.model_name, None)
     return 0
 
 
@@ -290,6 +309,30 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     config = _load(args, {})
     report = run_promote(config, args.to, args.version, legacy_stage=args.legacy_stage)
     print(report.summary())
+    _print_links(None, config.registry.model_name, report.version)
+    return 0
+
+
+def _cmd_approve(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from mlops.registry import approve, pending
+    from mlops.tracking import current_links, resolve_model_version
+
+    client = MlflowClient()
+    if args.list:
+        waiting = pending(client, args.model)
+        if not waiting:
+            print("nothing awaits approval")
+        for w in waiting:
+            print(f"{w['model']} v{w['version']} -> {w['alias']}  (since {w.get('requested_at', '?')})  {w.get('gate_report', '')}")
+        return 0
+    if not args.model or not args.version:
+        raise ConfigError("approve: pass --model and --version (or --list)")
+    event = approve(client, resolve_model_version(client, f"models:/{args.model}/{args.version}"), args.alias, args.note)
+    was = f"v{event['from_version']}" if event["from_version"] else "nobody"
+    print(f"{args.model} v{args.version} now holds '{event['alias']}' (was {was}); approval recorded as event {event['seq']}")
+    print(current_links().model_version(args.model, args.version))
     return 0
 
 
@@ -367,6 +410,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "finetune": _cmd_finetune,
     "evaluate": _cmd_evaluate,
     "promote": _cmd_promote,
+    "approve": _cmd_approve,
     "registry": _cmd_registry,
     "rollback": _cmd_rollback,
     "reproduce": _cmd_reproduce,

@@ -13,7 +13,7 @@ from .conftest import ROOT, TINY_CONFIG, write
 
 TINY_SUMMARIZER = TINY_CONFIG.parent / "tiny-summarizer.yaml"
 SHIPPED_CONFIGS = [*packaged_configs(), *map(str, sorted((ROOT / "tests" / "configs").glob("*.yaml")))]
-SHIPPED_POLICIES = sorted((ROOT / "registry").glob("*.yaml")) + sorted((ROOT / "tests" / "registry").glob("*.yaml"))
+SHIPPED_POLICIES = sorted((ROOT / "mlops" / "registry" / "policies").glob("*.yaml")) + sorted((ROOT / "tests" / "registry").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("name", SHIPPED_CONFIGS)

@@ -94,7 +94,8 @@ def test_terminal_shows_one_live_display(tracking: str, tmp_path: Path) -> None:
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     assert re.search(rf"parent run\s+{parent.info.run_id}", screen)
-    assert f"parent run {parent.info.run_id}; open it with: mlflow ui --backend-store-uri {tracking}" in screen.replace("\r\n", "")
+    hint = f"open it with: mlflow ui --backend-store-uri {tracking}, then http://127.0.0.1:5000/#/experiments/"
+    assert f"parent run {parent.info.run_id}; {hint}" in screen.replace("\r\n", "")
     assert re.search(r"open\s+mlflow ui --backend-store-uri", screen)  # in the display too, where a long path wraps
     assert float(best[-1][1]) == pytest.approx(parent.data.metrics["best_eval_f1"], abs=5e-5)
     assert int(best[-1][0]) == parent.data.metrics["best_trial_number"]
@@ -117,7 +118,8 @@ def test_not_a_terminal_gets_plain_event_lines(tracking: str, tmp_path: Path) ->
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     trials = {int(r.data.params["trial_number"]): r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     assert lines[0].startswith(f"sweep-tiny: study '{parent.data.params['study_name']}', 2 trials")
-    assert f"parent run {parent.info.run_id}; open it with: mlflow ui --backend-store-uri {tracking}" in lines[0]
+    page = f"http://127.0.0.1:5000/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}?workflowType=machine_learning"
+    assert f"parent run {parent.info.run_id}; open it with: mlflow ui --backend-store-uri {tracking}, then {page}" in lines[0]
     for number, run in trials.items():
         params = f"learning_rate={float(run.data.params['learning_rate']):.3g}, lora_r={run.data.params['lora_r']}"
         f1 = run.data.metrics["eval_f1"]
@@ -128,7 +130,20 @@ def test_not_a_terminal_gets_plain_event_lines(tracking: str, tmp_path: Path) ->
     assert any(x.startswith("new best: trial 0: eval_f1=") for x in lines)
     header = next(i for i, x in enumerate(lines) if x.split() == ["trial", "state", "eval_f1", "learning_rate", "lora_r", "duration"])
     assert [x.split()[:2] for x in lines[header + 1 : header + 3]] == [["0", "complete"], ["1", "complete"]]
-    assert "staging gate passed" in lines[-1], "the registry outcome comes last, after the table"
+    assert "staging gate passed" in lines[-5], "the registry outcome comes after the table, then the UI links"
+    experiment = f"http://127.0.0.1:5000/#/experiments/{parent.info.experiment_id}"
+    assert lines[-4:-1] == [
+        f"runs:    {experiment}/runs?workflowType=machine_learning",
+        f"run:     {experiment}/runs/{parent.info.run_id}?workflowType=machine_learning",
+        "model:   http://127.0.0.1:5000/#/models/tiny-detector/versions/1?workflowType=machine_learning",
+    ]
+    assert lines[-1] == f"(start the UI first: mlflow ui --backend-store-uri {tracking})"
+    note = parent.data.tags["mlflow.note.content"]  # the parent run's description in the UI
+    assert f"best trial {int(parent.data.metrics['best_trial_number'])} " in note and "registered as tiny-detector v1" in note
+    report = Path(client.download_artifacts(parent.info.run_id, "sweep_report.md", str(tmp_path))).read_text()
+    assert f"- run:     {experiment}/runs/{parent.info.run_id}?workflowType=machine_learning" in report
+    tags = client.get_experiment(parent.info.experiment_id).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development" and "parent run" in tags["mlflow.note.content"]
 
 
 @pytest.mark.e2e

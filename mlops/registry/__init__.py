@@ -1,9 +1,11 @@
 """The model registry: promotion policies (`policy`), gate decisions (`gates`: thresholds, champion vs challenger on
 a paired bootstrap from `compare`), promotion (`promotion`: register, decide, move only on a pass), alias moves under a
-cross-process lock with an audit trail (`aliases`, `ledger`), lineage tags, evaluation of a registered model, and
+cross-process lock with an audit trail (`aliases`, `ledger`), a person's approval where a policy requires one
+(`approval`), lineage tags, evaluation of a registered model, and
 export."""
 
 from mlops.registry.aliases import ANY_HOLDER, AliasMove, alias_holder, history, move_alias, rollback
+from mlops.registry.approval import approve, pending
 from mlops.registry.compare import (
     BootstrapResult,
     bootstrap_interval,
@@ -51,6 +53,7 @@ __all__ = [
     "MetricSpec",
     "PromotionPolicy",
     "alias_holder",
+    "approve",
     "bootstrap_interval",
     "check_same_split",
     "check_same_text_tokenizer",
@@ -63,6 +66,7 @@ __all__ = [
     "metric_on_weights",
     "move_alias",
     "paired_bootstrap",
+    "pending",
     "per_example_scores",
     "policy_for",
     "promote_if_gates_pass",

@@ -82,6 +82,27 @@ def _record_move(client: MlflowClient, move: AliasMove, holder: str | None, targ
     return event
 
 
+def record_event(client: MlflowClient, version: ModelVersion, alias: str, action: str, why: str) -> dict[str, Any]:
+    """Append an event that moves nothing (a version awaiting approval) to the audit trail, under the model's lock."""
+    with exclusive(client, version.name, 60.0) as ticket:
+        holder = alias_holder(client, version.name, alias)
+        seqs = [int(e["seq"]) for e in history(client, version.name)]
+        event = {
+            "seq": max(seqs, default=0) + 1,
+            "action": action,
+            "alias": alias,
+            "from_version": str(holder.version) if holder is not None else None,
+            "to_version": str(version.version),
+            "who": who(),
+            "when": now(),
+            "why": why[:2000],
+            "source_run_id": version.run_id,
+            "ticket": ticket,
+        }
+        client.set_registered_model_tag(version.name, f"{AUDIT_TAG_PREFIX}{event['seq']:06d}", json.dumps(event))
+    return event
+
+
 def _version(client: MlflowClient, model_name: str, version: str) -> ModelVersion:
     from mlflow.exceptions import MlflowException
 
@@ -118,7 +139,7 @@ def rollback(client: MlflowClient, model_name: str, alias: str, wait_s: float = 
         if holder is None:
             held = ", ".join(sorted(model.aliases)) or "none"
             raise RegistryError(f"{model_name}: no version holds '{alias}' (aliases held: {held}); nothing to roll back")
-        moves = [e for e in history(client, model_name, alias) if e["to_version"] == str(holder.version)]
+        moves = [e for e in history(client, model_name, alias) if e["to_version"] == str(holder.version) and e["action"] != "awaiting"]
         previous = moves[-1]["from_version"] if moves else None
         if previous is None:
             raise RegistryError(f"{model_name}: '{alias}' has no previous holder before v{holder.version}; refusing to roll back")

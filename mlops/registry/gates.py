@@ -56,6 +56,8 @@ class GateReport:
     outcomes: list[GateOutcome] = field(default_factory=list)
     decided_by: str = "thresholds"
     champion_version: str | None = None
+    version: str | None = None  # the version decided on, once promotion records it
+    awaiting_approval: bool = False  # passed, but the policy wants a person to approve the move (`mlops approve`)
 
     @property
     def passed(self) -> bool:
@@ -63,7 +65,8 @@ class GateReport:
 
     def summary(self) -> str:
         verdict = "passed" if self.passed else "failed"
-        return f"{self.alias} gate {verdict} ({self.decided_by}): " + "; ".join(o.describe() for o in self.outcomes)
+        waits = "; alias not moved: awaiting approval (mlops approve)" if self.awaiting_approval else ""
+        return f"{self.alias} gate {verdict} ({self.decided_by}): " + "; ".join(o.describe() for o in self.outcomes) + waits
 
     def metric_records(self) -> dict[str, dict[str, Any]]:
         """Per gated metric: value, thresholds, champion value, delta, CI and verdict (the `gate.<alias>.<metric>` tags)."""

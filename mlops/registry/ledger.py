@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from mlops.errors import RegistryError
 from mlops.tracking import LEDGER_RUN_TAG, ROLE_TAG
+from mlops.tracking.links import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, NOTE_TAG
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -40,6 +41,14 @@ logger = logging.getLogger(__name__)
 
 LEDGER_EXPERIMENT = "mlops-registry-ledger"
 _CREATION_WAIT_S = 30.0
+LEDGER_EXPERIMENT_TAGS = {
+    NOTE_TAG: (
+        "Bookkeeping of the mlops model registry, not an experiment: its one run, `alias-moves`, holds as parameters the "
+        "queue that orders alias moves (promote, rollback, approve) per registered model. Log no runs here, and do not "
+        "delete it. Each move itself is recorded on the registered model (`mlops registry history MODEL`)."
+    ),
+    EXPERIMENT_KIND_TAG: EXPERIMENT_KIND,
+}
 
 
 def who() -> str:
@@ -61,7 +70,7 @@ def _ledger_run_id(client: MlflowClient) -> str:
     experiment = client.get_experiment_by_name(LEDGER_EXPERIMENT)
     if experiment is None:
         try:
-            experiment_id = client.create_experiment(LEDGER_EXPERIMENT, tags={ROLE_TAG: "registry-ledger"})
+            experiment_id = client.create_experiment(LEDGER_EXPERIMENT, tags={ROLE_TAG: "registry-ledger", **LEDGER_EXPERIMENT_TAGS})
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise

@@ -1,5 +1,6 @@
 """Promotion policies: which metrics gate which alias, and how a challenger must compare with the alias's
-current holder, read from reviewable YAML files in `registry/`."""
+current holder, read from reviewable YAML files: a team's own (`registry/NAME.yaml` or any path), or the policies
+the packaged presets name, shipped as package data in `mlops/registry/policies/`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from mlops.config import ExperimentConfig, build, read_yaml
 from mlops.errors import ConfigError
 from mlops.tasks import GATE_METRICS
 
-REPO_REGISTRY_DIR = Path(__file__).resolve().parents[2] / "registry"
+SHIPPED_POLICY_DIR = Path(__file__).resolve().parent / "policies"  # package data: the presets' policies
 LEGACY_STAGES = ("Staging", "Production")
 
 
@@ -106,6 +107,7 @@ class AliasPolicy:
     min_examples: int = 30  # a version scored on fewer test examples fails every gate: insufficient evidence
     candidate_from: str | None = None  # `mlops promote --to <this alias>` judges that alias's holder (default: after_sweep's)
     legacy_stage: Literal["Staging", "Production"] | None = None  # stage set with `--legacy-stage` (default: from the alias name)
+    approval: Literal["none", "required"] = "none"  # required: a version that passes waits for `mlops approve` to move the alias
 
     def check(self, path: str) -> list[str]:
         errors = [] if self.gates else [f"{path}.gates: list at least one gate"]
@@ -164,14 +166,14 @@ class PromotionPolicy:
 
 def resolve_policy_path(name_or_path: str, config_dir: Path | None = None) -> Path:
     """A path, or a name looked up as `registry/NAME.yaml` in the working directory or beside the config's folder,
-    then as `NAME.yaml` beside the config, then in this checkout's `registry/`."""
+    then as `NAME.yaml` beside the config, then among the policies shipped with the package."""
     candidates = [Path(name_or_path)]
     if not name_or_path.endswith((".yaml", ".yml")):
         stem = f"{name_or_path}.yaml"
         candidates = [
             Path("registry") / stem,
             *([config_dir.parent / "registry" / stem, config_dir / stem] if config_dir else []),
-            REPO_REGISTRY_DIR / stem,
+            SHIPPED_POLICY_DIR / stem,
         ]
     for path in candidates:
         if path.is_file():

@@ -9,6 +9,7 @@ from mlops.config import ExperimentConfig
 from mlops.errors import AliasChanged, GateFailed, RegistryError, SplitMismatch
 from mlops.evaluate import PerExampleScores
 from mlops.registry.aliases import ANY_HOLDER, AliasMove, alias_holder, move_alias
+from mlops.registry.approval import request_approval
 from mlops.registry.compare import bootstrap_interval, check_same_split, check_same_text_tokenizer, paired_bootstrap
 from mlops.registry.gates import Champion, Evidence, GateOutcome, GateReport, decide, gate_tags
 from mlops.registry.policy import METRICS, AliasPolicy, Compare, PromotionPolicy, policy_for
@@ -162,8 +163,13 @@ def promote_if_gates_pass(
     while True:
         report, decided_against = _decide(client, policy, version, alias)
         record_gate_report(client, version, report)
+        report.version = str(version.version)
         if not report.passed:
             raise GateFailed(f"{version.name} v{version.version}: {report.summary()}; alias '{alias}' not moved")
+        if policy.for_alias(alias).approval == "required":
+            request_approval(client, version, report, decided_against)
+            report.awaiting_approval = True
+            return report
         move = AliasMove(
             version.name, alias, str(version.version), "promote", report.summary(), expect_from=decided_against, legacy_stage=stage
         )

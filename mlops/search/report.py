@@ -164,3 +164,21 @@ def log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTr
     mlflow.log_text(sweep_report(study, metric), SWEEP_REPORT_ARTIFACT)
     _log_plots(study)
     return best
+
+
+def describe_sweep_run(study: optuna.Study, metric: str, best: optuna.trial.FrozenTrial, version: tuple[str, str] | None) -> None:
+    """Give the active (parent) run a description naming the best trial and the registered version, and end its
+    report with links that open the MLflow UI's model-training view."""
+    import mlflow
+
+    from mlops.tracking import current_links
+    from mlops.tracking.links import NOTE_TAG
+
+    run = mlflow.active_run()
+    assert run is not None
+    registered = f"; registered as {version[0]} v{version[1]}" if version else "; nothing registered"
+    best_run = best.user_attrs.get("mlflow_run_id", "")
+    best_is = f"best trial {best.number} ({metric}={best.value:.4f}, run {best_run})"
+    mlflow.set_tag(NOTE_TAG, f"Sweep of study '{study.study_name}': {best_is}{registered}.")
+    links = "\n".join(f"- {line}" for line in current_links().lines((run.info.experiment_id, run.info.run_id), version))
+    mlflow.log_text(f"{sweep_report(study, metric)}\n## Open in the MLflow UI\n\n{links}\n", "sweep_report.md")

@@ -29,7 +29,7 @@ from mlops.search.checkpoints import trial_checkpoints
 from mlops.search.confirm import check_confirmation, confirm_best
 from mlops.search.console import NullConsole, SweepConsole, SweepInfo
 from mlops.search.plan import refuse_if_nothing_fits
-from mlops.search.report import best_trial, log_sweep_summary
+from mlops.search.report import best_trial, describe_sweep_run, log_sweep_summary
 from mlops.search.seeds import adapter_run_id
 from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_budget
 from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, WINNER_ATTR, SharedStudy, open_shared_study
@@ -150,7 +150,8 @@ def register_and_gate(
     except GateFailed as failed:
         mlflow.set_tag("promotion", f"rejected: {failed}"[:4000])
         return version.version, None, failed
-    mlflow.set_tag("promotion", f"{policy.after_sweep} -> v{version.version}")
+    moved = f"v{version.version} awaiting approval" if report.awaiting_approval else f"-> v{version.version}"
+    mlflow.set_tag("promotion", f"{policy.after_sweep} {moved}")
     return version.version, report, None
 
 
@@ -270,6 +271,7 @@ def _finalize(
             if policy is not None and shared.study.user_attrs.get(REGISTERED_ATTR) != best.number:
                 version, report, failed = register_and_gate(config, policy, adapter_run_id(best), best.number, link.parent_run_id, scratch)
                 shared.study.set_user_attr(REGISTERED_ATTR, best.number)
+            describe_sweep_run(shared.study, config.search.metric, best, (config.registry.model_name, version) if version else None)
             shared.study.set_user_attr(WINNER_ATTR, best.number)
         shared.study.set_user_attr(FINALIZED_ATTR, finished)
     return best, version, report, failed

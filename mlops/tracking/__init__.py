@@ -1,10 +1,12 @@
 """Tracking: the runs entry points log to (and how they end), the tracking-server preflight, the recorded environment
-and seeds, rank-0 logic for distributed launches, dataset inputs, `models:/` look-ups, and the names (`names`) of the tags,
-trial attributes and artifacts that join runs, trials and registered versions. The bottom layer, beside `mlops.config`."""
+and seeds, rank-0 logic for distributed launches, dataset inputs, `models:/` look-ups, links into the MLflow UI, and the
+names (`names`) of the tags, trial attributes and artifacts that join runs, trials and registered versions. The bottom
+layer, beside `mlops.config`."""
 
 from mlops.tracking.datasets import RUN_ARTIFACT_SCHEME, frame_digest, log_inputs, pandas_input
 from mlops.tracking.distributed import is_main_process, process_rank, world_size
 from mlops.tracking.environment import describe_environment, log_environment, seed_everything
+from mlops.tracking.links import UiLinks, current_links, describe_experiment, print_links
 from mlops.tracking.model_uris import registered_model, resolve_model_version
 from mlops.tracking.names import (
     ADAPTER_ARTIFACT,
@@ -132,12 +134,15 @@ __all__ = [
     "TRIAL_WORKER_RUN_ATTR",
     "WORKER_RUN_TAG",
     "ChildRun",
+    "UiLinks",
     "abandon_active_run",
     "buffer_async_logging",
     "check_tracking_server",
     "child_run",
+    "current_links",
     "default_system_metrics_interval",
     "describe_environment",
+    "describe_experiment",
     "ended",
     "entry_run",
     "frame_digest",
@@ -146,6 +151,7 @@ __all__ = [
     "log_inputs",
     "log_params_effective",
     "pandas_input",
+    "print_links",
     "process_rank",
     "redact_url",
     "registered_model",

@@ -53,6 +53,9 @@ def entry_run(experiment: str, run_name: str, tags: dict[str, str] | None = None
         # making it the active one (its runs and their children would go to Default); by id, it becomes active.
         mlflow.set_experiment(experiment_id=mlflow.set_experiment(experiment).experiment_id)
     with ended(mlflow.start_run(run_name=run_name, tags=tags)) as run:
+        from mlops.tracking.links import describe_experiment
+
+        describe_experiment(run.info.experiment_id)
         yield run
 
 

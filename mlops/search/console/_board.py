@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.search.console._base import SweepInfo
 from mlops.search.duplicates import DUPLICATE_OF_ATTR
-from mlops.tracking import INFEASIBLE_TAG, TRIAL_RUN_ATTR, redact_url
+from mlops.tracking import INFEASIBLE_TAG, TRIAL_RUN_ATTR, UiLinks
 
 if TYPE_CHECKING:
     import optuna
@@ -35,10 +35,9 @@ def params_text(params: Mapping[str, Any]) -> str:
 
 def open_command(info: SweepInfo) -> str:
     """How to look at the parent run: its page on a tracking server, or `mlflow ui` over the local store."""
-    uri = redact_url(info.tracking_uri)
-    if uri.startswith(("http://", "https://")):
-        return f"{uri.rstrip('/')}/#/experiments/{info.experiment_id}/runs/{info.parent_run_id}"
-    return f"mlflow ui --backend-store-uri {uri}"
+    links = UiLinks(info.tracking_uri)
+    page = links.run(info.experiment_id, info.parent_run_id)
+    return page if links.start_command is None else f"{links.start_command}, then {page}"
 
 
 def is_infeasible(trial: optuna.trial.FrozenTrial) -> bool:
