@@ -137,7 +137,7 @@ def test_several_seeds_each_stop_and_the_parent_counts_the_epochs_saved(tracking
     data["dataset"]["max_samples"] = 300
     data["training"] |= {"epochs": 3, "early_stopping": {"patience": 1, "min_delta": NEVER_IMPROVES}}
     data["search"] |= {"n_trials": 1, "seeds_per_trial": 2, "gap_threshold": 0.0}
-    data["registry"]["policy"] = str(TESTS.parent / "registry" / "tiny-detector.yaml")
+    data["registry"]["policy"] = str(TESTS / "registry" / "tiny-detector.yaml")
     path = write(tmp_path / "seeds.yaml", yaml.safe_dump(data))
     assert main(["sweep", "--config", str(path)]) == 0
 
