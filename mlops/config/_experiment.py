@@ -58,6 +58,12 @@ class ExperimentConfig:
         searchable = spec.metric_names("eval")
         if self.search.metric not in searchable:
             errors.append(f"search.metric: '{self.search.metric}' is not produced by {self.task}; use one of {', '.join(searchable)}")
+        stopping = self.training.early_stopping
+        if stopping is not None and stopping.metric is not None and stopping.metric not in searchable:
+            errors.append(
+                f"training.early_stopping.metric: '{stopping.metric}' is not logged by {self.task} at evaluation; "
+                f"use one of {', '.join(searchable)}"
+            )
         if not spec.generates:
             decoding = [k for k in self.search.space if k in DECODING_PARAMETERS]
             generating = ", ".join(name for name in task_names() if spec_for(name).generates)

@@ -132,6 +132,10 @@ class SearchConfig:
     keep_finished_checkpoints: bool = field(
         default=False, metadata=_help("keep a trial's checkpoints after it ends, instead of deleting them")
     )
+    gap_threshold: float = field(
+        default=0.1,
+        metadata=_help("the report and the console flag a trial whose generalization_gap (train - validation) exceeds this"),
+    )
 
     def check(self, path: str) -> list[str]:
         errors = []
@@ -144,6 +148,8 @@ class SearchConfig:
             errors.append(f"{path}.heartbeat_interval: must be >= 1 second, got {self.heartbeat_interval}")
         if self.keep_checkpoints < 0:
             errors.append(f"{path}.keep_checkpoints: must be >= 0 (0 saves no checkpoint), got {self.keep_checkpoints}")
+        if not self.gap_threshold >= 0:
+            errors.append(f"{path}.gap_threshold: must be >= 0, got {self.gap_threshold}")
         if self.checkpoint_dir is not None and not self.checkpoint_dir.strip():
             errors.append(f"{path}.checkpoint_dir: give a folder or `mlflow`, or leave it out (beside the study)")
         for name in self.space:

@@ -25,6 +25,7 @@ HYPERPARAMETERS = (
     "lora_dropout",
     "warmup_ratio",
     "weight_decay",
+    "label_smoothing",
     "seed",
     "gradient_accumulation_steps",
     "lr_scheduler",
@@ -78,6 +79,25 @@ class ModelConfig:
 
 
 @dataclass
+class EarlyStoppingConfig:
+    """Stop a run when its validation metric stops improving, and keep the adapter of its best evaluation."""
+
+    patience: int = field(default=1, metadata=_help("evaluations (epochs) without an improvement of min_delta before training stops"))
+    min_delta: float = field(default=0.0, metadata=_help("the least change of the metric that counts as an improvement"))
+    metric: str | None = field(
+        default=None, metadata=_help("the eval_* metric watched (and whose train_* twin measures the gap); default: search.metric")
+    )
+
+    def check(self, path: str) -> list[str]:
+        errors = []
+        if self.patience < 1:
+            errors.append(f"{path}.patience: must be >= 1, got {self.patience}")
+        if not (self.min_delta >= 0 and math.isfinite(self.min_delta)):
+            errors.append(f"{path}.min_delta: must be >= 0, got {self.min_delta}")
+        return errors
+
+
+@dataclass
 class TrainingConfig:
     learning_rate: float = field(default=3e-5, metadata=_help("peak learning rate of AdamW (the guide: 1e-5..5e-5)"))
     batch_size: int = field(default=16, metadata=_help("examples per device and step (the guide: 8..32)"))
@@ -86,7 +106,10 @@ class TrainingConfig:
     lora_alpha: int = field(default=16, metadata=_help("LoRA scaling numerator (scale = alpha / r)"))
     lora_dropout: float = field(default=0.1, metadata=_help("dropout on the LoRA path"))
     warmup_ratio: float = field(default=0.06, metadata=_help("share of the steps with a linearly rising learning rate"))
-    weight_decay: float = field(default=0.01, metadata=_help("AdamW weight decay"))
+    weight_decay: float = field(default=0.01, metadata=_help("AdamW weight decay (the guide: 0..0.1)"))
+    label_smoothing: float = field(
+        default=0.0, metadata=_help("share of the target probability spread over all labels (classification; the guide: 0..0.2)")
+    )
     seed: int = field(default=42, metadata=_help("seeds data order, initialisation and dropout (logged with every run)"))
     loraplus_lr_ratio: float = field(
         default=16.0,
@@ -131,6 +154,13 @@ class TrainingConfig:
         default="default",
         metadata=_help("how LoRA A and B start: default (B zero), gaussian, pissa (principal singular vectors), olora (QR)"),
     )
+    early_stopping: EarlyStoppingConfig | None = field(
+        default=None,
+        metadata=_help(
+            "stop when validation stops improving and keep the best evaluation's adapter, e.g. {patience: 1}; "
+            "also logs train_<metric> and generalization_gap; default: off (every epoch trains, the last adapter is kept)"
+        ),
+    )
 
     def check(self, path: str) -> list[str]:
         errors = []
@@ -163,7 +193,7 @@ class TrainingConfig:
         ):
             if getattr(self, name) < 1:
                 errors.append(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
-        for name in ("lora_dropout", "warmup_ratio"):
+        for name in ("lora_dropout", "warmup_ratio", "label_smoothing"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 errors.append(f"{path}.{name}: must be in [0, 1), got {getattr(self, name)}")
         if self.memory_budget_gib is not None and not self.memory_budget_gib > 0:

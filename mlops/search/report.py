@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.errors import SweepError
 from mlops.search.duplicates import DUPLICATE_OF_ATTR, original_of
-from mlops.tracking import SWEEP_REPORT_ARTIFACT, SWEEP_SUMMARY_ARTIFACT, TRIAL_RUN_ATTR
+from mlops.tracking import EPOCHS_SAVED_ATTR, GAP_ATTR, SWEEP_REPORT_ARTIFACT, SWEEP_SUMMARY_ARTIFACT, TRIAL_RUN_ATTR
 
 if TYPE_CHECKING:
     import optuna
@@ -52,7 +52,17 @@ def duplicate_savings(study: optuna.Study) -> dict[str, float]:
     }
 
 
-def sweep_report(study: optuna.Study, metric: str, top: int = 5) -> str:
+def early_stopping_savings(study: optuna.Study) -> dict[str, float]:
+    """The trial-epochs early stopping did not train, over the study's trials (0 without early stopping)."""
+    return {"epochs_saved_by_early_stopping": float(sum(t.user_attrs.get(EPOCHS_SAVED_ATTR, 0) for t in study.trials))}
+
+
+def overfitting(study: optuna.Study, threshold: float) -> list[optuna.trial.FrozenTrial]:
+    """Trials whose generalisation gap (train - validation at the kept evaluation) exceeds `threshold`."""
+    return [t for t in study.trials if t.user_attrs.get(GAP_ATTR, -float("inf")) > threshold]
+
+
+def sweep_report(study: optuna.Study, metric: str, top: int = 5, gap_threshold: float = 0.1) -> str:
     """A markdown report: best trial, the top configurations (duplicates left out), pruned/failed/duplicate counts,
     compute spent and compute the duplicates saved."""
     import optuna
@@ -74,6 +84,14 @@ def sweep_report(study: optuna.Study, metric: str, top: int = 5) -> str:
         f"Trials: {counts['n_complete']:.0f} complete, {counts['n_pruned']:.0f} pruned, {counts['n_failed']:.0f} failed.",
         f"Compute: {sum(_epochs(t) for t in study.trials)} trial-epochs, {wall:.0f} s of trial wall time.",
     ]
+    stopped = [t for t in study.trials if t.user_attrs.get(EPOCHS_SAVED_ATTR, 0) > 0]
+    if any(EPOCHS_SAVED_ATTR in t.user_attrs for t in study.trials):
+        epochs_saved = early_stopping_savings(study)["epochs_saved_by_early_stopping"]
+        lines.append(f"Early stopping: {len(stopped)} trials stopped early; saved {epochs_saved:.0f} trial-epochs.")
+    flagged = overfitting(study, gap_threshold)
+    if flagged:
+        gaps = ", ".join(f"trial {t.number} ({t.user_attrs[GAP_ATTR]:.3f})" for t in flagged)
+        lines.append(f"Generalisation gap above {gap_threshold:g} (train - validation): {gaps}.")
     if duplicates:
         pairs = ", ".join(f"trial {t.number} = trial {t.user_attrs[DUPLICATE_OF_ATTR]}" for t in duplicates)
         lines.append(
@@ -129,7 +147,7 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
     return original_of(study, study.best_trial)
 
 
-def log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTrial:
+def log_sweep_summary(study: optuna.Study, metric: str, gap_threshold: float = 0.1) -> optuna.trial.FrozenTrial:
     """Log the summary to the active (parent) run and return the best trial.
 
     Safe to repeat when a resumed study finishes again: the best trial goes into metrics and
@@ -137,7 +155,7 @@ def log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTr
     """
     import mlflow
 
-    mlflow.log_metrics(trial_counts(study) | duplicate_savings(study))
+    mlflow.log_metrics(trial_counts(study) | duplicate_savings(study) | early_stopping_savings(study))
     best = best_trial(study)
     mlflow.set_tags({f"best.{k}": str(v) for k, v in best.params.items()})
     mlflow.log_metrics(
@@ -148,7 +166,7 @@ def log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTr
         }
     )
     names = sorted({k for t in study.trials for k in t.params})
-    columns = ["trial", "state", metric, *names, "duplicate_of", "run_id"]
+    columns = ["trial", "state", metric, *names, "duplicate_of", GAP_ATTR, EPOCHS_SAVED_ATTR, "run_id"]
     rows = [
         [
             t.number,
@@ -156,12 +174,14 @@ def log_sweep_summary(study: optuna.Study, metric: str) -> optuna.trial.FrozenTr
             t.value,
             *(t.params.get(k) for k in names),  # None: the setting did not apply to that trial
             t.user_attrs.get(DUPLICATE_OF_ATTR),
+            t.user_attrs.get(GAP_ATTR),
+            t.user_attrs.get(EPOCHS_SAVED_ATTR),
             t.user_attrs.get(TRIAL_RUN_ATTR, ""),
         ]
         for t in study.trials
     ]
     mlflow.log_dict({"columns": columns, "data": rows}, SWEEP_SUMMARY_ARTIFACT)  # MLflow's table layout
-    mlflow.log_text(sweep_report(study, metric), SWEEP_REPORT_ARTIFACT)
+    mlflow.log_text(sweep_report(study, metric, gap_threshold=gap_threshold), SWEEP_REPORT_ARTIFACT)
     _log_plots(study)
     return best
 

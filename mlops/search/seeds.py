@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops.tracking import ADAPTER_RUN_ATTR, SEED_OF_TAG, TRIAL_RUN_ATTR, child_run, log_params_effective
+from mlops.tracking import ADAPTER_RUN_ATTR, GAP_ATTR, SEED_OF_TAG, TRIAL_RUN_ATTR, child_run, log_params_effective
 from mlops.train import Prepared, run_params, train_and_log
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ class SeedsResult:
     seeds: list[int]
     values: list[float]  # the search metric of each seed, in seed order
     run_ids: list[str]  # each seed's nested run; the first holds the adapter registered for the configuration
+    epochs_saved: int = 0  # seed-epochs early stopping did not train, over all seeds
+    gap: float | None = None  # the seeds' mean generalization_gap (with early stopping)
 
 
 def adapter_run_id(trial: optuna.trial.FrozenTrial) -> str:
@@ -106,5 +108,12 @@ def train_seeds(
         test[name] = statistics.fmean(r.test[name] for r in results)
     params = run_params(config.with_params({"seed": seeds[0]}), omit_params)
     log_params_effective({**params, "seeds": ",".join(map(str, seeds))})
-    mlflow.log_metrics({**validation, **spread, **test, "train_seconds": sum(r.train_seconds for r in results)})
-    return SeedsResult(validation, test, spread, list(seeds), [r.validation[metric] for r in results], run_ids)
+    stopped = [r.stopping for r in results if r.stopping is not None]
+    gaps = [s.gap for s in stopped if s.gap is not None]
+    gap = statistics.fmean(gaps) if gaps else None
+    stopping = {"epochs_run": float(sum(s.epochs_run for s in stopped))} if stopped else {}
+    if gap is not None:
+        stopping[GAP_ATTR] = gap
+    mlflow.log_metrics({**validation, **spread, **test, **stopping, "train_seconds": sum(r.train_seconds for r in results)})
+    values = [r.validation[metric] for r in results]
+    return SeedsResult(validation, test, spread, list(seeds), values, run_ids, sum(s.epochs_saved for s in stopped), gap)

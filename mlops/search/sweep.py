@@ -265,7 +265,7 @@ def _finalize(
             return None, None, None, None
         version, report, failed = None, None, None
         with _on_parent(link):
-            best = log_sweep_summary(shared.study, config.search.metric)
+            best = log_sweep_summary(shared.study, config.search.metric, config.search.gap_threshold)
             if config.search.confirm_top_k:
                 best = confirm_best(shared.study, config, prepared, scratch, link)
             if policy is not None and shared.study.user_attrs.get(REGISTERED_ATTR) != best.number:
@@ -394,7 +394,15 @@ def _sweep_info(config: ExperimentConfig, run_name: str, shared: SharedStudy, li
     search = config.search
     name, budget = shared.study.study_name, trial_budget(search)
     return SweepInfo(
-        run_name, name, budget, search.metric, search.direction, link.parent_run_id, link.experiment_id, mlflow.get_tracking_uri()
+        run_name,
+        name,
+        budget,
+        search.metric,
+        search.direction,
+        link.parent_run_id,
+        link.experiment_id,
+        mlflow.get_tracking_uri(),
+        search.gap_threshold,
     )
 
 

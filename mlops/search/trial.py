@@ -22,6 +22,8 @@ from mlops.tracking import (
     ADAPTER_RUN_ATTR,
     DUPLICATE_RUN_TAG,
     DUPLICATE_TAG,
+    EPOCHS_SAVED_ATTR,
+    GAP_ATTR,
     RETRY_OF_TAG,
     TRIAL_RUN_ATTR,
     TRIAL_WORKER_RUN_ATTR,
@@ -113,9 +115,7 @@ def run_trial_as_child_run(
                 return train_and_log(cfg, prepared, out, report, {*omit, *fixed}, plan)
 
             result = train_within_memory(trial_config, train)  # out of memory: a smaller batch, or pruned (`search.on_oom`)
-            if isinstance(result, SeedsResult):
-                trial.set_user_attr("seed_values", result.values)
-                trial.set_user_attr(ADAPTER_RUN_ATTR, result.run_ids[0])  # registered: its adapter and test scores are one model's
+            _record_result(trial, result)
         except optuna.TrialPruned as pruned:
             at_epoch = {"pruned_at_epoch": str(pruned_at[-1])} if pruned_at else {}
             mlflow.set_tags({"pruned": "true", **at_epoch, "pruned_reason": str(pruned)})
@@ -124,6 +124,23 @@ def run_trial_as_child_run(
             discard(link.checkpoints, trial.number, created.run_id, lost)
     trial.set_user_attr("test_metrics", result.test)
     return result.validation[config.search.metric]
+
+
+def _record_result(trial: optuna.Trial, result: FinetuneResult | SeedsResult) -> None:
+    """What the trial's attributes keep of its result: with several seeds, each seed's value and the run whose adapter
+    stands for the trial; with early stopping, the trial-epochs it saved and the generalisation gap (the sweep's
+    report and console show them)."""
+    if isinstance(result, SeedsResult):
+        trial.set_user_attr("seed_values", result.values)
+        trial.set_user_attr(ADAPTER_RUN_ATTR, result.run_ids[0])  # registered: its adapter and test scores are one model's
+        saved, gap = result.epochs_saved, result.gap
+    elif result.stopping is not None:
+        saved, gap = result.stopping.epochs_saved, result.stopping.gap
+    else:
+        return
+    trial.set_user_attr(EPOCHS_SAVED_ATTR, saved)
+    if gap is not None:
+        trial.set_user_attr(GAP_ATTR, gap)
 
 
 def _create_trial_run(

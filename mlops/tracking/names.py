@@ -8,6 +8,8 @@ carry these exact strings), so each is spelt here once. The values never change;
 TRIAL_RUN_ATTR = "mlflow_run_id"  # the trial's child run
 TRIAL_WORKER_RUN_ATTR = "mlflow_worker_run_id"  # the run of the worker that ran the trial
 ADAPTER_RUN_ATTR = "mlflow_adapter_run_id"  # the seed run whose adapter stands for the trial (several seeds: the first)
+EPOCHS_SAVED_ATTR = "epochs_saved_by_early_stopping"  # trial-epochs (over all seeds) early stopping did not train
+GAP_ATTR = "generalization_gap"  # train - validation of the watched metric at the kept evaluation (seeds: their mean)
 
 # --- Run tags ---------------------------------------------------------------------------------------------------------
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own: what nests a child run under its parent

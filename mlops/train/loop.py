@@ -22,6 +22,7 @@ from mlops.tracking import is_main_process, seed_everything
 from mlops.train._compat import checkpointing_argument
 from mlops.train.checkpoints import CheckpointPlan, save_callback, trainer_arguments
 from mlops.train.device import pick_device
+from mlops.train.early_stopping import StoppingOutcome, best_adapter_callback
 from mlops.train.tasks._base import TaskInputs, TrainingSets
 from mlops.train.telemetry import TrainingTelemetry
 
@@ -49,6 +50,7 @@ class FinetuneResult:
     metrics: dict[str, float] = field(default_factory=dict)  # other run metrics (e.g. truncation counts)
     documents: dict[str, Any] = field(default_factory=dict)  # JSON artifacts by file name (e.g. the confusion matrix)
     tables: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # MLflow tables by file name (e.g. predictions)
+    stopping: StoppingOutcome | None = None  # with `training.early_stopping`: epochs run and saved, the evaluation kept
 
 
 def _loraplus_optimizer(model: torch.nn.Module, hp: TrainingConfig) -> torch.optim.Optimizer:
@@ -145,6 +147,7 @@ def run_trainer(
     evaluated; with it, the final weights are always evaluated, also when `max_steps` ends mid-epoch. The run's
     telemetry (peak memory, `sets.throughput` per second, MFU) goes to the active MLflow run. With `checkpoints`, a
     checkpoint is saved at each evaluation point, and training resumes from `checkpoints.resume_from` if given.
+    `sets.stopper` (`mlops.train.early_stopping.best_adapter_callback`) stops training early and keeps the best state.
     """
     import time
 
@@ -164,6 +167,7 @@ def run_trainer(
             lr_scheduler_kwargs={"num_cycles": hp.num_cycles} if hp.lr_scheduler == "cosine_with_restarts" else None,
             warmup_steps=hp.warmup_ratio,
             weight_decay=hp.weight_decay,
+            label_smoothing_factor=hp.label_smoothing,
             **checkpointing_argument(hp.gradient_checkpointing),
             eval_strategy="epoch" if sets.validation is not None else "no",
             train_sampling_strategy="group_by_length" if sets.group_by_length else "random",
@@ -183,6 +187,12 @@ def run_trainer(
         )
         curves = _mlflow_callback(reporter, metric)
         telemetry = TrainingTelemetry(model, device, sets.throughput)
+        callbacks = [curves, telemetry.callback]
+        stopper = sets.stopper
+        if stopper is not None:  # before the checkpoint upload: it writes its best state into each checkpoint folder
+            callbacks.append(stopper)
+        if checkpoints is not None:
+            callbacks.append(save_callback(checkpoints))
         trainer = (sets.trainer_class or Trainer)(
             model=model,
             args=args,
@@ -191,9 +201,11 @@ def run_trainer(
             data_collator=sets.collator,
             compute_metrics=sets.compute_metrics,
             optimizers=(_loraplus_optimizer(model, hp), None),
-            callbacks=[curves, telemetry.callback] if checkpoints is None else [curves, telemetry.callback, save_callback(checkpoints)],
+            callbacks=callbacks,
         )
         resume_from = str(checkpoints.resume_from) if checkpoints and checkpoints.resume_from else None
+        if stopper is not None:
+            stopper.attach(trainer, checkpoints.resume_from if checkpoints else None)
         start = time.perf_counter()
         with telemetry.measuring():
             if verbose():
@@ -225,11 +237,17 @@ def fit(
     model, structure = task.build_model(inputs)
     trainable, total = count_parameters(model)
     sets = task.training_sets(inputs)
+    sets.stopper = stopper = _stopper(inputs, sets)
+    stopping: StoppingOutcome | None = None
     with run_trainer(model, inputs.hp, sets, reporter, config.search.metric, checkpoints) as (trainer, curves, train_seconds):
         last_eval, last_step = dict(curves.last_eval), trainer.state.global_step
+        if stopper is not None:  # the best evaluation's adapter is the one scored, logged and registered
+            stopping = stopper.restore_best(model)
+            last_eval = dict(stopping.best_eval) or last_eval
         scores = task.score(inputs, trainer, last_eval, sets)
-    if scores.validation != last_eval and is_main_process():  # full-validation scores supersede the last curve point
-        mlflow.log_metrics(scores.validation, step=last_step)
+    kept = {} if stopping is None or stopping.best_step == last_step else stopping.best_train  # the kept point's twin, last
+    if (scores.validation != dict(curves.last_eval) or kept) and is_main_process():  # final scores supersede the last curve point
+        mlflow.log_metrics({**scores.validation, **kept}, step=last_step)
     save_adapter(model, tokenizer, output_dir, config, task.card(inputs), structure.initial_adapter)
     mlflow.flush_async_logging()
     return FinetuneResult(
@@ -239,10 +257,21 @@ def fit(
         trainable_params=trainable,
         total_params=total,
         train_seconds=train_seconds,
-        metrics={**sets.metrics, **scores.metrics, **structure.metrics()},
+        metrics={**sets.metrics, **scores.metrics, **structure.metrics(), **(stopping.metrics() if stopping else {})},
         documents={**scores.documents, **structure.documents()},
         tables=scores.tables,
+        stopping=stopping,
     )
+
+
+def _stopper(inputs: TaskInputs, sets: TrainingSets) -> Any:
+    """With `training.early_stopping`: the callback that stops early and keeps the best evaluation's adapter."""
+    settings = inputs.hp.early_stopping
+    if settings is None or sets.validation is None:
+        return None
+    metric = settings.metric or inputs.config.search.metric
+    higher_is_better = next(m.higher_is_better for m in inputs.config.spec.validation if m.name == metric)
+    return best_adapter_callback(settings, metric, higher_is_better, sets.train_probe)
 
 
 def save_adapter(
@@ -281,4 +310,8 @@ def save_adapter(
 
 
 def hyperparameters_as_params(hp: TrainingConfig) -> dict[str, Any]:
-    return {k: v for k, v in asdict(hp).items() if v is not None}
+    """The training settings as run params; early stopping's as `early_stopping_<key>` (absent: off)."""
+    params = {k: v for k, v in asdict(hp).items() if v is not None and k != "early_stopping"}
+    if hp.early_stopping is not None:
+        params |= {f"early_stopping_{k}": v for k, v in asdict(hp.early_stopping).items() if v is not None}
+    return params

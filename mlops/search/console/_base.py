@@ -23,6 +23,7 @@ class SweepInfo:
     parent_run_id: str
     experiment_id: str
     tracking_uri: str
+    gap_threshold: float = 0.1  # a finished trial whose generalisation gap exceeds this is flagged
 
 
 class SweepConsole(Protocol):

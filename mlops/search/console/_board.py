@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.search.console._base import SweepInfo
 from mlops.search.duplicates import DUPLICATE_OF_ATTR
-from mlops.tracking import INFEASIBLE_TAG, TRIAL_RUN_ATTR, UiLinks
+from mlops.tracking import EPOCHS_SAVED_ATTR, GAP_ATTR, INFEASIBLE_TAG, TRIAL_RUN_ATTR, UiLinks
 
 if TYPE_CHECKING:
     import optuna
@@ -158,12 +158,24 @@ def finished_lines(board: Board, trial: optuna.trial.FrozenTrial, study_trials: 
     return lines + _outcome_lines(board, trial)
 
 
+def _stopping_text(trial: optuna.trial.FrozenTrial, gap_threshold: float) -> str:
+    """With early stopping: the epochs it saved, and the generalisation gap (flagged above `gap_threshold`)."""
+    text = ""
+    saved = trial.user_attrs.get(EPOCHS_SAVED_ATTR, 0)
+    if saved:
+        text += f", stopped early ({saved} epochs saved)"
+    gap = trial.user_attrs.get(GAP_ATTR)
+    if gap is not None:
+        text += f", gap {gap:+.3f}" + (f" OVERFITTING (> {gap_threshold:g})" if gap > gap_threshold else "")
+    return text
+
+
 def _outcome_lines(board: Board, trial: optuna.trial.FrozenTrial, whose: str = "") -> list[str]:
     new_best = board.finish(trial)
     seconds = f" in {trial.duration.total_seconds():.1f} s" if trial.duration is not None else ""
     outcome = _state(trial)
     if trial.state.name == "COMPLETE":
-        outcome += f": {board.info.metric}={_value(trial.value)}"
+        outcome += f": {board.info.metric}={_value(trial.value)}" + _stopping_text(trial, board.info.gap_threshold)
     elif trial.state.name == "PRUNED" and trial.intermediate_values:
         outcome += f" after epoch {max(trial.intermediate_values)}"
     elif trial.state.name == "FAIL" and "fail_reason" in trial.user_attrs:

@@ -49,6 +49,8 @@ class TrainingSets:
     group_by_length: bool = False
     metrics: dict[str, float] = field(default_factory=dict)  # e.g. what encoding had to truncate
     throughput: Literal["tokens", "samples"] = "tokens"  # what the run's throughput counts (train_<unit>_per_second)
+    train_probe: Any = None  # with early stopping: training examples, as many as validation's, scored at each evaluation
+    stopper: Any = None  # set by `fit` with early stopping: the callback that stops early and keeps the best state
 
 
 @dataclass
@@ -82,6 +84,13 @@ class Task(ABC):
     @abstractmethod
     def card(self, inputs: TaskInputs) -> dict[str, Any]:
         """What the adapter card records for serving, beside the task and the base model."""
+
+
+def probe_indices(train_size: int, size: int, seed: int) -> list[int]:
+    """`size` training examples (all, if fewer), drawn once with `seed`: the sample the generalisation gap is measured on."""
+    import random
+
+    return sorted(random.Random(seed).sample(range(train_size), min(size, train_size)))
 
 
 _TASKS: dict[str, Task] = {}

@@ -12,7 +12,7 @@ from mlops.tasks.classification import SPEC
 from mlops.tracking import CONFUSION_MATRIX_ARTIFACT, PER_EXAMPLE_ARTIFACT
 from mlops.train.device import pick_device
 from mlops.train.structure import adapt, calibration_batch
-from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets
+from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, probe_indices
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -34,6 +34,11 @@ class _Encoded:
             {**{k: enc[k][i] for k in enc.keys()}, "labels": split.labels[i]}  # noqa: SIM118 (BatchEncoding)
             for i in range(len(split))
         ]
+
+    def subset(self, indices: list[int]) -> _Encoded:
+        sample = object.__new__(_Encoded)
+        sample.rows = [self.rows[i] for i in indices]
+        return sample
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -92,8 +97,18 @@ class Classification(Task):
 
         train, validation, test = encoded(data.train), encoded(data.validation), encoded(data.test)
         collator = DataCollatorWithPadding(tokenizer)
+        probe = None
+        if inputs.hp.early_stopping is not None:
+            probe = train.subset(probe_indices(len(train), len(validation), inputs.hp.seed))
         return TrainingSets(
-            train, validation, collator, test, _compute_metrics, eval_batch_size=max(64, inputs.hp.batch_size), throughput="samples"
+            train,
+            validation,
+            collator,
+            test,
+            _compute_metrics,
+            eval_batch_size=max(64, inputs.hp.batch_size),
+            throughput="samples",
+            train_probe=probe,
         )
 
     def score(self, inputs: TaskInputs, trainer: Any, last_eval: dict[str, float], sets: TrainingSets) -> Scores:

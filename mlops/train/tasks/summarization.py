@@ -27,7 +27,7 @@ from mlops.tasks.summarization import SPEC
 from mlops.tracking import PER_EXAMPLE_ARTIFACT, PREDICTIONS_ARTIFACT
 from mlops.train.device import pick_device
 from mlops.train.structure import adapt
-from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets
+from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, probe_indices
 
 if TYPE_CHECKING:
     import torch
@@ -254,18 +254,25 @@ def score_generation(
 
 
 def _generative_trainer(
-    tokenizer: PreTrainedTokenizerBase, subset: PairSplit, gen: GenerationConfig, settings: DecodingSettings, units: TextTokenizer
+    tokenizer: PreTrainedTokenizerBase,
+    subset: PairSplit,
+    scoring: Scoring,
+    train_subset: PairSplit | None = None,
 ) -> Any:
-    """A `Trainer` whose evaluation adds ROUGE on generated summaries of a fixed validation subset."""
+    """A `Trainer` whose evaluation adds ROUGE on generated summaries of a fixed validation subset (and, predicting
+    with prefix `train_probe`, of `train_subset`: the generalisation gap's training side)."""
     from transformers import Trainer
+
+    generated = {"eval": subset, "train_probe": train_subset}
 
     class GenerativeTrainer(Trainer):  # type: ignore[misc]
         def evaluation_loop(self, *args: Any, **kwargs: Any) -> Any:
             output = super().evaluation_loop(*args, **kwargs)
             prefix = kwargs.get("metric_key_prefix", "eval")
-            if prefix == "eval":
+            examples = generated.get(prefix)
+            if examples is not None:
                 model: Any = self.model
-                metrics, _ = score_generation(model, tokenizer, subset, Scoring(gen, settings, units), prefix)
+                metrics, _ = score_generation(model, tokenizer, examples, scoring, prefix)
                 output.metrics.update(metrics)  # type: ignore[union-attr]  # always a dict from evaluation_loop
             return output
 
@@ -308,11 +315,24 @@ class Summarization(Task):
         val_rows, val_stats = once_per_split(
             data.validation, (*key, gen.eval_subset), lambda: encode_pairs(tokenizer, subset.documents, subset.summaries, *budgets)
         )
+        probe, train_subset = None, None
+        if hp.early_stopping is not None:  # generation is costly: the gap is measured on eval_subset training examples
+            chosen = probe_indices(len(train_rows), len(val_rows), hp.seed)
+            probe = _Rows([train_rows[i] for i in chosen])
+            train_subset = PairSplit(
+                [train.documents[i] for i in chosen],
+                [train.summaries[i] for i in chosen],
+                [train.key_terms[i] for i in chosen] if train.key_terms else [],
+                train.source,
+            )
         return TrainingSets(
             _Rows(train_rows),
             _Rows(val_rows),
             make_collator(tokenizer, packing=gen.packing),
-            trainer_class=_generative_trainer(tokenizer, subset, gen, decoding_settings(gen, hp.seed), text_tokenizer_of(data)),
+            trainer_class=_generative_trainer(
+                tokenizer, subset, Scoring(gen, decoding_settings(gen, hp.seed), text_tokenizer_of(data)), train_subset
+            ),
+            train_probe=probe,
             eval_batch_size=max(8, hp.batch_size),
             group_by_length=gen.group_by_length,
             metrics={**train_stats.as_metrics("train"), **val_stats.as_metrics("eval_subset")},
