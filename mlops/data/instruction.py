@@ -11,6 +11,7 @@ column are errors naming the rows. A conversation without an assistant turn and 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,10 @@ class _Problems:
 
     def add(self, reason: str, row: int) -> None:
         self.rows.setdefault(reason, []).append(row)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _turns(value: Any) -> list[Any] | None:
@@ -175,7 +180,7 @@ def _conversations(frame: pd.DataFrame, cfg: DatasetConfig, where: str, source: 
     if cfg.messages_column is not None:
         turns = [_conversation(v, problems, row) for v, row in zip(frame[cfg.messages_column], frame[ROW], strict=True)]
     else:
-        prompts, responses = (frame[c].where(frame[c].notna(), None) for c in (cfg.prompt_column, cfg.response_column))
+        prompts, responses = ([None if _missing(v) else v for v in frame[c]] for c in (cfg.prompt_column, cfg.response_column))
         turns = [_pair(p, r, cfg.system_prompt, problems, row) for p, r, row in zip(prompts, responses, frame[ROW], strict=True)]
     _apply_rules(frame, problems, cfg, where, source, report)
     kept = [t is not None for t in turns]
