@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlops.data import split_digest
+from mlops.data.instruction import InstructionData
 from mlops.errors import SummarizationConfigError
 from mlops.evaluate.generation import DecodingSettings, check_budget, generate_from_ids, token_ids
 from mlops.evaluate.metrics import rouge
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from mlops.data import TaskData
-    from mlops.data.instruction import ConversationSplit, InstructionData
+    from mlops.data.instruction import ConversationSplit
 
 Turn = Mapping[str, str]
 
@@ -180,8 +182,6 @@ def generate_responses(  # noqa: PLR0913  # `generate_summaries`' arguments, wit
 
 
 def _instruction_data(data: TaskData) -> InstructionData:
-    from mlops.data.instruction import InstructionData
-
     if not isinstance(data, InstructionData):
         raise TypeError(f"instruction metrics need instruction data, got {type(data).__name__}")
     return data
@@ -212,8 +212,6 @@ def retrieval_baseline(data: TaskData, seed: int = 0) -> dict[str, float]:
 
 def instruction_per_example(data: TaskData, values: Mapping[str, Sequence[float]]) -> dict[str, Any]:
     """The `per_example/test.json` document: each scored test example's exact match, token F1 and ROUGE-L."""
-    from mlops.data import split_digest
-
     loaded = _instruction_data(data)
     n = len(next(iter(values.values())))
     scores = PerExampleScores(
