@@ -35,7 +35,7 @@ def test_callers_never_compare_task_names() -> None:
     assert not found, found
 
 
-@pytest.mark.parametrize("name", ["classification", "summarization"])
+@pytest.mark.parametrize("name", ["classification", "summarization", "instruction"])
 def test_every_reference_of_a_spec_resolves(name: str) -> None:
     spec = spec_for(name)
     assert callable(resolve(spec.loader)) and callable(resolve(spec.baseline))
@@ -52,47 +52,55 @@ def test_the_metric_tables_are_the_ones_of_earlier_releases() -> None:
         *("test_rougeL", "test_rouge1", "test_rouge2", "test_key_term_recall"),
     )
     resampled = {m for m, s in METRICS.items() if s.per_example}
-    assert resampled == {"test_f1", "test_precision", "test_recall", "test_rougeL", "test_key_term_recall"}
+    assert resampled == {
+        "test_f1",
+        "test_precision",
+        "test_recall",
+        "test_rougeL",
+        "test_key_term_recall",
+        "test_token_f1",
+        "test_exact_match",
+    }
     assert METRICS["eval_rouge2"].baseline == "baseline_validation_rouge2" and METRICS["test_loss"].baseline is None
     assert not METRICS["eval_loss"].higher_is_better
     assert {f"test_{m.name}" for m in CLASSIFICATION_METRICS} <= set(spec_for("classification").metric_names("test"))
 
 
 @pytest.fixture
-def instruction() -> Iterator[TaskSpec]:
-    """A third task, declared as its spec and registered with one line, as `mlops/tasks/<name>.py` would."""
+def toy() -> Iterator[TaskSpec]:
+    """Another task, declared as its spec and registered with one line, as `mlops/tasks/<name>.py` would."""
     spec = replace(
         SUMMARIZATION,
-        name="instruction",
-        validation=(bounded("eval", "exact_match"), bounded("eval", "token_f1"), bounded("eval", "rougeL"), loss("eval")),
-        test=(bounded("test", "exact_match", per_example=True), bounded("test", "token_f1"), bounded("test", "rougeL", per_example=True)),
+        name="toy",
+        validation=(bounded("eval", "toy_match"), bounded("eval", "toy_f1"), bounded("eval", "rougeL"), loss("eval")),
+        test=(bounded("test", "toy_match", per_example=True), bounded("test", "toy_f1"), bounded("test", "rougeL", per_example=True)),
     )
     register(spec)
     yield spec
     unregister(spec.name)
 
 
-def test_a_registered_task_is_known_to_the_config_the_metrics_and_the_policies(instruction: TaskSpec, tmp_path: Path) -> None:
-    assert "instruction" in task_names()
-    assert SEARCH_METRICS["instruction"] == ("eval_exact_match", "eval_token_f1", "eval_rougeL", "eval_loss")
-    assert METRICS["test_exact_match"].per_example and "eval_token_f1" in METRICS
-    assert Gate("test_exact_match", min=0.5, on="lower_bound").check("g") == []
+def test_a_registered_task_is_known_to_the_config_the_metrics_and_the_policies(toy: TaskSpec, tmp_path: Path) -> None:
+    assert "toy" in task_names()
+    assert SEARCH_METRICS["toy"] == ("eval_toy_match", "eval_toy_f1", "eval_rougeL", "eval_loss")
+    assert METRICS["test_toy_match"].per_example and "eval_toy_f1" in METRICS
+    assert Gate("test_toy_match", min=0.5, on="lower_bound").check("g") == []
 
     data = yaml.safe_load(TINY_CONFIG.read_text())
-    data |= {"task": "instruction", "search": {**data.get("search", {}), "metric": "eval_exact_match"}}
+    data |= {"task": "toy", "search": {**data.get("search", {}), "metric": "eval_toy_match"}}
     gates = "model_name: m\naliases:\n  staging:\n    gates:\n      - {metric: %s, min: 0.5}\n"
-    policy = write(tmp_path / "instruction-policy.yaml", gates % "test_exact_match")
+    policy = write(tmp_path / "toy-policy.yaml", gates % "test_toy_match")
     data["registry"] = {"model_name": "m", "policy": str(policy)}
     config = load_config(str(write(tmp_path / "c.yaml", yaml.safe_dump(data))))
-    assert config.spec is instruction and policy_for(config).model_name == "m"
+    assert config.spec is toy and policy_for(config).model_name == "m"
 
     write(policy, gates % "test_f1")
-    with pytest.raises(ConfigError, match="test_f1 is never logged by instruction; use one of eval_exact_match"):
+    with pytest.raises(ConfigError, match="test_f1 is never logged by toy; use one of eval_toy_match"):
         policy_for(config)
 
 
-def test_a_task_unregistered_is_unknown_again(instruction: TaskSpec) -> None:
-    unregister(instruction.name)
-    assert "instruction" not in SEARCH_METRICS and "test_exact_match" not in METRICS
-    with pytest.raises(ConfigError, match=r"^task: unknown task 'instructions' \("):
-        spec_for("instructions")
+def test_a_task_unregistered_is_unknown_again(toy: TaskSpec) -> None:
+    unregister(toy.name)
+    assert "toy" not in SEARCH_METRICS and "test_toy_match" not in METRICS
+    with pytest.raises(ConfigError, match=r"^task: unknown task 'toys' \("):
+        spec_for("toys")

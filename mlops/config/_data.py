@@ -44,6 +44,12 @@ class DatasetConfig:
     key_terms_column: str | None = field(
         default=None, metadata=_help("summarization: a JSON list of terms a summary must keep (for key_term_recall)")
     )
+    messages_column: str | None = field(
+        default=None, metadata=_help("instruction: a list of {role, content} turns (system, user, assistant); else prompt/response")
+    )
+    prompt_column: str = field(default="prompt", metadata=_help("instruction: the prompt, when messages_column is not set"))
+    response_column: str = field(default="response", metadata=_help("instruction: the response to the prompt"))
+    system_prompt: str | None = field(default=None, metadata=_help("instruction: a system turn put before each prompt/response pair"))
     splits: dict[str, str] = field(
         default_factory=dict, metadata=_help("given split files: train/validation/test -> path (overrides `path`)")
     )

@@ -175,32 +175,44 @@ def generate_summaries(  # noqa: PLR0913
     the positions it would have alone. Only the new tokens are decoded. The model is put in eval mode and
     its training mode restored afterwards.
     """
+    prompts = [prompt_ids(tokenizer, document, template, max_document_tokens)[0] for document in documents]
+    return generate_from_ids(model, tokenizer, prompts, settings, batch_size, "generating summaries")
+
+
+def generate_from_ids(  # the model, its prompts and how to decode them, batched, with a progress label
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[Sequence[int]],
+    settings: DecodingSettings,
+    batch_size: int = 8,
+    label: str = "generating",
+) -> list[str]:
+    """The text each prompt (token ids) continues with, generated as `generate_summaries` describes."""
     import torch
 
     check_budget("batch_size", batch_size)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad is None:
         raise SummarizationConfigError("the tokenizer has neither a pad_token nor an eos_token to pad prompts with")
-    prompts = [prompt_ids(tokenizer, document, template, max_document_tokens)[0] for document in documents]
     kwargs = {**settings.generate_kwargs(), "pad_token_id": pad, "eos_token_id": _stop_token_ids(model, tokenizer)}
     # Batches of similar prompt lengths waste little on padding; the results go back in input order.
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    summaries: list[str] = [""] * len(prompts)
+    texts: list[str] = [""] * len(prompts)
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), _seeded(settings.seed, model.device), step("generating summaries", len(order)) as progress:
+        with torch.inference_mode(), _seeded(settings.seed, model.device), step(label, len(order)) as progress:
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
                 input_ids, attention_mask = _left_padded([prompts[i] for i in batch], int(pad), model.device)
                 output = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)  # type: ignore[operator]
                 new_tokens = output[:, input_ids.shape[1] :]
                 for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), strict=True):
-                    summaries[i] = text.strip()
+                    texts[i] = text.strip()
                 progress.update(start + len(batch))
     finally:
         model.train(was_training)
-    return summaries
+    return texts
 
 
 def _left_padded(prompts: Sequence[Sequence[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,6 +15,7 @@ from mlflow.pyfunc.model import PythonModel
 
 from mlops.config import GenerationConfig
 from mlops.evaluate import decoding_settings, generate_summaries
+from mlops.evaluate.instruction import generate_responses
 from mlops.models import (
     half_precision_dtype,
     load_adapted_model,
@@ -100,3 +101,78 @@ class AdapterSummarizer(PythonModel):  # type: ignore[misc]
             self.model, self.tokenizer, documents, gen.template, gen.max_document_tokens, self.settings, gen.batch_size
         )
         return pd.DataFrame({"summary": summaries})
+
+
+def _payload_error(message: str) -> Exception:
+    """An error `mlflow models serve` answers with HTTP 400 (a bad request), not 500."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def _payload_turns(value: Any, row: int) -> list[dict[str, str]]:
+    """One `messages` cell as turns: a list (or its JSON text) of {role, content} with known roles."""
+    import json
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise _payload_error(f"messages, row {row}: not JSON, nor a list of {{role, content}} turns") from None
+    if hasattr(value, "tolist") and not isinstance(value, dict):
+        value = value.tolist()
+    if (
+        not isinstance(value, (list, tuple))
+        or not value
+        or not all(isinstance(t, dict) and isinstance(t.get("content"), str) for t in value)
+    ):
+        raise _payload_error(f"messages, row {row}: expected a non-empty list of {{role, content}} turns")
+    turns = [{"role": str(t.get("role")), "content": t["content"]} for t in value]
+    unknown = sorted({t["role"] for t in turns} - {"system", "user", "assistant"})
+    if unknown:
+        raise _payload_error(f"messages, row {row}: unknown role(s) {', '.join(unknown)}; use system, user, assistant")
+    return turns
+
+
+class AdapterInstructor(PythonModel):  # type: ignore[misc]
+    """Answers a `messages` column (a list of turns: the next assistant turn is generated) or a `prompt` column."""
+
+    def load_context(self, context: Any) -> None:
+        from transformers import AutoTokenizer
+
+        adapter_dir = Path(context.artifacts["adapter"])
+        card = read_card(adapter_dir)
+        base, self.base_precision = base_as_trained(card)
+        self.model: Any = load_adapted_model(base, adapter_dir, card)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
+        self.generation = GenerationConfig(**card["generation"])
+        self.settings = decoding_settings(self.generation, int(card.get("seed", 0)))
+        self.system_prompt: str | None = card.get("system_prompt")
+
+    def conversations(self, model_input: Any) -> list[list[dict[str, str]]]:
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame({"prompt": list(model_input)})
+        if "messages" in frame.columns and frame["messages"].notna().any():
+            return [_payload_turns(value, i) for i, value in enumerate(frame["messages"])]
+        if "prompt" not in frame.columns:
+            raise _payload_error(f"expected a 'messages' or a 'prompt' column, got {', '.join(map(str, frame.columns)) or 'none'}")
+        head = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        prompts = frame["prompt"]
+        bad = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
+        if bad:
+            raise _payload_error(f"prompt, row {bad[0]}: expected text, got {type(prompts.iloc[bad[0]]).__name__}")
+        return [[*head, {"role": "user", "content": p}] for p in prompts]
+
+    # `pd.DataFrame`: the signature stays the one inferred from the input example (see AdapterClassifier.predict).
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        gen = self.generation
+        responses = generate_responses(
+            self.model,
+            self.tokenizer,
+            self.conversations(model_input),
+            gen.template,
+            gen.max_document_tokens,
+            self.settings,
+            gen.batch_size,
+        )
+        return pd.DataFrame({"response": responses})

@@ -1,7 +1,7 @@
 """Tasks as specs: everything that differs between fine-tuning tasks, declared once per task and registered here.
 The bottom layer: it imports nothing of mlops but the errors, and nothing heavy. Adding a task: see `_spec.py`."""
 
-from mlops.tasks import classification, summarization
+from mlops.tasks import classification, instruction, summarization
 from mlops.tasks._registry import (
     GATE_METRICS,
     LOGGED_METRICS,
@@ -19,6 +19,7 @@ from mlops.tasks._spec import Column, MetricSpec, ServingSpec, TaskSpec, bounded
 
 register(classification.SPEC)
 register(summarization.SPEC)
+register(instruction.SPEC)
 
 __all__ = [
     "GATE_METRICS",
