@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from tests.helpers import ROOT
+from tests.helpers import mlflow_run
 
 pytestmark = pytest.mark.e2e
-
-
-def mlflow_run(tmp_path: Path, *params: str, entry_point: str = "sweep") -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
-    for inherited in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
-        env.pop(inherited, None)
-    mlflow = shutil.which("mlflow", path=env["PATH"])
-    assert mlflow, "the mlflow CLI must be installed beside this Python"
-    args = [mlflow, "run", str(ROOT), "-e", entry_point, "--env-manager", "local", "--experiment-name", "e2e"]
-    for p in params:
-        args += ["-P", p]
-    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
 
 
 def test_mlflow_run_sweep_end_to_end(tmp_path: Path) -> None:
@@ -56,15 +36,6 @@ def test_mlflow_run_sweep_end_to_end(tmp_path: Path) -> None:
     assert version.tags["gate.staging"] == "passed"
     assert version.tags["sweep_run_id"] == parent.info.run_id
     assert version.run_id in {c.info.run_id for c in children}
-
-
-def test_mlflow_run_bad_input_leaves_no_running_run(tmp_path: Path) -> None:
-    out = mlflow_run(tmp_path, "config=tests/configs/tiny.yaml", "n_trials=0")
-    assert out.returncode != 0
-    assert "search.n_trials: must be >= 1, got 0" in out.stderr and "Traceback" not in out.stderr
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("e2e").experiment_id])
-    assert runs and all(r.info.status == "FAILED" for r in runs)
 
 
 def test_mlflow_run_finetune_takes_over_the_project_run(tmp_path: Path) -> None:
