@@ -19,6 +19,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 
+# Markers that make a test slow whatever it does; `-m "not slow"` then also leaves out the GPU tests, which the
+# command line's `-m` no longer deselects through addopts' `-m 'not gpu'`.
+IMPLIES_SLOW = ("e2e", "postgres", "stack", "distributed", "gpu")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(name) for name in IMPLIES_SLOW):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def tracking(tmp_path: Path) -> Iterator[str]:
