@@ -12,7 +12,7 @@ import yaml
 from mlflow import MlflowClient
 
 from mlops.cli import main
-from tests.helpers import TESTS, TINY_CONFIG, TINY_SUMMARIZER, write
+from tests.helpers import TESTS, TINY_CONFIG, TINY_SUMMARIZER, isolated_store, mlflow_run, write
 
 
 def _config(tmp_path: Path, base: Path = TINY_CONFIG, **edits: object) -> Path:
@@ -228,20 +228,11 @@ def _nothing_changed() -> None:
     assert all(not model.aliases for model in client.search_registered_models())
 
 
+@pytest.mark.e2e
 def test_mlproject_value_that_is_not_a_number(tmp_path: Path) -> None:
     """`-P n_trials=abc` under `mlflow run`: the entry point fails with the one-line error, and its run ends FAILED."""
-    import os
-
-    from tests.helpers import ROOT, isolated_store
-
-    with isolated_store(tmp_path) as uri:
-        out = subprocess.run(
-            ["mlflow", "run", str(ROOT), "-e", "sweep", "-P", "n_trials=abc", "-P", "config=" + str(TINY_CONFIG), "--env-manager", "local"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**os.environ, "MLFLOW_TRACKING_URI": uri},
-        )
+    with isolated_store(tmp_path):
+        out = mlflow_run(tmp_path, "n_trials=abc", "config=" + str(TINY_CONFIG))
         assert out.returncode != 0
         assert "mlops sweep: error: " in out.stderr and "search.n_trials: expected an integer, got 'abc'" in out.stderr, out.stderr[-2000:]
         assert "Traceback" not in out.stderr.split("mlops sweep: error:")[0][-2000:]
