@@ -251,6 +251,7 @@ def test_real_process_exit_code_and_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_gate_failure_exits_2_and_moves_nothing(tracking: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _config(tmp_path, search__n_trials=1, training__max_steps=2)
     assert main(["sweep", "--config", str(path)]) == 0
@@ -262,6 +263,7 @@ def test_gate_failure_exits_2_and_moves_nothing(tracking: str, tmp_path: Path, c
     assert client.get_registered_model("tiny-detector").aliases == {"staging": 1}
 
 
+@pytest.mark.slow
 def test_sigterm_ends_the_run_killed_not_running(tracking: str) -> None:
     import os
     import signal

@@ -247,6 +247,7 @@ def test_mlflow_run_augment_then_finetune_on_its_output(tmp_path: Path, monkeypa
     mlflow.set_tracking_uri(None)
 
 
+@pytest.mark.slow
 def test_sweep_searches_augmentation_with_a_hyperparameter_and_a_structural_key(tracking: str, tmp_path: Path) -> None:
     from mlops.search import SweepOptions, run_sweep
 

@@ -80,6 +80,7 @@ def test_nf4_base_trains_its_lora_and_stays_4bit() -> None:
     assert not any(p.requires_grad for name, p in model.named_parameters() if "lora_" not in name)
 
 
+@pytest.mark.slow
 def test_qlora_summarizer_logs_an_adapter_only_model_that_gates_and_serves(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import bitsandbytes as bnb
 
@@ -120,6 +121,7 @@ def test_lora_variants_reach_peft() -> None:
     assert leaves == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
 
+@pytest.mark.slow
 def test_olora_adapter_is_saved_as_plain_lora_and_serves(tracking: str) -> None:
     config = _load(**{"training.lora_init": "olora", "training.lora_r": 4})
     run_id = run_finetune(config)  # type: ignore[arg-type]
@@ -129,6 +131,7 @@ def test_olora_adapter_is_saved_as_plain_lora_and_serves(tracking: str) -> None:
     _register_gate_serve(run_id, config)
 
 
+@pytest.mark.slow
 def test_deepseek_v3_summarizer_trains_gates_and_serves(tracking: str) -> None:
     config = _load(**{"model.source": "tiny-random-deepseek-v3"})
     run_id = run_finetune(config)  # type: ignore[arg-type]
@@ -140,6 +143,7 @@ def test_deepseek_v3_summarizer_trains_gates_and_serves(tracking: str) -> None:
     _register_gate_serve(run_id, config)
 
 
+@pytest.mark.slow
 def test_deepseek_v3_two_trial_sweep(tracking: str) -> None:
     config = load_config(
         str(TINY_SUMMARIZER), {"registry.policy": TINY_POLICY, "model.source": "tiny-random-deepseek-v3", "search.n_trials": 2}
@@ -201,6 +205,7 @@ def test_nf4_classifier_trains_its_lora_and_head_on_a_4bit_body() -> None:
     assert all(isinstance(m.base_layer, bnb.nn.Linear4bit) for m in targets), "the body must still be 4-bit after training"
 
 
+@pytest.mark.slow
 def test_qlora_classifier_logs_an_adapter_only_model_that_gates_and_serves(tracking: str) -> None:
     import bitsandbytes as bnb
 

@@ -49,6 +49,7 @@ def _trial(prepared: Prepared, tmp: Path, name: str, **training: object) -> dict
     return {k: v for k, v in metrics.items() if k.startswith(("eval_", "test_")) and not k.endswith(("_runtime", "_per_second"))}
 
 
+@pytest.mark.slow
 def test_a_trial_on_the_reused_base_matches_one_on_a_fresh_load(tracking: str, tmp_path: Path) -> None:
     mlflow.set_experiment("reuse")  # this test's store: not an experiment an earlier test left active
     prepared = prepare(load_config(str(TINY_CONFIG)))
@@ -102,6 +103,7 @@ def test_tokenised_splits_are_shared_until_a_setting_they_depend_on_changes() ->
     assert max(len(r["input_ids"]) for r in longer.train.rows) > max(len(r["input_ids"]) for r in first.train.rows)
 
 
+@pytest.mark.slow
 def test_a_sweep_loads_its_base_once(tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     loads: list[int] = []
     bert = resolve_source("tiny-random-bert")

@@ -202,6 +202,7 @@ def smollm2_cache(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[
     return cache, conversions
 
 
+@pytest.mark.slow
 def test_smollm2_converts_once_then_loads_from_the_cache(smollm2_cache: tuple[Path, list[Path]], monkeypatch: pytest.MonkeyPatch) -> None:
     cache, conversions = smollm2_cache
     assert len(conversions) == 1
@@ -221,6 +222,7 @@ def test_smollm2_converts_once_then_loads_from_the_cache(smollm2_cache: tuple[Pa
     assert default_causal_lm_targets(model) == ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
+@pytest.mark.slow
 def test_smollm2_greedy_generation_is_deterministic_and_sensible(
     smollm2_cache: tuple[Path, list[Path]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

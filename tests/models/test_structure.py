@@ -170,6 +170,7 @@ def test_lora_with_gate_and_pruning_reloads_through_a_logged_model(tracking: str
     assert (probabilities == expected).all()
 
 
+@pytest.mark.slow
 def test_prefix_tuning_trains_and_its_served_model_generates_with_the_prefix(tracking: str) -> None:
     from peft import PeftModelForCausalLM
     from safetensors.torch import load_file
@@ -223,6 +224,7 @@ def test_gradient_accumulation_and_checkpointing_reach_the_trainer(tracking: str
     assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters() if n in before)
 
 
+@pytest.mark.slow
 def test_structure_keys_are_searchable(tracking: str) -> None:
     from mlops.search import SweepOptions, run_sweep
 

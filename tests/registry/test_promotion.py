@@ -235,6 +235,7 @@ aliases:
 """
 
 
+@pytest.mark.slow
 def test_concurrent_promotions_serialise_through_the_ledger(store: str, tmp_path: Path) -> None:
     """Two processes promote two versions to one alias at the same moment: one final holder, both moves audited in
     order with distinct sequence numbers, the second moving from the first's version."""

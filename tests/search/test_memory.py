@@ -90,6 +90,7 @@ def _states(client: MlflowClient, result: Any) -> list[str]:
     return [t.state.name for t in optuna.load_study(study_name=result.study_name, storage=storage).trials]
 
 
+@pytest.mark.slow
 def test_halve_batch_retries_in_the_same_run_with_the_same_effective_batch(tracking: str, injected: Injection) -> None:
     seen, plan = injected
     plan["oom"] = lambda attempt, batch: batch > 8  # fits at 8 per device
@@ -124,6 +125,7 @@ def test_halve_batch_retries_in_the_same_run_with_the_same_effective_batch(track
     assert not {k for k in client.get_run(result.parent_run_id).data.metrics if k.startswith("system/")}, "only trial runs sample"
 
 
+@pytest.mark.slow
 def test_prune_policy_prunes_the_trial_and_the_sweep_goes_on(tracking: str, injected: Injection) -> None:
     seen, plan = injected
     plan["oom"] = lambda attempt, batch: attempt == 0
@@ -151,6 +153,7 @@ def test_prune_policy_prunes_the_trial_and_the_sweep_goes_on(tracking: str, inje
     assert all(ref() is None for ref in seen.models)
 
 
+@pytest.mark.slow
 def test_halving_down_to_batch_one_then_pruned(tracking: str, injected: Injection) -> None:
     seen, plan = injected
     plan["oom"] = lambda attempt, batch: True

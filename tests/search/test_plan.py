@@ -97,6 +97,7 @@ def _budgeted_config(tmp_path: Path, budget: float | None) -> Path:
     return write(tmp_path / "tiny-summarizer.yaml", yaml.safe_dump(data))
 
 
+@pytest.mark.slow
 def test_a_trial_beyond_the_budget_is_pruned_before_it_starts(tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     corners = plan_sweep(load_config(str(_budgeted_config(tmp_path, None)))).corners
     small, big = sorted(c.estimate.peak_gib for c in corners)

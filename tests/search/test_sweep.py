@@ -69,6 +69,7 @@ def test_sweep_builds_run_tree_and_promotes(tracking: str) -> None:
     assert ((out["probability"] >= 0.5) & (out["probability"] <= 1.0)).all()
 
 
+@pytest.mark.slow
 def test_failed_trial_is_recorded_and_sweep_goes_on(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import mlops.train.finetune
 
@@ -118,6 +119,7 @@ def test_samplers_are_seeded(sampler: str) -> None:
         assert all(p["learning_rate"] in (1e-4, 1e-3) for p in proposals[0])
 
 
+@pytest.mark.slow
 def test_a_seeded_sweep_repeats_its_trials(tracking: str) -> None:
     params = []
     for _ in range(2):
@@ -128,6 +130,7 @@ def test_a_seeded_sweep_repeats_its_trials(tracking: str) -> None:
     assert params[0] == params[1]
 
 
+@pytest.mark.slow
 def test_pruned_trial_ends_killed_with_its_curves(tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real = optuna.trial.Trial.should_prune
     monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: self.number == 1 or real(self))
@@ -171,6 +174,7 @@ def test_pruners_and_the_random_search_warning(caplog: pytest.LogCaptureFixture)
     assert "random search over 6 dimensions with 10 trials: use 50 or more" in caplog.text
 
 
+@pytest.mark.slow
 def test_nan_loss_fails_only_that_trial(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
@@ -202,6 +206,7 @@ def test_nan_loss_fails_only_that_trial(tracking: str, monkeypatch: pytest.Monke
     assert client.get_run(result.parent_run_id).data.metrics["n_failed"] == 1
 
 
+@pytest.mark.slow
 def test_grid_search_runs_each_point_once_and_finishes(tracking: str) -> None:
     config = load_config(str(TINY_CONFIG), {"search.n_trials": 9, "search.sampler": "grid", "training.max_steps": 1})
     result = run_sweep(config, SweepOptions(promote=False))
@@ -281,6 +286,7 @@ def test_the_configuration_key_covers_what_decides_a_result() -> None:
     assert key({}) != key({}, replace(data, test=data.validation)), "other data is another configuration"
 
 
+@pytest.mark.slow
 def test_grid_points_that_differ_only_in_what_does_not_apply_train_once(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import mlops.train.finetune
 
@@ -318,6 +324,7 @@ def test_grid_points_that_differ_only_in_what_does_not_apply_train_once(tracking
     assert [set(t.params) for t in study.trials if t.params["augment.multiplier"] == 0] == [{"augment.multiplier"}] * 2
 
 
+@pytest.mark.slow
 def test_a_forced_repeat_of_a_completed_configuration_trains_nothing(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import transformers
 
@@ -367,6 +374,7 @@ def test_a_forced_repeat_of_a_completed_configuration_trains_nothing(tracking: s
     assert again.best_trial == 0 and again.best_run_id == source.info.run_id
 
 
+@pytest.mark.slow
 def test_greedy_trials_never_carry_a_temperature(tracking: str) -> None:
     space = {
         "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "values": [1e-3]},

@@ -45,6 +45,7 @@ def _sweep_cmd(config: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "mlops", "sweep", "--config", str(config), *args]
 
 
+@pytest.mark.slow
 def test_sqlite_refuses_a_second_worker(tracking: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     first = open_shared_study(url, "s", direction="maximize")
@@ -62,6 +63,7 @@ def test_sqlite_refuses_a_second_worker(tracking: str, tmp_path: Path) -> None:
     open_shared_study(url, "s", direction="maximize").close()  # the lock is released with its holder
 
 
+@pytest.mark.slow
 def test_rerun_continues_the_study_under_the_same_parent(tracking: str) -> None:
     first = run_sweep(load_config(str(TINY_CONFIG), {"search.n_trials": 2}), SweepOptions(study_name="resume", promote=False))
     second = run_sweep(load_config(str(TINY_CONFIG), {"search.n_trials": 3}), SweepOptions(study_name="resume", promote=False))

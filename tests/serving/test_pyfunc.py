@@ -28,6 +28,8 @@ from tests.helpers import TINY_CONFIG, isolated_store
 MODEL = "tiny-detector"
 TEXTS = ["Your transfer of $20 to Anna was completed", "URGENT: verify your account now or it will be suspended"]
 
+pytestmark = pytest.mark.slow  # one sweep registers the version every test here reads; one test serves it over HTTP
+
 
 @dataclass
 class Registered:

@@ -65,6 +65,7 @@ def test_mlflow_run_sweep_on_the_tiny_llama(tmp_path: Path) -> None:
     assert version.run_id in {c.info.run_id for c in children} and version.tags["gate.staging"] == "passed"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("override", "expected"),
     [

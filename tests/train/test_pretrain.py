@@ -39,6 +39,7 @@ def changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> 
     return {k for k in before if not torch.equal(before[k], after[k])}
 
 
+@pytest.mark.slow
 def test_lora_pretrain_logs_a_merged_model_that_resolves_as_a_source(tracking: str, cache: Path) -> None:
     result = run_pretrain(tiny_config(**{"pretrain.mode": "lora"}))
 
@@ -85,6 +86,7 @@ def test_lora_pretrain_logs_a_merged_model_that_resolves_as_a_source(tracking: s
     assert source.load_tokenizer()(text)["input_ids"] == resolve_source("tiny-random-llama").load_tokenizer()(text)["input_ids"]
 
 
+@pytest.mark.slow
 def test_full_pretrain_under_mlflow_run_lowers_domain_perplexity(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """`mlflow run` hands over its run through MLFLOW_RUN_ID; the pretrain run must be that run."""
     client = MlflowClient()
@@ -189,6 +191,7 @@ def test_unknown_run_is_a_model_source_error(tracking: str) -> None:
         resolve_source("runs:/abc")
 
 
+@pytest.mark.slow
 def test_finetune_starts_from_the_pretrained_model(tracking: str) -> None:
     from mlops.train.finetune import run_finetune
 
