@@ -24,6 +24,7 @@ def _runs(client: MlflowClient, experiment: str) -> list:
     return client.search_runs([exp.experiment_id])
 
 
+@pytest.mark.slow
 def test_sweep_builds_run_tree_and_promotes(tracking: str) -> None:
     config = load_config(str(TINY_CONFIG), {"search.n_trials": 3})
     result = run_sweep(config, SweepOptions())
