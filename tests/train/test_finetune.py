@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import mlflow
+import pytest
 import torch
 from mlflow import MlflowClient
 
@@ -57,6 +58,7 @@ def test_training_changes_adapter_and_logs_curves(tracking: str, tmp_path: Path)
     assert {d.dataset.name for d in logged.inputs.dataset_inputs} == {"demo:fraud:train", "demo:fraud:validation", "demo:fraud:test"}
 
 
+@pytest.mark.slow  # two trainings
 def test_same_seed_same_result(tracking: str, tmp_path: Path) -> None:
     config = load_config(str(TINY_CONFIG), {"training.max_steps": 4})
     prepared = prepare(config)
