@@ -12,31 +12,8 @@ from sklearn.metrics import f1_score, precision_score, recall_score
 
 from mlops.errors import ConfigError, SplitMismatch
 from mlops.evaluate import PerExampleScores, classification_scores
-from mlops.registry import AliasPolicy, Compare, Gate, PromotionPolicy, decide, load_policy, metric_on_weights, paired_bootstrap
-from tests.helpers import write
-
-N = 300
-LABELS = [i % 2 for i in range(N)]
-
-
-def scores_with(correct: set[int], digest: str = "d0") -> PerExampleScores:
-    predictions = [y if i in correct else 1 - y for i, y in enumerate(LABELS)]
-    return PerExampleScores("classification", digest, [f"id{i}" for i in range(N)], LABELS, predictions, ["legit", "fraud"])
-
-
-CHAMPION = set(range(210))  # 70 % right
-CLEARLY_BETTER = set(range(270))  # 90 % right: fixes 60 of the champion's errors, breaks none
-MARGINALLY_BETTER = (CHAMPION - set(range(7))) | set(range(210, 220))  # fixes 10, breaks 7: 71 %
-
-
-def policy_for(model: str = "m", compare: Compare | None = None) -> PromotionPolicy:
-    return PromotionPolicy(
-        model_name=model,
-        aliases={
-            "staging": AliasPolicy([Gate("test_f1", min=0.5)]),
-            "production": AliasPolicy([Gate("test_f1", min=0.6)], compare=compare, candidate_from="staging"),
-        },
-    )
+from mlops.registry import AliasPolicy, Gate, decide, load_policy, metric_on_weights, paired_bootstrap
+from tests.helpers import CHAMPION, CLEARLY_BETTER, LABELS, MARGINALLY_BETTER, policy_for, scores_with, write
 
 
 def test_threshold_pass_and_fail() -> None:
