@@ -18,6 +18,7 @@ from mlops.train.finetune import run_finetune
 from tests.helpers import TESTS, TINY_SUMMARIZER, mlflow_run, write
 
 
+@pytest.mark.slow  # trains, then generates for ROUGE: about 15 CPU-seconds
 def test_finetune_trains_the_adapter_and_logs_rouge(tracking: str) -> None:
     run_id = run_finetune(load_config(str(TINY_SUMMARIZER)))
     client = MlflowClient()
