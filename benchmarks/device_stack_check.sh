@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 DEVICE_PACKAGES=(transformers==5.17.0 accelerate==1.15.0 huggingface_hub==1.33.0)
-TESTS=(tests/train/test_compat.py tests/test_training.py tests/test_qlora.py "tests/test_sweep.py::${SWEEP_TEST:-test_sweep_builds_run_tree_and_promotes}")
+TESTS=(tests/train/test_compat.py tests/train/test_finetune.py tests/models/test_quantization.py "tests/search/test_sweep.py::${SWEEP_TEST:-test_sweep_builds_run_tree_and_promotes}")
 start=$(date +%s)
 stack=$(mktemp -d)
 trap 'rm -rf "$stack"' EXIT

@@ -3,7 +3,7 @@
 A logged model carries its model-from-code file. Those written by release 0.1.0 import `mlops.structure`,
 `mlops.training`, `mlops.summarizer` and `mlops.summarization`, which no longer exist; each resolves here to a small
 module holding just the names those files use, taken from where they live now. Models logged since import
-`mlops.serving.pyfunc` only. tests/test_legacy_models.py loads 0.1.0 models through this.
+`mlops.serving.pyfunc` only. tests/serving/test_legacy_models.py loads 0.1.0 models through this.
 """
 
 from __future__ import annotations

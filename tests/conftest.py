@@ -1,45 +1,34 @@
-"""Shared fixtures: an isolated tracking store per test, the tiny test config, PostgreSQL and the tracking stack."""
+"""Shared fixtures: an isolated tracking store per test, PostgreSQL and the tracking stack; the `slow` marker on the
+tests that need a service, a subprocess or many trainings. Shared plain helpers live in tests/helpers.py."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:
-    from .services import Stack
+from tests.helpers import isolated_store
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
-TINY_CONFIG = TESTS / "configs" / "tiny.yaml"
+if TYPE_CHECKING:
+    from tests.services import Stack
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 
+# Markers that make a test slow whatever it does; `-m "not slow"` then also leaves out the GPU tests, which the
+# command line's `-m` no longer deselects through addopts' `-m 'not gpu'`.
+IMPLIES_SLOW = ("e2e", "postgres", "stack", "distributed", "gpu")
 
-@contextmanager
-def isolated_store(folder: Path) -> Iterator[str]:
-    """A SQLite tracking store in `folder`, which is also the working directory (per test: `tracking`; module-scoped
-    fixtures call it directly); no run left active and no experiment leaked afterwards."""
-    import mlflow
 
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.delenv("MLFLOW_RUN_ID", raising=False)
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        mlflow.set_tracking_uri(uri)
-        yield uri
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-        mlflow.set_tracking_uri(None)
-        for leaked in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):  # set_experiment exports the active experiment
-            os.environ.pop(leaked, None)
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(name) for name in IMPLIES_SLOW):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -49,16 +38,10 @@ def tracking(tmp_path: Path) -> Iterator[str]:
         yield uri
 
 
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A real PostgreSQL server on 127.0.0.1 for the whole session (databases `optuna` and `mlflow`)."""
-    from .services import postgres
+    from tests.services import postgres
 
     with postgres(databases=("optuna", "mlflow", "scratch")) as url:
         yield url
@@ -68,7 +51,7 @@ def postgres_url() -> Iterator[str]:
 def stack() -> Iterator[Stack]:
     """The tracking stack with basic auth for the whole session, started by `scripts/stack up --auth` on free ports
     and stopped at the end; or one already running whose env file $MLOPS_STACK_ENV names (then left running)."""
-    from .services import Stack, stack
+    from tests.services import Stack, stack
 
     reuse = os.environ.get("MLOPS_STACK_ENV")
     if reuse:

@@ -16,8 +16,7 @@ from mlflow import MlflowClient
 from mlops.config import load_config
 from mlops.train import peak_tflops, pick_device
 from mlops.train.finetune import prepare, train_and_log
-
-from .conftest import TESTS, TINY_CONFIG
+from tests.helpers import TINY_CONFIG, TINY_SUMMARIZER
 
 pytestmark = pytest.mark.gpu
 
@@ -28,7 +27,7 @@ def test_cuda_is_visible_and_picked() -> None:
     assert device == "cuda" and precision in ("bf16", "fp16")
 
 
-@pytest.mark.parametrize("config_file", [TINY_CONFIG, TESTS / "configs" / "tiny-summarizer.yaml"], ids=["classifier", "summarizer"])
+@pytest.mark.parametrize("config_file", [TINY_CONFIG, TINY_SUMMARIZER], ids=["classifier", "summarizer"])
 def test_training_on_cuda_changes_the_adapter(tracking: str, tmp_path: Path, config_file: Path) -> None:
     from safetensors.torch import load_file
 

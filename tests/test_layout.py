@@ -8,7 +8,7 @@ import importlib
 
 import yaml
 
-from .conftest import ROOT
+from tests.helpers import ROOT
 
 PACKAGE = ROOT / "mlops"
 

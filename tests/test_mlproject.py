@@ -9,8 +9,7 @@ import pytest
 import yaml
 
 from mlops.cli import _parser
-
-from .conftest import ROOT
+from tests.helpers import ROOT
 
 MLPROJECT = yaml.safe_load((ROOT / "MLproject").read_text())
 ENTRY_POINTS = MLPROJECT["entry_points"]

@@ -20,7 +20,7 @@ TRAINABLE_BYTES = 4 + 4 + 8
 FIXED_OVERHEAD_BYTES = int(0.5 * GIB)
 # Activations kept per token and layer beyond the linear layers' outputs, in hidden-size values: the norms' inputs
 # and the attention's softmax statistics; on GPU the two RMSNorms also keep their input upcast to fp32 (twice the
-# bytes of a 16-bit value each). Measured on CPU with autograd's saved-tensor hooks (tests/test_plan.py).
+# bytes of a 16-bit value each). Measured on CPU with autograd's saved-tensor hooks (tests/models/test_memory.py).
 _HIDDEN_UNITS_PER_LAYER = {"cpu": 2, "cuda": 6}
 
 

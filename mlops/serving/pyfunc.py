@@ -2,7 +2,7 @@
 
 This is the one module a logged model imports (its model-from-code file is two lines that name a class here), so it
 must keep its name and these class names across releases. What the classes do may change; older logged models load
-through the current code, and tests/test_legacy_models.py proves it for models logged by an earlier release.
+through the current code, and tests/serving/test_legacy_models.py proves it for models logged by an earlier release.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ To add a task (e.g. `instruction`):
    model-from-code file `mlops/serving/_pyfunc_<kind>.py` naming the pyfunc class, if the existing ones do not fit.
 3. Add ONE line to `mlops/tasks/__init__.py`: `register(<name>.SPEC)`.
 Config validation, the sweep's searchable metrics, the logged metrics, policy and gate validation, per-example
-comparison, the memory estimate and `mlops plan` then know the task; `tests/test_tasks.py` checks every reference.
+comparison, the memory estimate and `mlops plan` then know the task; `tests/tasks/test_registry.py` checks every reference.
 """
 
 from __future__ import annotations

@@ -19,8 +19,7 @@ from mlops.data.augment import Augmenter, augment_training_data, back_translatio
 from mlops.data.augment._text import Words
 from mlops.data.text import text_language
 from mlops.errors import ConfigError
-
-from ..conftest import TESTS, write
+from tests.helpers import TESTS, write
 
 KEEP = frozenset({"北辰公司", "30日"})
 POLICY = TESTS / "registry" / "tiny-detector.yaml"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ..conftest import ROOT, TESTS, TINY_CONFIG, write
+from tests.helpers import ROOT, TESTS, TINY_CONFIG, write
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 CHROMIUM = "/usr/bin/chromium"

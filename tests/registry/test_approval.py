@@ -14,10 +14,10 @@ from mlflow.entities.model_registry import ModelVersion
 
 from mlops.cli import main
 from mlops.errors import ConfigError, GateFailed
-from mlops.evaluate import PER_EXAMPLE_ARTIFACT, PerExampleScores, classification_scores
+from mlops.evaluate import PerExampleScores, classification_scores
 from mlops.registry import AliasPolicy, Gate, PromotionPolicy, history, load_policy, pending, promote_if_gates_pass, register_version
-
-from ..conftest import isolated_store, write
+from mlops.tracking import PER_EXAMPLE_ARTIFACT
+from tests.helpers import isolated_store, write
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,7 @@ from mlflow import MlflowClient
 
 from mlops.config import load_config
 from mlops.search import SweepOptions, run_sweep
-
-from ..conftest import TESTS
+from tests.helpers import TESTS
 
 TINY_SUMMARIZER_ZH = TESTS / "configs" / "tiny-summarizer-zh.yaml"
 

@@ -19,8 +19,7 @@ from mlops.cli import main
 from mlops.config import load_config
 from mlops.train import CheckpointPlan
 from mlops.train.finetune import prepare, train_and_log
-
-from ..conftest import TESTS, TINY_CONFIG, write
+from tests.helpers import TESTS, TINY_CONFIG, write
 
 TINY_SUMMARIZER = TESTS / "configs" / "tiny-summarizer.yaml"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"

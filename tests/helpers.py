@@ -1,0 +1,106 @@
+"""What the tests share, imported from here and never from another test file: the paths of the repository and of the
+test data, a file writer, an isolated tracking store, `mlflow run` in a subprocess, and per-example scores for gates."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from mlops.evaluate import PerExampleScores
+    from mlops.registry import Compare, PromotionPolicy
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+TINY_CONFIG = TESTS / "configs" / "tiny.yaml"
+TINY_SUMMARIZER = TESTS / "configs" / "tiny-summarizer.yaml"
+LEGAL = ROOT / "mlops" / "data" / "demo" / "legal"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def legal_rows(split: str = "validation", n: int = 6) -> list[dict[str, str]]:
+    """The first `n` rows of a split of the packaged legal summarisation data."""
+    with (LEGAL / f"{split}.csv").open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))[:n]
+
+
+@contextmanager
+def isolated_store(folder: Path) -> Iterator[str]:
+    """A SQLite tracking store in `folder`, which is also the working directory (per test: the `tracking` fixture;
+    module-scoped fixtures call it directly); no run left active and no experiment leaked afterwards."""
+    import mlflow
+
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.delenv("MLFLOW_RUN_ID", raising=False)
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        mlflow.set_tracking_uri(uri)
+        yield uri
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(None)
+        for leaked in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):  # set_experiment exports the active experiment
+            os.environ.pop(leaked, None)
+
+
+def mlflow_run(tmp_path: Path, *params: str, entry_point: str = "sweep") -> subprocess.CompletedProcess[str]:
+    """`mlflow run` of this project's `entry_point` with `-P` `params`, tracked in `tmp_path/mlflow.db` (experiment
+    `e2e`), from `tmp_path`, with this Python's scripts first on PATH and no run inherited."""
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    for inherited in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(inherited, None)
+    mlflow = shutil.which("mlflow", path=env["PATH"])
+    assert mlflow, "the mlflow CLI must be installed beside this Python"
+    args = [mlflow, "run", str(ROOT), "-e", entry_point, "--env-manager", "local", "--experiment-name", "e2e"]
+    for p in params:
+        args += ["-P", p]
+    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+
+
+# --- per-example scores for gates: 300 examples, a champion right on 70 % of them ---------------------------------------
+
+N = 300
+LABELS = [i % 2 for i in range(N)]
+
+
+def scores_with(correct: set[int], digest: str = "d0") -> PerExampleScores:
+    from mlops.evaluate import PerExampleScores
+
+    predictions = [y if i in correct else 1 - y for i, y in enumerate(LABELS)]
+    return PerExampleScores("classification", digest, [f"id{i}" for i in range(N)], LABELS, predictions, ["legit", "fraud"])
+
+
+CHAMPION = set(range(210))  # 70 % right
+CLEARLY_BETTER = set(range(270))  # 90 % right: fixes 60 of the champion's errors, breaks none
+MARGINALLY_BETTER = (CHAMPION - set(range(7))) | set(range(210, 220))  # fixes 10, breaks 7: 71 %
+
+
+def policy_for(model: str = "m", compare: Compare | None = None) -> PromotionPolicy:
+    from mlops.registry import AliasPolicy, Gate, PromotionPolicy
+
+    return PromotionPolicy(
+        model_name=model,
+        aliases={
+            "staging": AliasPolicy([Gate("test_f1", min=0.5)]),
+            "production": AliasPolicy([Gate("test_f1", min=0.6)], compare=compare, candidate_from="staging"),
+        },
+    )
