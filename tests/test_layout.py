@@ -44,7 +44,7 @@ def test_in_function_imports_of_mlops_only_in_the_cli() -> None:
     """The library imports its own modules at the top; only the CLI defers them, so that `mlops --help` stays fast."""
     nested = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.name == "cli.py" and path.parent == PACKAGE:
+        if path.parent == PACKAGE / "cli":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):

@@ -4,7 +4,8 @@ that `main` runs."""
 
 from mlops.search.console import NullConsole, PlainConsole, RichConsole, SweepConsole, SweepInfo, make_console
 from mlops.search.pipeline import PipelineOptions, PipelineResult, run_main
-from mlops.search.sweep import SweepOptions, SweepResult, default_storage, register_and_gate, run_sweep
+from mlops.search.registration import register_and_gate
+from mlops.search.sweep import SweepOptions, SweepResult, default_storage, run_sweep
 from mlops.search.trial import SweepLink, run_trial_as_child_run
 
 __all__ = [

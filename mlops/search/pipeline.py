@@ -22,7 +22,8 @@ from mlops.config import AUGMENT_PARAMETERS, STRUCTURE_PARAMETERS, ExperimentCon
 from mlops.errors import ConfigError, GateFailed
 from mlops.registry import policy_for
 from mlops.search.console import SweepConsole
-from mlops.search.sweep import SweepOptions, SweepResult, register_and_gate, run_sweep
+from mlops.search.registration import register_and_gate
+from mlops.search.sweep import SweepOptions, SweepResult, run_sweep
 from mlops.tracking import ENTRY_POINT_TAG, STAGE_SKIPPED_TAG, STAGE_TAG, ended, entry_run, log_environment, log_params_effective
 from mlops.train import log_data_checks, prepare
 

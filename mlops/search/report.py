@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.errors import SweepError
 from mlops.search.duplicates import DUPLICATE_OF_ATTR, original_of
-from mlops.tracking import EPOCHS_SAVED_ATTR, GAP_ATTR, SWEEP_REPORT_ARTIFACT, SWEEP_SUMMARY_ARTIFACT, TRIAL_RUN_ATTR
+from mlops.tracking import EPOCHS_SAVED_ATTR, GAP_ATTR, SWEEP_REPORT_ARTIFACT, SWEEP_SUMMARY_ARTIFACT, TRIAL_RUN_ATTR, current_links
+from mlops.tracking.links import NOTE_TAG
 
 if TYPE_CHECKING:
     import optuna
@@ -191,13 +192,10 @@ def describe_sweep_run(study: optuna.Study, metric: str, best: optuna.trial.Froz
     report with links that open the MLflow UI's model-training view."""
     import mlflow
 
-    from mlops.tracking import current_links
-    from mlops.tracking.links import NOTE_TAG
-
     run = mlflow.active_run()
     assert run is not None
     registered = f"; registered as {version[0]} v{version[1]}" if version else "; nothing registered"
-    best_run = best.user_attrs.get("mlflow_run_id", "")
+    best_run = best.user_attrs.get(TRIAL_RUN_ATTR, "")
     best_is = f"best trial {best.number} ({metric}={best.value:.4f}, run {best_run})"
     mlflow.set_tag(NOTE_TAG, f"Sweep of study '{study.study_name}': {best_is}{registered}.")
     links = "\n".join(f"- {line}" for line in current_links().lines((run.info.experiment_id, run.info.run_id), version))

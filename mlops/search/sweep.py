@@ -24,29 +24,23 @@ from mlops.config import ExperimentConfig
 from mlops.data import dataset_lineage, log_dataset_inputs
 from mlops.errors import ConfigError, GateFailed
 from mlops.evaluate import baseline_metrics
-from mlops.registry import lineage_tags, policy_for, promote_if_gates_pass, register_version
+from mlops.registry import policy_for
 from mlops.search.checkpoints import trial_checkpoints
 from mlops.search.confirm import check_confirmation, confirm_best
 from mlops.search.console import NullConsole, SweepConsole, SweepInfo
 from mlops.search.plan import refuse_if_nothing_fits
+from mlops.search.registration import register_and_gate
 from mlops.search.report import best_trial, describe_sweep_run, log_sweep_summary
 from mlops.search.seeds import adapter_run_id
 from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_budget
 from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, WINNER_ATTR, SharedStudy, open_shared_study
 from mlops.search.trial import SweepLink, run_trial_as_child_run
 from mlops.search.worker import collecting_only_trial_objects, for_trials
-from mlops.serving import log_adapter_model
 from mlops.tracking import (
-    ADAPTER_ARTIFACT,
     ENTRY_POINT_TAG,
-    OPTUNA_TRIAL_TAG,
-    POLICY_TAG,
-    REGISTERED_VERSION_TAG,
     RETRIED_BY_TAG,
     ROLE_TAG,
-    SOURCE_RUN_TAG,
     SWEEP_PARENT_RUN_TAG,
-    SWEEP_RUN_TAG,
     TRIAL_RUN_ATTR,
     TRIAL_WORKER_RUN_ATTR,
     check_tracking_server,
@@ -121,38 +115,6 @@ def open_study(config: ExperimentConfig, storage: str | None, study_name: str) -
                 f"{mlflow.get_tracking_uri()} does not have; pick a new study_name"
             ) from None
     return shared
-
-
-def register_and_gate(
-    config: ExperimentConfig, policy: PromotionPolicy, best_run_id: str, trial_number: int, parent_run_id: str, scratch: Path
-) -> tuple[str, GateReport | None, GateFailed | None]:
-    """Log the best trial's adapter as a servable model, register it with its lineage, and apply the gate of
-    the policy's `after_sweep` alias (staging).
-
-    Tags go on the active run; a gate failure is returned (nothing moved), not raised.
-    """
-    import mlflow
-
-    adapter_dir = scratch / f"trial-{trial_number}"
-    if not adapter_dir.is_dir():  # best trial ran in an earlier session of a resumed study
-        adapter_dir = Path(
-            mlflow.artifacts.download_artifacts(run_id=best_run_id, artifact_path=ADAPTER_ARTIFACT, dst_path=str(scratch / "best"))
-        )
-    with mlflow.start_run(run_id=best_run_id, nested=True):
-        info = log_adapter_model(adapter_dir)
-    client = mlflow.MlflowClient()
-    tags = {SOURCE_RUN_TAG: best_run_id, SWEEP_RUN_TAG: parent_run_id, OPTUNA_TRIAL_TAG: str(trial_number), POLICY_TAG: policy.source_file}
-    tags |= lineage_tags(client, best_run_id, parent_run_id)
-    version = register_version(client, config.registry.model_name, info.model_uri, best_run_id, tags)
-    mlflow.set_tag(REGISTERED_VERSION_TAG, f"{version.name}/{version.version}")
-    try:
-        report = promote_if_gates_pass(client, policy, version, policy.after_sweep)
-    except GateFailed as failed:
-        mlflow.set_tag("promotion", f"rejected: {failed}"[:4000])
-        return version.version, None, failed
-    moved = f"v{version.version} awaiting approval" if report.awaiting_approval else f"-> v{version.version}"
-    mlflow.set_tag("promotion", f"{policy.after_sweep} {moved}")
-    return version.version, report, None
 
 
 def _close_orphaned_runs(shared: SharedStudy, failed: list[optuna.trial.FrozenTrial], link: SweepLink) -> None:

@@ -6,7 +6,7 @@ layer, beside `mlops.config`."""
 from mlops.tracking.datasets import RUN_ARTIFACT_SCHEME, frame_digest, log_inputs, pandas_input
 from mlops.tracking.distributed import is_main_process, process_rank, world_size
 from mlops.tracking.environment import describe_environment, log_environment, seed_everything
-from mlops.tracking.links import UiLinks, current_links, describe_experiment, print_links
+from mlops.tracking.links import UiLinks, current_links, describe_experiment, print_links, redact_url
 from mlops.tracking.model_uris import registered_model, resolve_model_version
 from mlops.tracking.names import (
     ADAPTER_ARTIFACT,
@@ -74,7 +74,6 @@ from mlops.tracking.runs import (
     ended,
     entry_run,
     log_params_effective,
-    redact_url,
 )
 from mlops.tracking.server import PREFLIGHT_TIMEOUT, abandon_active_run, check_tracking_server, server_gone_error
 

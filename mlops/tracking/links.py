@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from mlops.tracking.runs import redact_url
-
 MLFLOW_UI_DEFAULT = "http://127.0.0.1:5000"  # where `mlflow ui` listens unless told otherwise
 WORKFLOW = "workflowType=machine_learning"  # the UI's model-training view (runs table, model registry)
 NOTE_TAG = "mlflow.note.content"  # the description the UI shows on an experiment, a run or a model version
@@ -28,6 +26,19 @@ RUNS_EXPERIMENT_NOTE = (
 
 def _is_server(tracking_uri: str) -> bool:
     return tracking_uri.startswith(("http://", "https://"))
+
+
+def redact_url(url: str) -> str:
+    """A storage URL with any password replaced, safe to log as a param."""
+    if "@" not in url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL: drop the credentials part entirely
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
 @dataclass(frozen=True)

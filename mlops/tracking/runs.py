@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mlops.tracking.links import describe_experiment
 from mlops.tracking.names import PARENT_RUN_TAG
 from mlops.tracking.server import abandon_active_run, check_tracking_server, server_gone_error
 
@@ -53,8 +54,6 @@ def entry_run(experiment: str, run_name: str, tags: dict[str, str] | None = None
         # making it the active one (its runs and their children would go to Default); by id, it becomes active.
         mlflow.set_experiment(experiment_id=mlflow.set_experiment(experiment).experiment_id)
     with ended(mlflow.start_run(run_name=run_name, tags=tags)) as run:
-        from mlops.tracking.links import describe_experiment
-
         describe_experiment(run.info.experiment_id)
         yield run
 
@@ -128,19 +127,6 @@ def child_run(
     FAILED, or KILLED for `killed_by`)."""
     with ChildRun.create(experiment_id, parent_run_id, name, tags).started(killed_by) as run:
         yield run
-
-
-def redact_url(url: str) -> str:
-    """A storage URL with any password replaced, safe to log as a param."""
-    if "@" not in url:
-        return url
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a SQLAlchemy URL: drop the credentials part entirely
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
 def log_params_effective(params: dict[str, object]) -> None:
