@@ -50,12 +50,22 @@ def isolated_store(folder: Path) -> Iterator[str]:
         patch.delenv("MLFLOW_RUN_ID", raising=False)
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         mlflow.set_tracking_uri(uri)
+        _forget_active_experiment()
         yield uri
         while mlflow.active_run() is not None:
             mlflow.end_run()
         mlflow.set_tracking_uri(None)
         for leaked in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):  # set_experiment exports the active experiment
             os.environ.pop(leaked, None)
+        _forget_active_experiment()
+
+
+def _forget_active_experiment() -> None:
+    """MLflow keeps the experiment `set_experiment` chose in a module global, which outlives the store it belongs to:
+    a later test in the same process would log to an experiment id its own store does not have."""
+    import mlflow.tracking.fluent
+
+    mlflow.tracking.fluent._active_experiment_id = None
 
 
 def mlflow_run(tmp_path: Path, *params: str, entry_point: str = "sweep") -> subprocess.CompletedProcess[str]:

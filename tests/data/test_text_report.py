@@ -52,8 +52,7 @@ def _glyph_warnings(report: DataReport, path: Path) -> list[str]:
 def test_chinese_class_names_render_with_the_cjk_font(tmp_path: Path) -> None:
     report = _data("fraud-detection-zh").report
     family = report_module.label_font(list(report.label_ids))
-    if family is None:
-        pytest.skip("no CJK font installed (scripts/setup installs fonts-noto-cjk)")
+    assert family is not None, "no CJK font installed (scripts/setup installs fonts-noto-cjk)"
     assert "CJK" in family
     assert _glyph_warnings(report, tmp_path / "report.png") == []
     assert (tmp_path / "report.png").stat().st_size > 10_000

@@ -49,7 +49,7 @@ def test_policy_problems_are_all_reported_with_their_key_path(tmp_path: Path) ->
         "aliases.production.compare.n_bootstrap: must be >= 100, got 10",
         "aliases.production.compare: none of the gated metrics has per-example scores; name them in compare.metrics",
         "aliases.staging.gates[0].min: 1.2 is outside the range of test_f1 [0.0, 1.0]",
-        "aliases.staging.gates[1].metric: unknown metric 'test_acuracy' (did you mean 'test_recall'?)",
+        "aliases.staging.gates[1].metric: unknown metric 'test_acuracy' (did you mean 'test_exact_match'?)",
     ]
 
 
