@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from mlops.tasks import resolve, spec_for
 
@@ -20,6 +20,17 @@ if TYPE_CHECKING:
     from mlops.data import TaskData
     from mlops.models import ModelSource
     from mlops.train.structure import StructureReport
+
+
+_Data = TypeVar("_Data")
+
+
+def data_of(data: TaskData, kind: type[_Data], task: str) -> _Data:
+    """`data` as the kind of data `task` trains on; another kind is a bug in the caller (the loader the task's spec
+    names makes this kind)."""
+    if not isinstance(data, kind):
+        raise TypeError(f"the {task} task needs {kind.__name__}, got {type(data).__name__}")
+    return data
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from mlops.tasks.classification import SPEC
 from mlops.tracking import CONFUSION_MATRIX_ARTIFACT, PER_EXAMPLE_ARTIFACT
 from mlops.train.device import pick_device
 from mlops.train.structure import adapt, calibration_batch
-from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, probe_indices
+from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, data_of, probe_indices
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from mlops.config import ModelConfig, TrainingConfig
-    from mlops.data import ClassificationData, Split, TaskData
+    from mlops.data import ClassificationData, Split
     from mlops.models import ModelSource
     from mlops.train.structure import StructureReport
 
@@ -67,18 +67,16 @@ def build_classifier(
     return adapt(base, hp, SPEC.name, model.target_modules or default_lora_targets(base), heads, calibration)
 
 
-def _classification(data: TaskData) -> ClassificationData:
-
-    if not isinstance(data, ClassificationData):
-        raise TypeError(f"the classification task needs classification data, got {type(data).__name__}")
-    return data
-
-
 class Classification(Task):
     name = SPEC.name
 
     def build_model(self, inputs: TaskInputs) -> tuple[PreTrainedModel, StructureReport]:
-        data, hp, model_config, tokenizer = _classification(inputs.data), inputs.hp, inputs.config.model, inputs.tokenizer
+        data, hp, model_config, tokenizer = (
+            data_of(inputs.data, ClassificationData, SPEC.name),
+            inputs.hp,
+            inputs.config.model,
+            inputs.tokenizer,
+        )
         calibration = None
         if hp.prune_heads > 0:  # head importance is measured on the first training batch
             calibration = calibration_batch(tokenizer, data.train.texts, data.train.labels, model_config.max_length, hp.batch_size)
@@ -89,7 +87,7 @@ class Classification(Task):
     def training_sets(self, inputs: TaskInputs) -> TrainingSets:
         from transformers import DataCollatorWithPadding
 
-        data, tokenizer = _classification(inputs.data), inputs.tokenizer
+        data, tokenizer = data_of(inputs.data, ClassificationData, SPEC.name), inputs.tokenizer
         max_length = inputs.config.model.max_length
 
         def encoded(split: Split) -> _Encoded:
@@ -112,7 +110,7 @@ class Classification(Task):
         )
 
     def score(self, inputs: TaskInputs, trainer: Any, last_eval: dict[str, float], sets: TrainingSets) -> Scores:
-        data = _classification(inputs.data)
+        data = data_of(inputs.data, ClassificationData, SPEC.name)
         prediction = trainer.predict(sets.test, metric_key_prefix="test")
         predictions = prediction.predictions.argmax(-1).tolist()
         test = {k: float(v) for k, v in (prediction.metrics or {}).items() if k in TEST_METRICS}
@@ -123,4 +121,7 @@ class Classification(Task):
         return Scores(dict(last_eval), test, documents=documents)
 
     def card(self, inputs: TaskInputs) -> dict[str, Any]:
-        return {"label_names": _classification(inputs.data).label_names, "max_length": inputs.config.model.max_length}
+        return {
+            "label_names": data_of(inputs.data, ClassificationData, SPEC.name).label_names,
+            "max_length": inputs.config.model.max_length,
+        }

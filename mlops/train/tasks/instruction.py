@@ -15,14 +15,13 @@ from mlops.evaluate import decoding_settings
 from mlops.evaluate.instruction import conversation_ids, generate_responses, instruction_per_example, instruction_scores
 from mlops.tasks.instruction import SPEC
 from mlops.tracking import PER_EXAMPLE_ARTIFACT, PREDICTIONS_ARTIFACT
-from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets
-from mlops.train.tasks.summarization import IGNORE_INDEX, _Rows, build_causal_lm, make_collator
+from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, data_of
+from mlops.train.tasks.summarization import IGNORE_INDEX, _Rows, causal_lm_for, make_collator
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from mlops.config import GenerationConfig
-    from mlops.data import TaskData
     from mlops.evaluate import DecodingSettings
     from mlops.train.structure import StructureReport
 
@@ -98,23 +97,14 @@ def _generative_trainer(
     return GenerativeTrainer
 
 
-def _instruction(data: TaskData) -> InstructionData:
-    if not isinstance(data, InstructionData):
-        raise TypeError(f"the instruction task needs instruction data, got {type(data).__name__}")
-    return data
-
-
 class Instruction(Task):
     name = SPEC.name
 
     def build_model(self, inputs: TaskInputs) -> tuple[PreTrainedModel, StructureReport]:
-        if inputs.tokenizer.pad_token is None:
-            inputs.tokenizer.pad_token = inputs.tokenizer.eos_token
-        model = inputs.config.model
-        return build_causal_lm(inputs.source, inputs.hp, model.target_modules, model.quantization)
+        return causal_lm_for(inputs)
 
     def training_sets(self, inputs: TaskInputs) -> TrainingSets:
-        data, gen, hp, tokenizer = _instruction(inputs.data), inputs.gen, inputs.hp, inputs.tokenizer
+        data, gen, hp, tokenizer = data_of(inputs.data, InstructionData, SPEC.name), inputs.gen, inputs.hp, inputs.tokenizer
         train_rows, train_stats = encode_conversations(tokenizer, data.train.conversations, gen)
         subset = data.validation.first(gen.eval_subset)
         val_rows, val_stats = encode_conversations(tokenizer, subset.conversations, gen)
@@ -129,7 +119,7 @@ class Instruction(Task):
         )
 
     def score(self, inputs: TaskInputs, trainer: Any, last_eval: dict[str, float], sets: TrainingSets) -> Scores:
-        data, gen, tokenizer = _instruction(inputs.data), inputs.gen, inputs.tokenizer
+        data, gen, tokenizer = data_of(inputs.data, InstructionData, SPEC.name), inputs.gen, inputs.tokenizer
         model = trainer.model
         model.eval()
         settings = decoding_settings(gen, inputs.hp.seed)

@@ -27,14 +27,14 @@ from mlops.tasks.summarization import SPEC
 from mlops.tracking import PER_EXAMPLE_ARTIFACT, PREDICTIONS_ARTIFACT
 from mlops.train.device import pick_device
 from mlops.train.structure import adapt
-from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, probe_indices
+from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, data_of, probe_indices
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from mlops.config import GenerationConfig, TrainingConfig
-    from mlops.data import PairSplit, SummarizationData, TaskData, TextTokenizer
+    from mlops.data import PairSplit, SummarizationData, TextTokenizer
     from mlops.evaluate import DecodingSettings
     from mlops.models import ModelSource
     from mlops.train.structure import StructureReport
@@ -220,6 +220,15 @@ def build_causal_lm(
     return adapt(base, hp, SPEC.name, target_modules or default_causal_lm_targets(base), None)
 
 
+def causal_lm_for(inputs: TaskInputs) -> tuple[PreTrainedModel, StructureReport]:
+    """The causal LM a generative task trains (`build_causal_lm` on the config's model section); a tokenizer without
+    a pad token pads with its end-of-sequence token."""
+    if inputs.tokenizer.pad_token is None:
+        inputs.tokenizer.pad_token = inputs.tokenizer.eos_token
+    model = inputs.config.model
+    return build_causal_lm(inputs.source, inputs.hp, model.target_modules, model.quantization)
+
+
 @dataclass(frozen=True)
 class Scoring:
     """How generated summaries are made and scored: the generation section, the decoding settings, and the dataset's
@@ -279,13 +288,6 @@ def _generative_trainer(
     return GenerativeTrainer
 
 
-def _summarization(data: TaskData) -> SummarizationData:
-
-    if not isinstance(data, SummarizationData):
-        raise TypeError(f"the summarization task needs summarization data, got {type(data).__name__}")
-    return data
-
-
 def _head(split: PairSplit, n: int | None) -> PairSplit:
     """The first `n` examples of `split` (all of them for None)."""
     return PairSplit(split.documents[:n], split.summaries[:n], split.key_terms[:n], split.source)
@@ -300,13 +302,10 @@ class Summarization(Task):
     name = SPEC.name
 
     def build_model(self, inputs: TaskInputs) -> tuple[PreTrainedModel, StructureReport]:
-        if inputs.tokenizer.pad_token is None:
-            inputs.tokenizer.pad_token = inputs.tokenizer.eos_token
-        model = inputs.config.model
-        return build_causal_lm(inputs.source, inputs.hp, model.target_modules, model.quantization)
+        return causal_lm_for(inputs)
 
     def training_sets(self, inputs: TaskInputs) -> TrainingSets:
-        data, gen, hp, tokenizer = _summarization(inputs.data), inputs.gen, inputs.hp, inputs.tokenizer
+        data, gen, hp, tokenizer = data_of(inputs.data, SummarizationData, SPEC.name), inputs.gen, inputs.hp, inputs.tokenizer
         budgets = (gen.template, gen.max_document_tokens, gen.max_summary_tokens)
         key = ("pairs", id(tokenizer), *budgets)
         train = data.train
@@ -339,7 +338,7 @@ class Summarization(Task):
         )
 
     def score(self, inputs: TaskInputs, trainer: Any, last_eval: dict[str, float], sets: TrainingSets) -> Scores:
-        data, gen, tokenizer = _summarization(inputs.data), inputs.gen, inputs.tokenizer
+        data, gen, tokenizer = data_of(inputs.data, SummarizationData, SPEC.name), inputs.gen, inputs.tokenizer
         model = trainer.model
         model.eval()
         scoring, n = Scoring(gen, decoding_settings(gen, inputs.hp.seed), text_tokenizer_of(data)), gen.eval_examples
