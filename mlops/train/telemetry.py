@@ -10,6 +10,8 @@ import math
 import re
 import resource
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,27 +43,108 @@ PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
 Throughput = Literal["tokens", "samples"]
 
 
+_CLEAR_REFS = "/proc/self/clear_refs"
+_STATUS = "/proc/self/status"
+
+
+def _status_kib(field: str) -> int | None:
+    """A `Vm*` field of /proc/self/status in KiB, or None where the file or the field is missing."""
+    try:
+        with open(_STATUS) as status:
+            for line in status:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _resident_bytes() -> int | None:
+    kib = _status_kib("VmRSS")
+    if kib is not None:
+        return kib * 1024
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except Exception:
+        return None
+
+
+class _RssSampler:
+    """The resident set's peak since `restart`, sampled every few milliseconds by a daemon thread: what stands in for
+    the kernel's high-water mark where it cannot be reset (no /proc/self/clear_refs, as in some sandboxes)."""
+
+    def __init__(self, interval_s: float = 0.005) -> None:
+        self.interval_s = interval_s
+        self.peak = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def restart(self) -> None:
+        with self._lock:
+            self.peak = _resident_bytes() or 0
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._sample, name="mlops-rss-peak", daemon=True)
+            self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def read(self) -> int:
+        self._note(_resident_bytes() or 0)
+        return self.peak
+
+    def _note(self, rss: int) -> None:
+        with self._lock:
+            self.peak = max(self.peak, rss)
+
+    def _sample(self) -> None:
+        while True:
+            self._note(_resident_bytes() or 0)
+            time.sleep(self.interval_s)
+
+
+_SAMPLER = _RssSampler()
+
+
 def reset_peak_memory(device: str) -> None:
-    """Start measuring the peak afresh: CUDA's allocator statistics, or the process's resident-set high-water mark
-    (Linux resets it through /proc/self/clear_refs; elsewhere the peak stays the process's lifetime peak)."""
+    """Start measuring the peak afresh: CUDA's allocator statistics, or on CPU the address space's high-water mark
+    (`VmHWM`, which Linux resets through /proc/self/clear_refs). Where the kernel cannot reset it, a sampler of the
+    resident set takes over from then on."""
     if device == "cuda":
         import torch
 
         torch.cuda.reset_peak_memory_stats()
         return
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")
-    except OSError:
-        pass
+    if not _SAMPLER.running:
+        try:
+            with open(_CLEAR_REFS, "w") as refs:
+                refs.write("5")
+        except OSError:
+            pass
+        high, resident = _status_kib("VmHWM"), _status_kib("VmRSS")
+        if high is not None and resident is not None and high - resident < 8 * 1024:  # reset to the current set
+            return
+    _SAMPLER.restart()
 
 
 def peak_memory_gib(device: str) -> float:
-    """The peak since `reset_peak_memory`: tensors allocated on the CUDA device, or the process's resident set on CPU."""
+    """The peak since `reset_peak_memory`: tensors allocated on the CUDA device, or the process's resident set on CPU.
+
+    On Linux the CPU figure is the address space's high-water mark (`VmHWM`), not `getrusage`'s `ru_maxrss`: the
+    latter also keeps the mark of the moment a thread or a child of the process was reaped, so it may not come down
+    after a reset."""
     if device == "cuda":
         import torch
 
         return torch.cuda.max_memory_allocated() / GIB
+    if _SAMPLER.running:
+        return _SAMPLER.read() / GIB
+    high = _status_kib("VmHWM")
+    if high is not None:
+        return high * 1024 / GIB
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / GIB if sys.platform == "darwin" else peak * 1024 / GIB  # bytes on macOS, KiB on Linux
 

@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 from mlops.config import load_config
 from mlops.train import TrainingTelemetry, flops_per_token, peak_memory_gib, reset_peak_memory
+from mlops.train import telemetry as telemetry_module
 from mlops.train.finetune import prepare, train_and_log
 from tests.helpers import TINY_CONFIG, TINY_SUMMARIZER
 
@@ -26,7 +27,11 @@ def test_flops_per_token_counts_forward_backprop_path_and_weight_gradients() -> 
     assert flops_per_token(model) == 2 * 42 + 2 * 42 + 2 * 24
 
 
-def test_telemetry_counts_training_tokens_only_and_resets_the_peak() -> None:
+@pytest.mark.parametrize("kernel_resets", [True, False], ids=["clear_refs", "no_clear_refs"])
+def test_telemetry_counts_training_tokens_only_and_resets_the_peak(kernel_resets: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not kernel_resets:  # a kernel (or sandbox) without /proc/self/clear_refs: the resident-set sampler measures
+        monkeypatch.setattr(telemetry_module, "_CLEAR_REFS", "/nonexistent/clear_refs")
+        monkeypatch.setattr(telemetry_module, "_SAMPLER", telemetry_module._RssSampler())
     model = torch.nn.Sequential(torch.nn.Embedding(50, 4))
     telemetry = TrainingTelemetry(model, "cpu", "tokens")
     ids, mask = torch.ones(3, 5, dtype=torch.long), torch.tensor([[1] * 5, [1] * 2 + [0] * 3, [1] * 4 + [0]])
