@@ -19,18 +19,20 @@ if TYPE_CHECKING:
 
 @dataclass
 class RegistryConfig:
-    model_name: str
+    model_name: str = field(metadata=_help("the registered model the best version goes to"))
     policy: str = field(metadata=_help("a policy name under registry/ or a path to a policy YAML"))
 
 
 @dataclass
 class ExperimentConfig:
-    name: str
+    name: str = field(metadata=_help("the config's name: in run names (sweep-NAME), study names and the default experiment_name"))
     task: str = field(metadata={"help": "a registered task (mlops.tasks)", "choices": task_names, "unknown": unknown_task})
-    dataset: DatasetConfig
-    model: ModelConfig
-    registry: RegistryConfig
-    experiment_name: str | None = None
+    dataset: DatasetConfig = field(metadata=_help("where the data comes from, its columns, splits and contract"))
+    model: ModelConfig = field(metadata=_help("the base model and what LoRA adapts"))
+    registry: RegistryConfig = field(metadata=_help("the registered model and its promotion policy"))
+    experiment_name: str | None = field(
+        default=None, metadata=_help("the MLflow experiment of `mlops` commands (default: name; under `mlflow run`, the one MLflow chose)")
+    )
     training: TrainingConfig = field(default_factory=TrainingConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
