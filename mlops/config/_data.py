@@ -58,7 +58,7 @@ class DatasetConfig:
     validation_fraction: float = field(default=0.15, metadata=_help("share of the rows split off for validation when no splits are given"))
     test_fraction: float = field(default=0.2, metadata=_help("share of the rows split off for the held-out test when no splits are given"))
     max_samples: int | None = field(default=None, metadata=_help("cap on rows read, for quick runs"))
-    on_invalid: OnInvalid = field(default_factory=OnInvalid)
+    on_invalid: OnInvalid = field(default_factory=OnInvalid, metadata=_help("what the data contract does with rows it cannot use"))
     min_examples_per_class: int = field(default=5, metadata=_help("classification: fewest examples of each class in every split"))
     min_split_examples: int = field(default=20, metadata=_help("fewest examples in the validation and test splits"))
     text_tokenizer: Literal["auto", "words", "char", "jieba"] = field(
@@ -172,7 +172,9 @@ class AugmentConfig:
         default_factory=list, metadata=_help("words never replaced, moved or deleted (label-bearing terms), besides entity-like tokens")
     )
     seed: int | None = field(default=None, metadata=_help("default: training.seed"))
-    back_translation: BackTranslationConfig = field(default_factory=BackTranslationConfig)
+    back_translation: BackTranslationConfig = field(
+        default_factory=BackTranslationConfig, metadata=_help("the two translation models of back_translation")
+    )
 
     def check(self, path: str) -> list[str]:
         errors = []

@@ -33,12 +33,20 @@ class ExperimentConfig:
     experiment_name: str | None = field(
         default=None, metadata=_help("the MLflow experiment of `mlops` commands (default: name; under `mlflow run`, the one MLflow chose)")
     )
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    search: SearchConfig = field(default_factory=SearchConfig)
-    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
-    generation: GenerationConfig = field(default_factory=GenerationConfig)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    training: TrainingConfig = field(
+        default_factory=TrainingConfig, metadata=_help("hyperparameters and structure: the defaults a trial or `finetune` overrides")
+    )
+    search: SearchConfig = field(
+        default_factory=SearchConfig, metadata=_help("the sweep: its budget, sampler, pruner, metric and search space")
+    )
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig, metadata=_help("the staged practice run by `main`"))
+    generation: GenerationConfig = field(
+        default_factory=GenerationConfig, metadata=_help("prompts, truncation budgets and decoding of the generating tasks")
+    )
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig, metadata=_help("continued pre-training (`pretrain`)"))
+    augment: AugmentConfig = field(
+        default_factory=AugmentConfig, metadata=_help("training-data augmentation (`augment`, and trials that search it)")
+    )
     source_file: str = field(default="", init=False, metadata=_help("set by the loader: where this config came from"))
 
     def check(self, path: str) -> list[str]:
