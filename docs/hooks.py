@@ -156,14 +156,15 @@ def render_presets() -> str:
 # ---- the command line and the MLproject -------------------------------------------------------------------------
 
 
-def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    """Every leaf command, e.g. ("sweep",) and ("registry", "history")."""
+def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = (), about: str = "") -> Iterator[tuple[tuple[str, ...], str]]:
+    """Every leaf command with its one-line help, e.g. (("sweep",), "nested Optuna search; ...")."""
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     if not subs:
-        yield prefix
+        yield prefix, about
         return
+    helps = {a.dest: a.help or "" for a in subs[0]._choices_actions}
     for name, child in subs[0].choices.items():
-        yield from _commands(child, (*prefix, name))
+        yield from _commands(child, (*prefix, name), helps.get(name, ""))
 
 
 def _help_text(parse: Callable[[list[str]], Any], argv: list[str]) -> str:
@@ -186,9 +187,18 @@ def render_cli_reference() -> str:
 
     entry_points = yaml.safe_load((ROOT / "MLproject").read_text(encoding="utf-8"))["entry_points"]
     out: list[str] = []
-    for command in _commands(_parser()):
+    for command, about in _commands(_parser()):
         name = " ".join(command)
-        out += [f"### `mlops {name}`", "", "```text", _help_text(lambda argv: _parser().parse_args(argv), list(command)), "```", ""]
+        out += [
+            f"### `mlops {name}`",
+            "",
+            _cell(about[:1].upper() + about[1:]) + ".",
+            "",
+            "```text",
+            _help_text(lambda argv: _parser().parse_args(argv), list(command)),
+            "```",
+            "",
+        ]
         entry = entry_points.get(command[0]) if len(command) == 1 else None
         if entry:
             out += [f"MLproject: `mlflow run . -e {command[0]} --env-manager local -P NAME=VALUE`", ""]
@@ -197,7 +207,7 @@ def render_cli_reference() -> str:
                 default = spec.get("default", "") if isinstance(spec, dict) else spec
                 out.append(f"| `{param}` | {f'`{default}`' if default not in ('', None) else 'unset'} |")
             out.append("")
-    missing = sorted(set(entry_points) - {c[0] for c in _commands(_parser())})
+    missing = sorted(set(entry_points) - {c[0] for c, _ in _commands(_parser())})
     if missing:
         raise ValueError(f"MLproject entry points without an mlops command: {', '.join(missing)}")
     return "\n".join(out)
