@@ -39,12 +39,13 @@ def legal_rows(split: str = "validation", n: int = 6) -> list[dict[str, str]]:
 
 
 @contextmanager
-def isolated_store(folder: Path) -> Iterator[str]:
-    """A SQLite tracking store in `folder`, which is also the working directory (per test: the `tracking` fixture;
-    module-scoped fixtures call it directly); no run left active and no experiment leaked afterwards."""
+def isolated_store(folder: Path, uri: str | None = None) -> Iterator[str]:
+    """A SQLite tracking store in `folder` (or the tracking server at `uri`), `folder` being the working directory (per
+    test: the `tracking` fixture; module-scoped fixtures call it directly); no run left active and no experiment leaked
+    afterwards."""
     import mlflow
 
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    uri = uri or f"sqlite:///{folder / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         patch.delenv("MLFLOW_RUN_ID", raising=False)

@@ -36,7 +36,9 @@ class DatasetConfig:
             "or runs:/<run_id>/augmented (from `augment`)"
         )
     )
-    format: Literal["auto", "csv", "jsonl", "parquet", "disk", "hub"] = "auto"
+    format: Literal["auto", "csv", "jsonl", "parquet", "disk", "hub"] = field(
+        default="auto", metadata=_help("how `path` is read; auto: from its prefix or suffix (disk: a `datasets` directory)")
+    )
     text_column: str = field(default="text", metadata=_help("classification: the input text"))
     label_column: str = field(default="label", metadata=_help("classification: the class label"))
     document_column: str = field(default="document", metadata=_help("summarization: the text to summarise"))
@@ -53,10 +55,10 @@ class DatasetConfig:
     splits: dict[str, str] = field(
         default_factory=dict, metadata=_help("given split files: train/validation/test -> path (overrides `path`)")
     )
-    validation_fraction: float = 0.15
-    test_fraction: float = 0.2
+    validation_fraction: float = field(default=0.15, metadata=_help("share of the rows split off for validation when no splits are given"))
+    test_fraction: float = field(default=0.2, metadata=_help("share of the rows split off for the held-out test when no splits are given"))
     max_samples: int | None = field(default=None, metadata=_help("cap on rows read, for quick runs"))
-    on_invalid: OnInvalid = field(default_factory=OnInvalid)
+    on_invalid: OnInvalid = field(default_factory=OnInvalid, metadata=_help("what the data contract does with rows it cannot use"))
     min_examples_per_class: int = field(default=5, metadata=_help("classification: fewest examples of each class in every split"))
     min_split_examples: int = field(default=20, metadata=_help("fewest examples in the validation and test splits"))
     text_tokenizer: Literal["auto", "words", "char", "jieba"] = field(
@@ -96,12 +98,12 @@ class PretrainConfig:
     text_column: str = field(default="text", metadata=_help("the text column of JSONL/CSV inputs (demo data: its main text column)"))
     domain_fraction: float = field(default=0.5, metadata=_help("share of domain text in the training mix; the guide recommends >= 0.3"))
     heldout_fraction: float = field(default=0.1, metadata=_help("share of domain passages kept out for perplexity"))
-    mode: Literal["lora", "full"] = "lora"
+    mode: Literal["lora", "full"] = field(default="lora", metadata=_help("lora (merged into the weights at the end) or full fine-tuning"))
     block_size: int = field(default=128, metadata=_help("tokens per training block (passages are concatenated and cut)"))
-    learning_rate: float = 1e-4
-    batch_size: int = 4
-    max_steps: int = 40
-    seed: int = 42
+    learning_rate: float = field(default=1e-4, metadata=_help("peak learning rate of AdamW"))
+    batch_size: int = field(default=4, metadata=_help("blocks per step"))
+    max_steps: int = field(default=40, metadata=_help("optimizer steps"))
+    seed: int = field(default=42, metadata=_help("seeds the mix, the held-out split and training"))
 
     def check(self, path: str) -> list[str]:
         errors = []
@@ -143,8 +145,8 @@ class BackTranslationConfig:
         default=None, metadata=_help("model source translating back from the pivot language (e.g. Helsinki-NLP/opus-mt-de-en)")
     )
     batch_size: int = field(default=16, metadata=_help("texts translated together"))
-    max_new_tokens: int = 128
-    num_beams: int = 1
+    max_new_tokens: int = field(default=128, metadata=_help("tokens generated per translation"))
+    num_beams: int = field(default=1, metadata=_help("beams searched per translation (1: greedy)"))
 
     def check(self, path: str) -> list[str]:
         return [
@@ -170,7 +172,9 @@ class AugmentConfig:
         default_factory=list, metadata=_help("words never replaced, moved or deleted (label-bearing terms), besides entity-like tokens")
     )
     seed: int | None = field(default=None, metadata=_help("default: training.seed"))
-    back_translation: BackTranslationConfig = field(default_factory=BackTranslationConfig)
+    back_translation: BackTranslationConfig = field(
+        default_factory=BackTranslationConfig, metadata=_help("the two translation models of back_translation")
+    )
 
     def check(self, path: str) -> list[str]:
         errors = []

@@ -19,24 +19,34 @@ if TYPE_CHECKING:
 
 @dataclass
 class RegistryConfig:
-    model_name: str
+    model_name: str = field(metadata=_help("the registered model the best version goes to"))
     policy: str = field(metadata=_help("a policy name under registry/ or a path to a policy YAML"))
 
 
 @dataclass
 class ExperimentConfig:
-    name: str
+    name: str = field(metadata=_help("the config's name: in run names (sweep-NAME), study names and the default experiment_name"))
     task: str = field(metadata={"help": "a registered task (mlops.tasks)", "choices": task_names, "unknown": unknown_task})
-    dataset: DatasetConfig
-    model: ModelConfig
-    registry: RegistryConfig
-    experiment_name: str | None = None
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    search: SearchConfig = field(default_factory=SearchConfig)
-    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
-    generation: GenerationConfig = field(default_factory=GenerationConfig)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    dataset: DatasetConfig = field(metadata=_help("where the data comes from, its columns, splits and contract"))
+    model: ModelConfig = field(metadata=_help("the base model and what LoRA adapts"))
+    registry: RegistryConfig = field(metadata=_help("the registered model and its promotion policy"))
+    experiment_name: str | None = field(
+        default=None, metadata=_help("the MLflow experiment of `mlops` commands (default: name; under `mlflow run`, the one MLflow chose)")
+    )
+    training: TrainingConfig = field(
+        default_factory=TrainingConfig, metadata=_help("hyperparameters and structure: the defaults a trial or `finetune` overrides")
+    )
+    search: SearchConfig = field(
+        default_factory=SearchConfig, metadata=_help("the sweep: its budget, sampler, pruner, metric and search space")
+    )
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig, metadata=_help("the staged practice run by `main`"))
+    generation: GenerationConfig = field(
+        default_factory=GenerationConfig, metadata=_help("prompts, truncation budgets and decoding of the generating tasks")
+    )
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig, metadata=_help("continued pre-training (`pretrain`)"))
+    augment: AugmentConfig = field(
+        default_factory=AugmentConfig, metadata=_help("training-data augmentation (`augment`, and trials that search it)")
+    )
     source_file: str = field(default="", init=False, metadata=_help("set by the loader: where this config came from"))
 
     def check(self, path: str) -> list[str]:

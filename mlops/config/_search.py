@@ -28,12 +28,12 @@ BUILTIN_CONDITIONS: dict[str, Condition] = {
 class ParamSpace:
     """One searchable hyperparameter: float/int with bounds, or categorical choices."""
 
-    type: Literal["float", "int", "categorical"]
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: list[Any] | None = None
+    type: Literal["float", "int", "categorical"] = field(metadata=_help("float or int (between low and high) or categorical (choices)"))
+    low: float | None = field(default=None, metadata=_help("the lowest value (float, int)"))
+    high: float | None = field(default=None, metadata=_help("the highest value (float, int)"))
+    log: bool = field(default=False, metadata=_help("draw on a log scale (float, int)"))
+    step: float | None = field(default=None, metadata=_help("spacing of the values drawn (float, int)"))
+    choices: list[Any] | None = field(default=None, metadata=_help("the values drawn from (categorical)"))
     values: list[Any] | None = field(default=None, metadata=_help("the points the grid sampler visits"))
     when: dict[str, Any] | None = field(
         default=None,
@@ -96,14 +96,16 @@ def setting_domains() -> dict[str, tuple[Any, ...] | None]:
 
 @dataclass
 class SearchConfig:
-    n_trials: int = 6
-    sampler: Literal["tpe", "random", "grid", "cmaes", "qmc", "gp"] = "tpe"
+    n_trials: int = field(default=6, metadata=_help("total trials of the study, across all workers"))
+    sampler: Literal["tpe", "random", "grid", "cmaes", "qmc", "gp"] = field(default="tpe", metadata=_help("Optuna's sampler, seeded"))
     pruner: Literal["none", "median", "hyperband"] = field(
         default="none", metadata=_help("stop hopeless trials at an evaluation point (once per epoch)")
     )
     metric: str = field(default="eval_f1", metadata=_help("the child-run metric the study optimises"))
-    direction: Literal["maximize", "minimize"] = "maximize"
-    space: dict[str, ParamSpace] = field(default_factory=dict)
+    direction: Literal["maximize", "minimize"] = field(default="maximize", metadata=_help("whether a higher or a lower metric is better"))
+    space: dict[str, ParamSpace] = field(
+        default_factory=dict, metadata=_help("the searched settings by name: hyperparameters, structural keys, decoding, augment.*")
+    )
     timeout: float | None = field(default=None, metadata=_help("seconds after which a worker starts no new trial"))
     heartbeat_interval: int = field(
         default=60, metadata=_help("seconds between a running trial's heartbeats; a trial silent for twice that is failed and retried once")
@@ -185,7 +187,10 @@ class PipelineConfig:
 
     n_trials: int = field(default=12, metadata=_help("the total trial budget, split between the stages by `fractions`"))
     timeout: float | None = field(default=None, metadata=_help("total seconds, split between the stages like the trials"))
-    fractions: dict[str, float] = field(default_factory=_default_fractions)
+    fractions: dict[str, float] = field(
+        default_factory=_default_fractions,
+        metadata=_help("shares of the budget for the data, hyperparameters and structure stages (the guide: 0.7/0.2/0.1)"),
+    )
     structure_space: dict[str, ParamSpace] = field(
         default_factory=dict, metadata=_help("structural choices searched with the best hyperparameters fixed; default: lora_r, lora_alpha")
     )

@@ -56,7 +56,7 @@ class ModelConfig:
     source: str = field(
         metadata=_help("a model source name (see `mlops models`), a local path, runs:/<run_id>/pretrained (from `pretrain`), or a hub id")
     )
-    max_length: int = 64
+    max_length: int = field(default=64, metadata=_help("classification: tokens per input text; longer texts are cut (and counted)"))
     target_modules: list[str] | str | None = field(
         default=None,
         metadata=_help(f"LoRA target modules, or {ALL_LINEAR} (every linear layer but the output head); default per architecture"),
@@ -116,8 +116,8 @@ class TrainingConfig:
         metadata=_help("LoRA+ (Hayou et al. 2024): LoRA B matrices and the new task head learn at learning_rate x this"),
     )
     gradient_accumulation_steps: int = field(default=1, metadata=_help("micro-batches per optimizer step"))
-    logging_steps: int = 10
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    logging_steps: int = field(default=10, metadata=_help("optimizer steps between logged train_loss/learning_rate points"))
+    device: Literal["auto", "cpu", "cuda"] = field(default="auto", metadata=_help("where training runs; auto: CUDA when available"))
     memory_budget_gib: float | None = field(
         default=None,
         metadata=_help(
@@ -252,13 +252,21 @@ class GenerationConfig:
     template: str | None = field(
         default=None, metadata=_help("prompt with a {document} placeholder; default: the tokenizer's chat template, else 'Summarize ...'")
     )
-    max_document_tokens: int = 256
-    max_summary_tokens: int = 64
-    max_new_tokens: int = 48
-    decoding: Literal["greedy", "sample", "beam"] = "greedy"
+    max_document_tokens: int = field(
+        default=256, metadata=_help("tokens of a document kept in the prompt; longer ones are cut (and counted)")
+    )
+    max_summary_tokens: int = field(
+        default=64, metadata=_help("tokens of a reference summary trained on; longer ones are cut (and counted)")
+    )
+    max_new_tokens: int = field(default=48, metadata=_help("tokens generated per summary at evaluation and serving"))
+    decoding: Literal["greedy", "sample", "beam"] = field(
+        default="greedy", metadata=_help("how summaries are generated; sampling is seeded")
+    )
     temperature: float = field(default=1.0, metadata=_help("sampling temperature (decoding: sample); the guide searches 0.7..1.2"))
-    top_p: float = 1.0
-    num_beams: int = 4
+    top_p: float = field(
+        default=1.0, metadata=_help("nucleus sampling: the smallest set of tokens with this probability (decoding: sample)")
+    )
+    num_beams: int = field(default=4, metadata=_help("beams searched (decoding: beam)"))
     batch_size: int = field(default=8, metadata=_help("prompts generated together (left padding, KV cache)"))
     eval_subset: int = field(default=16, metadata=_help("validation examples scored at each evaluation during training (pruning)"))
     eval_examples: int | None = field(default=None, metadata=_help("validation/test examples scored at the end; default: all"))
