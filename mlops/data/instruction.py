@@ -82,8 +82,9 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _turns(value: Any) -> list[Any] | None:
-    """A cell of the messages column as a list (JSON text in CSV, arrays in Parquet), or None if it is not one."""
+def turn_list(value: Any) -> list[Any] | None:
+    """A cell of a messages column as a list (JSON text in CSV, arrays in Parquet or a served request), or None if it
+    is not one."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -96,7 +97,7 @@ def _turns(value: Any) -> list[Any] | None:
 
 def _conversation(value: Any, problems: _Problems, row: int) -> list[dict[str, str]] | None:
     """The turns of one row, up to its last assistant turn; None (with the problem noted) if it breaks the contract."""
-    turns = _turns(value)
+    turns = turn_list(value)
     if turns is None or not turns or not all(isinstance(t, Mapping) and isinstance(t.get("content"), str) for t in turns):
         problems.add("not_turns", row)
         return None
