@@ -136,6 +136,20 @@ def test_prompt_response_pairs_load_with_a_system_prompt_and_the_retrieval_basel
     assert all(0.0 <= v <= 1.0 for v in scores.values())
 
 
+def test_chinese_answers_are_scored_in_characters_the_loader_resolved(tmp_path: Path) -> None:
+    """`dataset.text_tokenizer: auto` reads the training conversations, notes `char` on the report, and the report's
+    response lengths and the baseline's exact match and token F1 count characters."""
+    rows = [{"prompt": f"第{i}条规定的费用是多少？", "response": f"租户每月支付{100 + i}元租金"} for i in range(40)]
+    path = _jsonl(tmp_path / "qa.jsonl", rows)
+    data = load_instruction_data(DatasetConfig(path=str(path), min_split_examples=3), tmp_path, 0)
+    assert data.report is not None and data.report.text_tokenizer == "char"
+    stats = data.report.split("test").reference_words
+    assert stats is not None and stats.max == 10, "租 户 每 月 支 付 1xx 元 租 金: ten tokens, the number one"
+    scores = retrieval_baseline(data)
+    # the nearest prompt's response differs in the number alone: 9 of 10 tokens in common; whole-answer tokens give 0
+    assert scores["baseline_test_exact_match"] == 0.0 and scores["baseline_test_token_f1"] == pytest.approx(9 / 10)
+
+
 BAD_MESSAGES = [
     ({"messages": "not json"}, "dataset.messages_column: 1 row of", "no list of {role, content} turns: row 3"),
     ({"messages": [{"role": "robot", "content": "hi"}]}, "dataset.messages_column", "a role other than system, user, assistant: row 3"),
