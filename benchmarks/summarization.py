@@ -55,46 +55,15 @@ def trl_samples_per_second(config, source, tokenizer, rows, steps: int, padding_
     """TRL's SFTTrainer on the same rows: a pre-tokenised prompt/completion dataset (`completion_mask` marks the
     summary), the loss on completions only, the toolkit's LoRA (rank, alpha, dropout, target modules)."""
     from datasets import Dataset
-    from peft import LoraConfig, TaskType
-    from transformers import set_seed
-    from trl import SFTConfig, SFTTrainer
-
-    from mlops.models import default_causal_lm_targets
+    from trl_side import samples_per_second, sft_trainer
 
     hp = config.training
     dataset = Dataset.from_list(
         [{"input_ids": r["input_ids"], "completion_mask": [int(label != -100) for label in r["labels"]]} for r in rows]
     )
-    set_seed(hp.seed)
-    base = source.load_causal_lm()
-    lora = LoraConfig(
-        task_type=TaskType.CAUSAL_LM,
-        r=hp.lora_r,
-        lora_alpha=hp.lora_alpha,
-        lora_dropout=hp.lora_dropout,
-        target_modules=default_causal_lm_targets(base),
-    )
     with tempfile.TemporaryDirectory() as out:
-        args = SFTConfig(
-            output_dir=out,
-            per_device_train_batch_size=hp.batch_size,
-            learning_rate=hp.learning_rate,
-            max_steps=steps,
-            report_to="none",
-            use_cpu=True,
-            save_strategy="no",
-            logging_steps=steps,
-            completion_only_loss=True,
-            padding_free=padding_free,
-            max_length=None,  # the rows are already cut as the toolkit cuts them
-            disable_tqdm=True,
-            dataset_num_proc=None,
-        )
-        trainer = SFTTrainer(model=base, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
-        start = time.perf_counter()
-        trainer.train()
-        seconds = time.perf_counter() - start
-    return trainer.state.global_step * hp.batch_size / seconds
+        trainer = sft_trainer(source, hp, out, steps, dataset, tokenizer, completion_only_loss=True, padding_free=padding_free)
+        return samples_per_second(trainer, hp.batch_size)
 
 
 def toolkit_samples_per_second(config, source, tokenizer, rows, steps: int, packing: bool) -> float:  # type: ignore[no-untyped-def]

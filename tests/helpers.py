@@ -1,17 +1,24 @@
 """What the tests share, imported from here and never from another test file: the paths of the repository and of the
-test data, a file writer, an isolated tracking store, `mlflow run` in a subprocess, and per-example scores for gates."""
+test data, a file writer, an isolated tracking store, `mlflow run` and `mlflow models serve` in a subprocess, and
+per-example scores for gates."""
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -85,6 +92,52 @@ def mlflow_run(tmp_path: Path, *params: str, entry_point: str = "sweep") -> subp
     for p in params:
         args += ["-P", p]
     return subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def served(model_uri: str) -> Iterator[str]:
+    """`mlflow models serve` of `model_uri` (local environment, one worker) in a subprocess, from the current
+    tracking store, with this Python's scripts (uvicorn) first on PATH; yields its base URL once it answers /ping and
+    stops it afterwards."""
+    port = _free_port()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri]
+    command += ["--env-manager", "local", "-p", str(port), "-h", "127.0.0.1", "-w", "1"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, server.stderr.read()[-3000:] if server.stderr else "server exited"
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=2) as ping:
+                    if ping.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the server never answered /ping"
+            time.sleep(0.5)
+        yield url
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def invoke(url: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """POST `payload` to a served model's /invocations: the HTTP status and the JSON answer (errors included)."""
+    request = urllib.request.Request(f"{url}/invocations", json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 # --- per-example scores for gates: 300 examples, a champion right on 70 % of them ---------------------------------------

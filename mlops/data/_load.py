@@ -7,7 +7,7 @@ Every problem is a `DataError` naming the config field or the file.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ from mlops.data.contract import (
 )
 from mlops.data.report import BEFORE_SPLIT, DataReport, LengthStats
 from mlops.data.sources import read_frames
-from mlops.data.text import resolve_text_tokenizer
+from mlops.data.text import TextTokenizer, resolve_text_tokenizer
 from mlops.errors import DataError
 from mlops.tasks import resolve, spec_for
 
@@ -39,6 +39,14 @@ def _check_columns(frame: pd.DataFrame, cfg: DatasetConfig, source: str, fields:
         column = getattr(cfg, field)
         if column is not None and column not in frame.columns:
             raise DataError(f"dataset.{field}: column '{column}' not in {source} (columns: {', '.join(map(str, frame.columns))})")
+
+
+def resolve_units(cfg: DatasetConfig, report: DataReport, texts: Iterable[str]) -> TextTokenizer:
+    """The dataset's text tokenizer (`dataset.text_tokenizer`; `auto` reads `texts`, the training texts), noted on
+    its report: what the report's lengths and the text metrics count in."""
+    units = resolve_text_tokenizer(cfg.text_tokenizer, texts)
+    report.text_tokenizer = units.mode
+    return units
 
 
 def _seeded_split(frame: pd.DataFrame, cfg: DatasetConfig, seed: int, label_column: str | None) -> dict[str, pd.DataFrame]:
@@ -111,8 +119,7 @@ def load_summarization_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> Su
     report = DataReport("summarization")
     named, sources = _split_frames(cfg, base_dir, seed, ("document_column", "summary_column"), False, report)
     train = named["train"]
-    units = resolve_text_tokenizer(cfg.text_tokenizer, [*map(str, train[cfg.document_column]), *map(str, train[cfg.summary_column])])
-    report.text_tokenizer = units.mode
+    units = resolve_units(cfg, report, [*map(str, train[cfg.document_column]), *map(str, train[cfg.summary_column])])
     splits: dict[str, PairSplit] = {}
     for name in SPLITS:
         frame = named[name]
@@ -137,7 +144,7 @@ def load_classification_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> C
     """
     report = DataReport("classification")
     named, sources = _split_frames(cfg, base_dir, seed, ("text_column", "label_column"), True, report)
-    report.text_tokenizer = resolve_text_tokenizer(cfg.text_tokenizer, map(str, named["train"][cfg.text_column])).mode
+    resolve_units(cfg, report, map(str, named["train"][cfg.text_column]))
     label_names = sorted(named["train"][cfg.label_column].unique())
     index = {name: i for i, name in enumerate(label_names)}
     report.label_ids = index

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.data._load import _seeded_split
+from mlops.data._load import _check_columns, _seeded_split, resolve_units
 from mlops.data._task_data import SPLITS, PairSplit, SummarizationData
 from mlops.data.contract import ROW, _rows, check_evidence, check_split_sizes, cross_split_overlap, number_rows
 from mlops.data.report import BEFORE_SPLIT, DataReport, LengthStats
@@ -82,8 +82,9 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _turns(value: Any) -> list[Any] | None:
-    """A cell of the messages column as a list (JSON text in CSV, arrays in Parquet), or None if it is not one."""
+def turn_list(value: Any) -> list[Any] | None:
+    """A cell of a messages column as a list (JSON text in CSV, arrays in Parquet or a served request), or None if it
+    is not one."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -96,7 +97,7 @@ def _turns(value: Any) -> list[Any] | None:
 
 def _conversation(value: Any, problems: _Problems, row: int) -> list[dict[str, str]] | None:
     """The turns of one row, up to its last assistant turn; None (with the problem noted) if it breaks the contract."""
-    turns = _turns(value)
+    turns = turn_list(value)
     if turns is None or not turns or not all(isinstance(t, Mapping) and isinstance(t.get("content"), str) for t in turns):
         problems.add("not_turns", row)
         return None
@@ -164,17 +165,10 @@ def _apply_rules(frame: pd.DataFrame, problems: _Problems, cfg: DatasetConfig, w
         )
 
 
-def _check_columns(frame: pd.DataFrame, cfg: DatasetConfig, source: str) -> None:
-    fields = ("messages_column",) if cfg.messages_column is not None else ("prompt_column", "response_column")
-    for name in fields:
-        column = getattr(cfg, name)
-        if column not in frame.columns:
-            raise DataError(f"dataset.{name}: column '{column}' not in {source} (columns: {', '.join(map(str, frame.columns))})")
-
-
 def _conversations(frame: pd.DataFrame, cfg: DatasetConfig, where: str, source: str, report: DataReport) -> pd.DataFrame:
     """The frame's rows as conversations (column `_MESSAGES`), with their context text and judged response."""
-    _check_columns(frame, cfg, source)
+    fields = ("messages_column",) if cfg.messages_column is not None else ("prompt_column", "response_column")
+    _check_columns(frame, cfg, source, fields)
     frame = number_rows(frame)
     problems = _Problems()
     if cfg.messages_column is not None:
@@ -226,12 +220,13 @@ def load_instruction_data(cfg: DatasetConfig, base_dir: Path, seed: int) -> Inst
         report.split(name).rows_read = len(frame) + sum(report.split(name).dropped.values())
     named = cross_split_overlap(named, _CONTEXT, cfg, report)
     check_evidence(named, cfg, sources, None)
+    units = resolve_units(cfg, report, [*named["train"][_CONTEXT], *named["train"][_RESPONSE]])
     splits: dict[str, ConversationSplit] = {}
     for name in SPLITS:
         frame = named[name]
         report.split(name).rows_kept = len(frame)
         responses: Sequence[str] = frame[_RESPONSE].tolist()
-        report.split(name).reference_words = LengthStats.of([len(r.split()) for r in responses])
+        report.split(name).reference_words = LengthStats.of([units.length(r) for r in responses])
         splits[name] = ConversationSplit(
             frame[_CONTEXT].tolist(), list(responses), [[] for _ in responses], sources[name], list(frame[_MESSAGES])
         )

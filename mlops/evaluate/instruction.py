@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlops.data import split_digest
+from mlops.data import TextTokenizer, split_digest, text_tokenizer_of
 from mlops.data.instruction import InstructionData
 from mlops.errors import SummarizationConfigError
 from mlops.evaluate.generation import DecodingSettings, check_budget, generate_from_ids, token_ids
@@ -30,30 +30,33 @@ Turn = Mapping[str, str]
 PLAIN_TEMPLATE = "### Instruction:\n{document}\n\n### Response:\n"
 
 
-# --- metrics (SQuAD v1.1's evaluation script, on our own tokenisation) ---------------------------------------------
+# --- metrics (SQuAD v1.1's evaluation script, on the dataset's text tokenizer) -------------------------------------
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)
+_WORDS = TextTokenizer("words")
 
 
-def normalize_answer(text: str) -> str:
-    """SQuAD's normalisation: lower case, punctuation and the articles a/an/the removed, whitespace collapsed."""
+def answer_tokens(text: str, tokenizer: TextTokenizer | None = None) -> list[str]:
+    """The tokens exact match and token F1 compare: SQuAD's normalisation (lower case, punctuation and the articles
+    a/an/the removed), then the dataset's text tokenizer (`mlops.data.text`: words by default, a token a character
+    in Chinese, Japanese or Thai, where SQuAD's whitespace split would make a whole answer one token)."""
     text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
-    return " ".join(_ARTICLES.sub(" ", text).split())
+    return (tokenizer or _WORDS).tokenize(_ARTICLES.sub(" ", text))
 
 
-def answer_tokens(text: str) -> list[str]:
-    """The tokens token F1 counts: the normalised answer split on whitespace."""
-    return normalize_answer(text).split()
+def normalize_answer(text: str, tokenizer: TextTokenizer | None = None) -> str:
+    """SQuAD's normalised answer: its tokens joined by single spaces."""
+    return " ".join(answer_tokens(text, tokenizer))
 
 
-def exact_match(prediction: str, reference: str) -> float:
-    return float(normalize_answer(prediction) == normalize_answer(reference))
+def exact_match(prediction: str, reference: str, tokenizer: TextTokenizer | None = None) -> float:
+    return float(answer_tokens(prediction, tokenizer) == answer_tokens(reference, tokenizer))
 
 
-def token_f1(prediction: str, reference: str) -> float:
+def token_f1(prediction: str, reference: str, tokenizer: TextTokenizer | None = None) -> float:
     """SQuAD's F1 over normalised tokens: two empty answers agree (1.0), one empty answer scores 0.0."""
-    predicted, wanted = answer_tokens(prediction), answer_tokens(reference)
+    predicted, wanted = answer_tokens(prediction, tokenizer), answer_tokens(reference, tokenizer)
     if not predicted or not wanted:
         return float(predicted == wanted)
     common = sum((Counter(predicted) & Counter(wanted)).values())
@@ -64,13 +67,15 @@ def token_f1(prediction: str, reference: str) -> float:
 
 
 def instruction_scores(
-    predictions: Sequence[str], references: Sequence[str], prefix: str
+    predictions: Sequence[str], references: Sequence[str], prefix: str, tokenizer: TextTokenizer | None = None
 ) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """`<prefix>_exact_match`, `<prefix>_token_f1`, `<prefix>_rougeL` (means), and each example's three scores."""
-    _, per_rouge = rouge(predictions, references)  # also checks that the two are paired and not empty
+    """`<prefix>_exact_match`, `<prefix>_token_f1`, `<prefix>_rougeL` (means), and each example's three scores, all
+    three counted in `tokenizer`'s tokens (the dataset's; words when None)."""
+    _, per_rouge = rouge(predictions, references, tokenizer)  # also checks that the two are paired and not empty
+    pairs = list(zip(predictions, references, strict=True))
     per_example = {
-        "exact_match": [exact_match(p, r) for p, r in zip(predictions, references, strict=True)],
-        "token_f1": [token_f1(p, r) for p, r in zip(predictions, references, strict=True)],
+        "exact_match": [exact_match(p, r, tokenizer) for p, r in pairs],
+        "token_f1": [token_f1(p, r, tokenizer) for p, r in pairs],
         "rougeL": per_rouge,
     }
     return {f"{prefix}_{k}": sum(v) / len(v) for k, v in per_example.items()}, per_example
@@ -195,6 +200,7 @@ def retrieval_baseline(data: TaskData, seed: int = 0) -> dict[str, float]:
 
     loaded = _instruction_data(data)
     train: ConversationSplit = loaded.train
+    tokenizer = text_tokenizer_of(loaded)
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
     train_matrix = vectorizer.fit_transform(train.documents)
     frequent = Counter(train.summaries).most_common(1)[0][0]
@@ -203,9 +209,9 @@ def retrieval_baseline(data: TaskData, seed: int = 0) -> dict[str, float]:
         pairs: ConversationSplit = loaded.split(split)
         nearest = linear_kernel(vectorizer.transform(pairs.documents), train_matrix).argmax(axis=1)
         retrieved = [train.summaries[int(i)] for i in nearest]
-        means, _ = instruction_scores(retrieved, pairs.summaries, f"baseline_{split}")
+        means, _ = instruction_scores(retrieved, pairs.summaries, f"baseline_{split}", tokenizer)
         scores.update(means)
-        means, _ = instruction_scores([frequent] * len(pairs), pairs.summaries, f"baseline_{split}_frequent")
+        means, _ = instruction_scores([frequent] * len(pairs), pairs.summaries, f"baseline_{split}_frequent", tokenizer)
         scores.update(means)
     return scores
 

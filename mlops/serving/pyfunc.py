@@ -7,6 +7,7 @@ through the current code, and tests/serving/test_legacy_models.py proves it for 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
 from mlops.config import GenerationConfig
+from mlops.data.instruction import ROLES, turn_list
 from mlops.evaluate import decoding_settings, generate_summaries
 from mlops.evaluate.instruction import generate_responses
 from mlops.models import (
@@ -111,28 +113,38 @@ def _payload_error(message: str) -> Exception:
     return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
 
 
-def _payload_turns(value: Any, row: int) -> list[dict[str, str]]:
-    """One `messages` cell as turns: a list (or its JSON text) of {role, content} with known roles."""
-    import json
+def _present(value: Any) -> bool:
+    """Whether a request cell holds a value (a column another row uses is None or NaN where this row leaves it out)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise _payload_error(f"messages, row {row}: not JSON, nor a list of {{role, content}} turns") from None
-    if hasattr(value, "tolist") and not isinstance(value, dict):
-        value = value.tolist()
-    if (
-        not isinstance(value, (list, tuple))
-        or not value
-        or not all(isinstance(t, dict) and isinstance(t.get("content"), str) for t in value)
-    ):
+
+def _turn_problem(turn: Any, index: int, count: int) -> str | None:
+    """What is wrong with one turn of a served conversation (`index` of `count`), or None."""
+    if not isinstance(turn, dict):
+        return f"turn {index}: expected {{role, content}}, got {type(turn).__name__}"
+    for key in ("role", "content"):
+        if not isinstance(turn.get(key), str):
+            return f"turn {index}: {'no' if turn.get(key) is None else 'a non-text'} '{key}'"
+    if turn["role"] not in ROLES:
+        return f"turn {index}: unknown role '{turn['role']}'; use {', '.join(ROLES)}"
+    if turn["role"] == "system" and index > 0:
+        return f"turn {index}: a system turn may only come first"
+    if index == count - 1 and turn["role"] != "user":
+        return f"turn {index}: the conversation ends on a '{turn['role']}' turn; it must end on the user turn to answer"
+    return None
+
+
+def _payload_turns(value: Any, row: int) -> list[dict[str, str]]:
+    """One `messages` cell as turns: a non-empty list (or its JSON text) of {role, content}, known roles, a system
+    turn first if any, ending on a user turn (the one the model answers)."""
+    turns = turn_list(value)
+    if not turns:
         raise _payload_error(f"messages, row {row}: expected a non-empty list of {{role, content}} turns")
-    turns = [{"role": str(t.get("role")), "content": t["content"]} for t in value]
-    unknown = sorted({t["role"] for t in turns} - {"system", "user", "assistant"})
-    if unknown:
-        raise _payload_error(f"messages, row {row}: unknown role(s) {', '.join(unknown)}; use system, user, assistant")
-    return turns
+    for index, turn in enumerate(turns):
+        problem = _turn_problem(turn, index, len(turns))
+        if problem:
+            raise _payload_error(f"messages, row {row}, {problem}")
+    return [{"role": t["role"], "content": t["content"]} for t in turns]
 
 
 class AdapterInstructor(PythonModel):  # type: ignore[misc]
@@ -151,17 +163,25 @@ class AdapterInstructor(PythonModel):  # type: ignore[misc]
         self.system_prompt: str | None = card.get("system_prompt")
 
     def conversations(self, model_input: Any) -> list[list[dict[str, str]]]:
+        """Each row's conversation: its `messages` where it has them, else its `prompt` as one user turn (after the
+        card's system prompt); a row with neither, or with something else in them, is a bad request."""
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame({"prompt": list(model_input)})
-        if "messages" in frame.columns and frame["messages"].notna().any():
-            return [_payload_turns(value, i) for i, value in enumerate(frame["messages"])]
-        if "prompt" not in frame.columns:
+        if "messages" not in frame.columns and "prompt" not in frame.columns:
             raise _payload_error(f"expected a 'messages' or a 'prompt' column, got {', '.join(map(str, frame.columns)) or 'none'}")
         head = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        prompts = frame["prompt"]
-        bad = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
-        if bad:
-            raise _payload_error(f"prompt, row {bad[0]}: expected text, got {type(prompts.iloc[bad[0]]).__name__}")
-        return [[*head, {"role": "user", "content": p}] for p in prompts]
+        empty = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        messages, prompts = (frame[c] if c in frame.columns else empty for c in ("messages", "prompt"))
+        conversations = []
+        for row, (turns, prompt) in enumerate(zip(messages, prompts, strict=True)):
+            if _present(turns):
+                conversations.append(_payload_turns(turns, row))
+            elif not _present(prompt):
+                raise _payload_error(f"row {row}: neither 'messages' nor 'prompt' has a value")
+            elif not isinstance(prompt, str) or not prompt.strip():
+                raise _payload_error(f"prompt, row {row}: expected non-empty text, got {prompt!r:.40}")
+            else:
+                conversations.append([*head, {"role": "user", "content": prompt}])
+        return conversations
 
     # `pd.DataFrame`: the signature stays the one inferred from the input example (see AdapterClassifier.predict).
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:

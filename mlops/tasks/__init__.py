@@ -15,7 +15,7 @@ from mlops.tasks._registry import (
     unknown_task,
     unregister,
 )
-from mlops.tasks._spec import Column, MetricSpec, ServingSpec, TaskSpec, bounded, loss
+from mlops.tasks._spec import Column, MetricSpec, ServedInput, ServingSpec, TaskSpec, bounded, loss
 
 register(classification.SPEC)
 register(summarization.SPEC)
@@ -28,6 +28,7 @@ __all__ = [
     "SEARCH_METRICS",
     "Column",
     "MetricSpec",
+    "ServedInput",
     "ServingSpec",
     "TaskSpec",
     "bounded",

@@ -59,15 +59,31 @@ class Column:
 
 
 @dataclass(frozen=True)
+class ServedInput:
+    """One input column a served model accepts: text, or `turns` (a list of {role, content} conversation turns)."""
+
+    column: str
+    kind: Literal["text", "turns"] = "text"
+
+
+@dataclass(frozen=True)
 class ServingSpec:
     """How a registered model of the task is served: the model-from-code file beside `mlops/serving/pyfunc.py`, the
-    pyfunc class it names, its input column, the columns it returns, and a default input example."""
+    pyfunc class it names, the input columns it accepts, the columns it returns, and a default input text.
+
+    One input is a required column. Several are alternatives: a request holds any of them, and the logged signature
+    declares each as optional (so that MLflow's schema enforcement lets each shape through); the pyfunc class checks
+    that every row has one."""
 
     code_file: str
     model_class: str
-    input_column: str
+    inputs: tuple[ServedInput, ...]
     output_columns: tuple[str, ...]
     example: str
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            raise ValueError(f"{self.model_class}: a served model needs at least one input column")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Text classification: a sequence classifier with a new head; macro F1, precision and recall."""
 
-from mlops.tasks._spec import Column, ServingSpec, TaskSpec, bounded, loss
+from mlops.tasks._spec import Column, ServedInput, ServingSpec, TaskSpec, bounded, loss
 
 SPEC = TaskSpec(
     name="classification",
@@ -20,7 +20,11 @@ SPEC = TaskSpec(
     sequence_fields=("model.max_length",),
     per_example="predictions",
     serving=ServingSpec(
-        "_pyfunc_classifier.py", "AdapterClassifier", "text", ("label", "probability"), "Your transfer of $20 to Anna was completed"
+        "_pyfunc_classifier.py",
+        "AdapterClassifier",
+        (ServedInput("text"),),
+        ("label", "probability"),
+        "Your transfer of $20 to Anna was completed",
     ),
     loader="mlops.data:load_classification_data",
     baseline="mlops.evaluate.baselines:tfidf_baseline",

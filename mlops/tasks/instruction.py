@@ -1,7 +1,7 @@
 """Instruction and chat data: a causal LM trained on conversations (or prompt/response pairs) with the loss on
 assistant turns only; exact match, token F1 (as SQuAD scores them) and ROUGE-L on the generated last assistant turn."""
 
-from mlops.tasks._spec import Column, ServingSpec, TaskSpec, bounded, loss
+from mlops.tasks._spec import Column, ServedInput, ServingSpec, TaskSpec, bounded, loss
 
 SPEC = TaskSpec(
     name="instruction",
@@ -32,7 +32,7 @@ SPEC = TaskSpec(
     serving=ServingSpec(
         "_pyfunc_instruction.py",
         "AdapterInstructor",
-        "prompt",
+        (ServedInput("messages", "turns"), ServedInput("prompt")),  # a conversation to continue, or one question
         ("response",),
         "Who pays the rent, and by when?",
     ),

@@ -1,7 +1,7 @@
 """Summarisation: a causal LM trained on prompt + summary; ROUGE-1/2/L and key-term recall on generated summaries
 (on test it logs no loss: only generated summaries are scored there)."""
 
-from mlops.tasks._spec import Column, ServingSpec, TaskSpec, bounded, loss
+from mlops.tasks._spec import Column, ServedInput, ServingSpec, TaskSpec, bounded, loss
 
 SPEC = TaskSpec(
     name="summarization",
@@ -34,7 +34,7 @@ SPEC = TaskSpec(
     serving=ServingSpec(
         "_pyfunc_summarizer.py",
         "AdapterSummarizer",
-        "document",
+        (ServedInput("document"),),
         ("summary",),
         "The Tenant shall pay the Landlord a monthly rent of USD 1,200 no later than the 5th day of each month.",
     ),

@@ -5,13 +5,6 @@ whole module, then lineage tags, pyfunc loading, a live `mlflow models serve`, `
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +16,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from mlops.cli import main
-from tests.helpers import TINY_CONFIG, isolated_store
+from tests.helpers import TINY_CONFIG, invoke, isolated_store, served
 
 MODEL = "tiny-detector"
 TEXTS = ["Your transfer of $20 to Anna was completed", "URGENT: verify your account now or it will be suspended"]
@@ -74,39 +67,14 @@ def test_pyfunc_predicts_labels_with_probabilities(registered: Registered) -> No
     assert (out["probability"] == probabilities.max(axis=1)).all()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_mlflow_models_serve_answers_invocations(registered: Registered) -> None:
-    port = _free_port()
-    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{MODEL}@staging"]
-    command += ["--env-manager", "local", "-p", str(port), "-h", "127.0.0.1", "-w", "1"]
-    server = subprocess.Popen(command, env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, server.stderr.read()[-3000:] if server.stderr else "server exited"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as ping:
-                    if ping.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the server never answered /ping"
-            time.sleep(0.5)
-        body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [[t] for t in TEXTS]}}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            served = json.loads(response.read())["predictions"]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    with served(f"models:/{MODEL}@staging") as url:
+        status, answer = invoke(url, {"dataframe_split": {"columns": ["text"], "data": [[t] for t in TEXTS]}})
+    assert status == 200, answer
+    served_rows = answer["predictions"]
     local = mlflow.pyfunc.load_model(f"models:/{MODEL}@staging").predict(pd.DataFrame({"text": TEXTS}))
-    assert [row["label"] for row in served] == local["label"].tolist()
-    assert [row["probability"] for row in served] == pytest.approx(local["probability"].tolist(), abs=1e-6)
+    assert [row["label"] for row in served_rows] == local["label"].tolist()
+    assert [row["probability"] for row in served_rows] == pytest.approx(local["probability"].tolist(), abs=1e-6)
 
 
 def test_evaluate_through_the_registry_matches_the_training_run(registered: Registered) -> None:

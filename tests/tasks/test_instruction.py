@@ -44,6 +44,23 @@ def test_exact_match_and_token_f1_as_squad_defines_them() -> None:
     assert means["test_exact_match"] == 0.5 and set(means) == {"test_exact_match", "test_token_f1", "test_rougeL"}
 
 
+def test_answers_in_a_script_without_spaces_count_characters() -> None:
+    """With the dataset's `char` text tokenizer, a Chinese answer is compared character by character (CMRC's way),
+    where a whitespace split would make each answer one token and any difference a zero."""
+    from mlops.data import TextTokenizer
+
+    chars = TextTokenizer("char")
+    prediction, reference = "租户支付租金。", "租金由租户支付"  # the tenant pays the rent / the rent is paid by the tenant
+    assert token_f1(prediction, reference) == 0.0, "words: two different one-token answers"
+    # characters: prediction 6 (punctuation dropped), reference 7, common 6: P = 1, R = 6/7
+    assert token_f1(prediction, reference, chars) == pytest.approx(2 * (6 / 7) / (1 + 6 / 7))
+    assert normalize_answer("租户, 支付 USD 1,200!", chars) == "租 户 支 付 usd 1200"
+    assert exact_match("租户支付。", "租户 支付", chars) == 1.0 and exact_match("租户支付。", "租户 支付") == 0.0
+    means, per = instruction_scores([prediction], [reference], "test", chars)
+    assert per["token_f1"][0] == pytest.approx(2 * (6 / 7) / (1 + 6 / 7)) and per["rougeL"][0] > 0.5
+    assert means["test_token_f1"] == per["token_f1"][0]
+
+
 @pytest.fixture(scope="module")
 def tokenizer():  # type: ignore[no-untyped-def]
     return resolve_source("tiny-random-llama").load_tokenizer()
@@ -117,6 +134,20 @@ def test_prompt_response_pairs_load_with_a_system_prompt_and_the_retrieval_basel
         scores
     )
     assert all(0.0 <= v <= 1.0 for v in scores.values())
+
+
+def test_chinese_answers_are_scored_in_characters_the_loader_resolved(tmp_path: Path) -> None:
+    """`dataset.text_tokenizer: auto` reads the training conversations, notes `char` on the report, and the report's
+    response lengths and the baseline's exact match and token F1 count characters."""
+    rows = [{"prompt": f"第{i}条规定的费用是多少？", "response": f"租户每月支付{100 + i}元租金"} for i in range(40)]
+    path = _jsonl(tmp_path / "qa.jsonl", rows)
+    data = load_instruction_data(DatasetConfig(path=str(path), min_split_examples=3), tmp_path, 0)
+    assert data.report is not None and data.report.text_tokenizer == "char"
+    stats = data.report.split("test").reference_words
+    assert stats is not None and stats.max == 10, "租 户 每 月 支 付 1xx 元 租 金: ten tokens, the number one"
+    scores = retrieval_baseline(data)
+    # the nearest prompt's response differs in the number alone: 9 of 10 tokens in common; whole-answer tokens give 0
+    assert scores["baseline_test_exact_match"] == 0.0 and scores["baseline_test_token_f1"] == pytest.approx(9 / 10)
 
 
 BAD_MESSAGES = [

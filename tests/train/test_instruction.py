@@ -110,7 +110,7 @@ def test_sweep_trains_logs_registers_and_serves(tracking: str, tmp_path: Path, s
     ]
     answered = instructor.predict(None, pd.DataFrame({"messages": turns}))
     assert list(answered.columns) == ["response"] and len(answered) == 1
-    with pytest.raises(MlflowException, match="messages, row 0: unknown role"):
+    with pytest.raises(MlflowException, match="messages, row 0, turn 0: unknown role"):
         instructor.predict(None, pd.DataFrame({"messages": [[{"role": "robot", "content": "hi"}]]}))
     with pytest.raises(MlflowException, match="expected a 'messages' or a 'prompt' column"):
         instructor.predict(None, pd.DataFrame({"text": ["hi"]}))

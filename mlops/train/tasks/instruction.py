@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlops.data import text_tokenizer_of
 from mlops.data.instruction import ConversationSplit, InstructionData
 from mlops.errors import SummarizationConfigError
 from mlops.evaluate import decoding_settings
@@ -16,13 +17,12 @@ from mlops.evaluate.instruction import conversation_ids, generate_responses, ins
 from mlops.tasks.instruction import SPEC
 from mlops.tracking import PER_EXAMPLE_ARTIFACT, PREDICTIONS_ARTIFACT
 from mlops.train.tasks._base import Scores, Task, TaskInputs, TrainingSets, data_of
-from mlops.train.tasks.summarization import IGNORE_INDEX, _Rows, causal_lm_for, make_collator
+from mlops.train.tasks.summarization import IGNORE_INDEX, Scoring, _Rows, causal_lm_for, make_collator
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from mlops.config import GenerationConfig
-    from mlops.evaluate import DecodingSettings
     from mlops.train.structure import StructureReport
 
 
@@ -63,25 +63,20 @@ def encode_conversations(
 
 
 def score_responses(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    split: ConversationSplit,
-    gen: GenerationConfig,
-    settings: DecodingSettings,
-    prefix: str,
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, split: ConversationSplit, scoring: Scoring, prefix: str
 ) -> tuple[dict[str, float], dict[str, list[Any]]]:
-    """Generate the last assistant turn of each conversation of `split` and score it against the reference:
-    `<prefix>_exact_match`, `<prefix>_token_f1`, `<prefix>_rougeL`; also a per-example table."""
+    """Generate the last assistant turn of each conversation of `split` and score it against the reference, in the
+    dataset's text tokenizer (`scoring.units`): `<prefix>_exact_match`, `<prefix>_token_f1`, `<prefix>_rougeL`;
+    also a per-example table."""
+    gen = scoring.gen
     contexts = split.contexts()
-    predictions = generate_responses(model, tokenizer, contexts, gen.template, gen.max_document_tokens, settings, gen.batch_size)
-    metrics, per_example = instruction_scores(predictions, split.summaries, prefix)
+    predictions = generate_responses(model, tokenizer, contexts, gen.template, gen.max_document_tokens, scoring.settings, gen.batch_size)
+    metrics, per_example = instruction_scores(predictions, split.summaries, prefix, scoring.units)
     table: dict[str, list[Any]] = {"prompt": split.documents, "reference": split.summaries, "prediction": predictions, **per_example}
     return metrics, table
 
 
-def _generative_trainer(
-    tokenizer: PreTrainedTokenizerBase, subset: ConversationSplit, gen: GenerationConfig, settings: DecodingSettings
-) -> Any:
+def _generative_trainer(tokenizer: PreTrainedTokenizerBase, subset: ConversationSplit, scoring: Scoring) -> Any:
     """A `Trainer` whose evaluation adds exact match, token F1 and ROUGE-L on a fixed validation subset."""
     from transformers import Trainer
 
@@ -90,7 +85,7 @@ def _generative_trainer(
             output = super().evaluation_loop(*args, **kwargs)
             if kwargs.get("metric_key_prefix", "eval") == "eval":
                 model: Any = self.model
-                metrics, _ = score_responses(model, tokenizer, subset, gen, settings, "eval")
+                metrics, _ = score_responses(model, tokenizer, subset, scoring, "eval")
                 output.metrics.update(metrics)  # type: ignore[union-attr]  # always a dict from evaluation_loop
             return output
 
@@ -112,7 +107,7 @@ class Instruction(Task):
             _Rows(train_rows),
             _Rows(val_rows),
             make_collator(tokenizer, packing=gen.packing),
-            trainer_class=_generative_trainer(tokenizer, subset, gen, decoding_settings(gen, hp.seed)),
+            trainer_class=_generative_trainer(tokenizer, subset, Scoring(gen, decoding_settings(gen, hp.seed), text_tokenizer_of(data))),
             eval_batch_size=max(8, hp.batch_size),
             group_by_length=gen.group_by_length,
             metrics={**train_stats.as_metrics("train"), **val_stats.as_metrics("eval_subset")},
@@ -122,10 +117,10 @@ class Instruction(Task):
         data, gen, tokenizer = data_of(inputs.data, InstructionData, SPEC.name), inputs.gen, inputs.tokenizer
         model = trainer.model
         model.eval()
-        settings = decoding_settings(gen, inputs.hp.seed)
-        validation, _ = score_responses(model, tokenizer, data.validation.first(gen.eval_examples), gen, settings, "eval")
+        scoring = Scoring(gen, decoding_settings(gen, inputs.hp.seed), text_tokenizer_of(data))
+        validation, _ = score_responses(model, tokenizer, data.validation.first(gen.eval_examples), scoring, "eval")
         validation["eval_loss"] = last_eval.get("eval_loss", float("nan"))  # on the subset: loss needs no generation
-        test, table = score_responses(model, tokenizer, data.test.first(gen.eval_examples), gen, settings, "test")
+        test, table = score_responses(model, tokenizer, data.test.first(gen.eval_examples), scoring, "test")
         per_example = {f"test_{k}": table[k] for k in ("exact_match", "token_f1", "rougeL")}
         rows = min(gen.table_rows, len(table["prompt"]))
         return Scores(
