@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mlops.config._conditions import inapplicable, when_errors
+from mlops.config._cost import CostConfig
 from mlops.config._data import AUGMENT_PARAMETERS, DEFAULT_AUGMENT_METHODS, AugmentConfig, DatasetConfig, PretrainConfig
 from mlops.config._search import ParamSpace, PipelineConfig, SearchConfig, conditions, setting_domains
 from mlops.config._training import DECODING_PARAMETERS, HYPERPARAMETERS, GenerationConfig, ModelConfig, TrainingConfig, _help
@@ -37,6 +38,7 @@ class ExperimentConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
     source_file: str = field(default="", init=False, metadata=_help("set by the loader: where this config came from"))
 
     def check(self, path: str) -> list[str]:

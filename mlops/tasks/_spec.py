@@ -38,6 +38,11 @@ class MetricSpec:
     per_example: bool = False
     baseline: str | None = None
 
+    @property
+    def direction(self) -> Literal["maximize", "minimize"]:
+        """Optuna's word for which way is better (a search objective named by this metric)."""
+        return "maximize" if self.higher_is_better else "minimize"
+
 
 def bounded(split: Split, name: str, *, per_example: bool = False) -> MetricSpec:
     """A score in [0, 1], higher is better, with its baseline on the same split (baselines name validation in full)."""
@@ -96,10 +101,18 @@ class TaskSpec:
         return self.base == "classifier"
 
     @property
+    def cost(self) -> tuple[MetricSpec, ...]:
+        """The serving cost every run that trains a model of this task logs, without a split prefix (`_cost.py`)."""
+        from mlops.tasks._cost import COST_METRICS, GENERATION_COST_METRICS
+
+        return COST_METRICS + (GENERATION_COST_METRICS if self.generates else ())
+
+    @property
     def metrics(self) -> tuple[MetricSpec, ...]:
-        return self.validation + self.test
+        return self.validation + self.test + self.cost
 
     def metric_names(self, split: Split | None = None) -> tuple[str, ...]:
+        """The names of the validation (`eval`) or test metrics, or with no split all the task logs, cost included."""
         chosen = {"eval": self.validation, "test": self.test, None: self.metrics}[split]
         return tuple(m.name for m in chosen)
 
