@@ -3,7 +3,8 @@ the served model loaded through its pyfunc class (`mlops.serving.load_servable`,
 and timed on the first `cost.examples` inputs of the test split: latency per example at batch 1 after a warm-up,
 throughput at the serving batch size (the whole sample in one predict call, which batches as serving does), the
 parameters and bytes it holds, the peak memory of loading and serving it; for a task that generates, the tokens it
-generates, their ratio to the input's and the tokens per second. The names are `mlops.tasks`' cost metrics; the
+generates (the served text re-tokenised: the pyfunc returns text), their ratio to the input document's tokens and the
+tokens per second. The names are `mlops.tasks`' cost metrics; the
 measurement's own wall time is `infer_cost_seconds`."""
 
 from __future__ import annotations
