@@ -4,8 +4,7 @@ and timed on the first `cost.examples` inputs of the test split: latency per exa
 throughput at the serving batch size (the whole sample in one predict call, which batches as serving does), the
 parameters and bytes it holds, the peak memory of loading and serving it; for a task that generates, the tokens it
 generates (the served text re-tokenised: the pyfunc returns text), their ratio to the input document's tokens and the
-tokens per second. The names are `mlops.tasks`' cost metrics; the
-measurement's own wall time is `infer_cost_seconds`."""
+tokens per second. The names are `mlops.tasks`' cost metrics; the measurement's own wall time is `infer_cost_seconds`."""
 
 from __future__ import annotations
 
