@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.models import read_card
-from mlops.tasks import ADAPTER_BYTES, MODEL_PARAMS_ACTIVE, SERVING_BYTES, spec_for
+from mlops.tasks import ADAPTER_BYTES, MODEL_PARAMS_ACTIVE, SERVING_BYTES, resolve, spec_for
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
@@ -18,9 +18,7 @@ def load_servable(adapter_dir: Path) -> Any:
     the same base, precision, structure and adapter); call `predict(None, frame)` on it."""
     from mlflow.pyfunc.model import PythonModelContext
 
-    from mlops.serving import pyfunc
-
-    model = getattr(pyfunc, spec_for(read_card(adapter_dir)["task"]).serving.model_class)()
+    model = resolve(f"mlops.serving.pyfunc:{spec_for(read_card(adapter_dir)['task']).serving.model_class}")()
     model.load_context(PythonModelContext(artifacts={"adapter": str(adapter_dir)}, model_config={}))
     return model
 

@@ -6,7 +6,8 @@ that lives in higher layers (the training `Task`, the data loader, the baseline)
 "module:attribute", and imported only by the layer that runs it (`mlops.tasks.resolve`).
 
 To add a task (e.g. `instruction`):
-1. Write `mlops/tasks/<name>.py` with `SPEC = TaskSpec(...)`: its columns, metrics, model kind, serving, and the
+1. Write `mlops/tasks/<name>.py` with `SPEC = TaskSpec(...)`: its columns, metrics (and cost metrics, from `_cost.py`),
+   model kind, serving, and the
    references to its data loader, baseline and training `Task` class.
 2. Write what those references name, each in its own new module: the `Task` subclass in
    `mlops/train/tasks/<name>.py`; a data loader (e.g. in `mlops/data/`), a baseline (`mlops/evaluate/`), and a
@@ -95,17 +96,11 @@ class TaskSpec:
     baseline: str  # "module:function" (data, seed) -> baseline metrics
     trainer: str  # "module:class" of the `mlops.train.tasks.Task` that trains it
     sequence_extra_tokens: int = 0
+    cost: tuple[MetricSpec, ...] = ()  # the serving cost every run that trains a model logs, unprefixed (`_cost.py`)
 
     @property
     def has_classifier_head(self) -> bool:
         return self.base == "classifier"
-
-    @property
-    def cost(self) -> tuple[MetricSpec, ...]:
-        """The serving cost every run that trains a model of this task logs, without a split prefix (`_cost.py`)."""
-        from mlops.tasks._cost import COST_METRICS, GENERATION_COST_METRICS
-
-        return COST_METRICS + (GENERATION_COST_METRICS if self.generates else ())
 
     @property
     def metrics(self) -> tuple[MetricSpec, ...]:
