@@ -7,8 +7,7 @@ that lives in higher layers (the training `Task`, the data loader, the baseline)
 
 To add a task (e.g. `instruction`):
 1. Write `mlops/tasks/<name>.py` with `SPEC = TaskSpec(...)`: its columns, metrics (and cost metrics, from `_cost.py`),
-   model kind, serving, and the
-   references to its data loader, baseline and training `Task` class.
+   model kind, serving, and the references to its data loader, baseline and training `Task` class.
 2. Write what those references name, each in its own new module: the `Task` subclass in
    `mlops/train/tasks/<name>.py`; a data loader (e.g. in `mlops/data/`), a baseline (`mlops/evaluate/`), and a
    model-from-code file `mlops/serving/_pyfunc_<kind>.py` naming the pyfunc class, if the existing ones do not fit.
