@@ -2,6 +2,7 @@
 checks across sections, and the resolved config a run logs. The bottom layer: of mlops it imports only the errors and the task specs."""
 
 from mlops.config._conditions import applies, dependency_order, depends_on_searched, describe, holds
+from mlops.config._cost import CostConfig
 from mlops.config._data import (
     AUGMENT_PARAMETERS,
     DEFAULT_AUGMENT_METHODS,
@@ -73,6 +74,7 @@ __all__ = [
     "STRUCTURE_PARAMETERS",
     "AugmentConfig",
     "BackTranslationConfig",
+    "CostConfig",
     "DatasetConfig",
     "EarlyStoppingConfig",
     "ExperimentConfig",

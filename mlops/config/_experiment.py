@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mlops.config._conditions import inapplicable, when_errors
+from mlops.config._cost import CostConfig
 from mlops.config._data import AUGMENT_PARAMETERS, DEFAULT_AUGMENT_METHODS, AugmentConfig, DatasetConfig, PretrainConfig
 from mlops.config._search import ParamSpace, PipelineConfig, SearchConfig, conditions, setting_domains
 from mlops.config._training import DECODING_PARAMETERS, HYPERPARAMETERS, GenerationConfig, ModelConfig, TrainingConfig, _help
@@ -46,6 +47,9 @@ class ExperimentConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig, metadata=_help("continued pre-training (`pretrain`)"))
     augment: AugmentConfig = field(
         default_factory=AugmentConfig, metadata=_help("training-data augmentation (`augment`, and trials that search it)")
+    )
+    cost: CostConfig = field(
+        default_factory=CostConfig, metadata=_help("what serving a trained model costs, measured after training on every run that trains")
     )
     source_file: str = field(default="", init=False, metadata=_help("set by the loader: where this config came from"))
 

@@ -43,6 +43,12 @@ class ClassificationData:
         split = self.split(name)
         return pd.DataFrame({"text": split.texts, "label": [self.label_names[i] for i in split.labels]}), "label"
 
+    def serving_frame(self, name: str, limit: int) -> pd.DataFrame:
+        """The first `limit` inputs of the split as the served model takes them (what its cost is measured on)."""
+        import pandas as pd
+
+        return pd.DataFrame({"text": self.split(name).texts[:limit]})
+
 
 @dataclass
 class PairSplit:
@@ -76,6 +82,12 @@ class SummarizationData:
         split = self.split(name)
         terms = [json.dumps(t) for t in split.key_terms]
         return pd.DataFrame({"document": split.documents, "summary": split.summaries, "key_terms": terms}), "summary"
+
+    def serving_frame(self, name: str, limit: int) -> pd.DataFrame:
+        """The first `limit` inputs of the split as the served model takes them (what its cost is measured on)."""
+        import pandas as pd
+
+        return pd.DataFrame({"document": self.split(name).documents[:limit]})
 
 
 TaskData = ClassificationData | SummarizationData

@@ -67,6 +67,12 @@ class InstructionData(SummarizationData):
         split = self.split(name)
         return pd.DataFrame({"messages": [json.dumps(c) for c in split.conversations], "response": split.summaries}), "response"
 
+    def serving_frame(self, name: str, limit: int) -> pd.DataFrame:
+        """Each conversation up to its judged assistant turn, as the served model takes it (a `messages` column)."""
+        import pandas as pd
+
+        return pd.DataFrame({"messages": [json.dumps(c) for c in self.split(name).contexts()[:limit]]})
+
 
 class _Problems:
     """Rows of one source file that break a rule, by rule, reported as one line each."""

@@ -1,7 +1,9 @@
 """Evaluation: metrics as plain functions (F1, ROUGE, key-term recall), per-example scores for the gates, batched
-summary generation, and the cheap baselines a run is compared with. Nothing here imports MLflow or Optuna."""
+summary generation, the timing maths of the serving cost, and the cheap baselines a run is compared with. Nothing
+here imports MLflow or Optuna."""
 
 from mlops.evaluate.baselines import baseline_metrics, lead_baseline, tfidf_baseline
+from mlops.evaluate.cost import latency_metrics, percentile, rate, time_each, time_side_by_side
 from mlops.evaluate.generation import (
     DEFAULT_TEMPLATE,
     DecodingSettings,
@@ -53,10 +55,15 @@ __all__ = [
     "generate_one_by_one",
     "generate_summaries",
     "key_term_recall",
+    "latency_metrics",
     "lead_baseline",
+    "percentile",
     "prompt_ids",
+    "rate",
     "rouge",
     "summarization_per_example",
     "tfidf_baseline",
+    "time_each",
+    "time_side_by_side",
     "token_ids",
 ]

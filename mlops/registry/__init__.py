@@ -1,8 +1,7 @@
 """The model registry: promotion policies (`policy`), gate decisions (`gates`: thresholds, champion vs challenger on
-a paired bootstrap from `compare`), promotion (`promotion`: register, decide, move only on a pass), alias moves under a
-cross-process lock with an audit trail (`aliases`, `ledger`), a person's approval where a policy requires one
-(`approval`), lineage tags, evaluation of a registered model, and
-export."""
+a paired bootstrap from `compare`, speed timed side by side from `speed`), promotion (`promotion`: register, decide,
+move only on a pass), alias moves under a cross-process lock with an audit trail (`aliases`, `ledger`), a person's
+approval where a policy requires one (`approval`), lineage tags, evaluation of a registered model, and export."""
 
 from mlops.registry.aliases import ANY_HOLDER, AliasMove, alias_holder, history, move_alias, rollback
 from mlops.registry.approval import approve, pending
@@ -36,6 +35,7 @@ from mlops.registry.promotion import (
     run_promote,
     version_metrics,
 )
+from mlops.registry.speed import SideBySide, time_against_champion
 from mlops.tasks import MetricSpec
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "GateReport",
     "MetricSpec",
     "PromotionPolicy",
+    "SideBySide",
     "alias_holder",
     "approve",
     "bootstrap_interval",
@@ -77,5 +78,6 @@ __all__ = [
     "run_evaluate",
     "run_export",
     "run_promote",
+    "time_against_champion",
     "version_metrics",
 ]

@@ -9,6 +9,8 @@ from typing import Any
 
 from mlops.registry.compare import BootstrapResult
 from mlops.registry.policy import METRICS, AliasPolicy, Gate
+from mlops.registry.speed import SideBySide
+from mlops.tasks import INFER_LATENCY_P50
 from mlops.tracking import GATE_TAG_PREFIX
 
 
@@ -25,12 +27,14 @@ class Champion:
 @dataclass
 class Evidence:
     """What a decision rests on beside the candidate's metrics: how many test examples scored it, the baselines of
-    its sweep, and bootstrap intervals of the metrics judged on a bound (`on: lower_bound`)."""
+    its sweep, bootstrap intervals of the metrics judged on a bound (`on: lower_bound`), and with `no_slower_than`
+    its latency timed side by side with the champion's (None: no champion to time against)."""
 
     examples: int | None = None
     baselines: dict[str, float] = field(default_factory=dict)  # e.g. baseline_test_f1 -> value
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (low, high)
     confidence: float = 0.95
+    speed: SideBySide | None = None
 
 
 @dataclass
@@ -44,6 +48,7 @@ class GateOutcome:
     interval: tuple[float, float] | None = None  # the bootstrap interval, when a bound of it was judged
     judged: str = "value"  # what the threshold was applied to: value, lower_bound or upper_bound
     baseline: float | None = None
+    speed: SideBySide | None = None  # the side-by-side timing `no_slower_than` judged
 
     def describe(self) -> str:
         shown = "missing" if self.value is None else f"{self.value:.4f}"
@@ -98,6 +103,10 @@ class GateReport:
             if o.comparison is not None:
                 c = o.comparison
                 record.update(champion_value=c.champion, delta=c.delta, ci=[c.low, c.high], confidence=c.confidence)
+            if o.speed is not None and o.speed.problem is None:
+                t = o.speed
+                record.update(champion_version=t.champion_version, champion_value=t.champion_ms, delta=t.challenger_ms - t.champion_ms)
+                record["side_by_side"] = {"ratio": t.ratio, "inputs": t.inputs, "repeats": t.repeats, "unit": "ms per input, batch 1"}
             record["checks"].append(o.describe())
             if not o.passed:
                 record["verdict"] = "fail"
@@ -181,6 +190,22 @@ def _comparison_outcomes(
     return f"{compare.rule} over champion v{champion.version} ({how})", outcomes
 
 
+def _speed_outcomes(rules: AliasPolicy, evidence: Evidence | None) -> list[GateOutcome]:
+    """`no_slower_than`: the challenger's latency against the champion's, timed side by side (nothing to judge
+    without a champion, or when the candidate holds the alias already)."""
+    factor = rules.no_slower_than
+    speed = evidence.speed if evidence is not None else None
+    if factor is None or speed is None:
+        return []
+    rule = f"no slower than champion v{speed.champion_version} x{factor}"
+    if speed.problem is not None:
+        return [GateOutcome(INFER_LATENCY_P50, None, f"{rule}: {speed.problem}", False)]
+    limit = speed.champion_ms * factor
+    rule = f"{rule}: {speed.describe()}"
+    passed = speed.challenger_ms <= limit
+    return [GateOutcome(INFER_LATENCY_P50, speed.challenger_ms, rule, passed, bound=("max", limit), judged="side_by_side", speed=speed)]
+
+
 def decide(
     alias: str,
     rules: AliasPolicy,
@@ -190,7 +215,7 @@ def decide(
     evidence: Evidence | None = None,
 ) -> GateReport:
     """Evaluate every gate for `alias`: the evidence (enough test examples, the baseline beaten), the thresholds,
-    then the comparison with `champion` if the policy has one.
+    then the comparison with `champion` if the policy has one, and the side-by-side speed (`no_slower_than`).
 
     `holders` maps an alias to the metrics of its holder now (None if nobody holds it), for `not_worse_than`.
     `champion` is None when nobody holds `alias` (a first promotion): the thresholds alone decide, and the
@@ -203,7 +228,7 @@ def decide(
             report.outcomes += _evidence_outcomes(gate, rules, value, evidence)
         report.outcomes += _threshold_outcomes(gate, value, holders, evidence)
     report.decided_by, compared = _comparison_outcomes(alias, rules, candidate, champion)
-    report.outcomes += compared
+    report.outcomes += compared + _speed_outcomes(rules, evidence)
     return report
 
 

@@ -108,11 +108,19 @@ class AliasPolicy:
     candidate_from: str | None = None  # `mlops promote --to <this alias>` judges that alias's holder (default: after_sweep's)
     legacy_stage: Literal["Staging", "Production"] | None = None  # stage set with `--legacy-stage` (default: from the alias name)
     approval: Literal["none", "required"] = "none"  # required: a version that passes waits for `mlops approve` to move the alias
+    # The challenger's latency per input at batch 1 may exceed the champion's by at most this factor (1.10: 10 %),
+    # both served models timed side by side in the deciding process (`mlops.registry.speed`); None: speed not compared.
+    no_slower_than: float | None = None
+    timing_repeats: int = 20  # timed passes over the inputs, per model, for `no_slower_than`
 
     def check(self, path: str) -> list[str]:
         errors = [] if self.gates else [f"{path}.gates: list at least one gate"]
         if self.min_examples < 1:
             errors.append(f"{path}.min_examples: must be >= 1, got {self.min_examples}")
+        if self.no_slower_than is not None and not 0 < self.no_slower_than <= 100:
+            errors.append(f"{path}.no_slower_than: a factor in (0, 100] (1.10: at most 10 % slower), got {self.no_slower_than}")
+        if not 1 <= self.timing_repeats <= 1000:
+            errors.append(f"{path}.timing_repeats: must be in [1, 1000], got {self.timing_repeats}")
         if self.compare is not None and self.compare.metrics is None and self.gates and not self.compared_metrics():
             errors.append(f"{path}.compare: none of the gated metrics has per-example scores; name them in compare.metrics")
         return errors

@@ -13,6 +13,7 @@ from mlops.registry.approval import request_approval
 from mlops.registry.compare import bootstrap_interval, check_same_split, check_same_text_tokenizer, paired_bootstrap
 from mlops.registry.gates import Champion, Evidence, GateOutcome, GateReport, decide, gate_tags
 from mlops.registry.policy import METRICS, AliasPolicy, Compare, PromotionPolicy, policy_for
+from mlops.registry.speed import time_against_champion
 from mlops.tracking import PARENT_RUN_TAG, PER_EXAMPLE_ARTIFACT, registered_model
 
 if TYPE_CHECKING:
@@ -142,8 +143,11 @@ def _decide(client: MlflowClient, policy: PromotionPolicy, version: ModelVersion
         failed = [GateOutcome(m, None, "vs champion: not comparable", False) for m in rules.compared_metrics()]
         record_gate_report(client, version, GateReport(alias, failed, decided_by=f"not decided: {mismatch}"))
         raise
-    report = decide(alias, rules, version_metrics(client, version), holders, champion, _evidence(client, rules, version, mine))
-    if rules.compare is None and alias not in holders:  # thresholds alone: whoever holds the alias does not matter
+    evidence = _evidence(client, rules, version, mine)
+    if rules.no_slower_than is not None and holder is not None and str(holder.version) != str(version.version):
+        evidence.speed = time_against_champion(version, holder, rules.timing_repeats)  # both loaded here, side by side
+    report = decide(alias, rules, version_metrics(client, version), holders, champion, evidence)
+    if rules.compare is None and rules.no_slower_than is None and alias not in holders:  # whoever holds the alias does not matter
         return report, ANY_HOLDER
     return report, str(holder.version) if holder is not None else None
 

@@ -114,6 +114,7 @@ def train_seeds(
     stopping = {"epochs_run": float(sum(s.epochs_run for s in stopped))} if stopped else {}
     if gap is not None:
         stopping[GAP_ATTR] = gap
-    mlflow.log_metrics({**validation, **spread, **test, **stopping, "train_seconds": sum(r.train_seconds for r in results)})
+    cost = results[0].cost  # the first seed's adapter stands for the configuration: its serving cost is the trial's
+    mlflow.log_metrics({**validation, **spread, **test, **stopping, **cost, "train_seconds": sum(r.train_seconds for r in results)})
     values = [r.validation[metric] for r in results]
     return SeedsResult(validation, test, spread, list(seeds), values, run_ids, sum(s.epochs_saved for s in stopped), gap)

@@ -4,5 +4,6 @@ Logged models import `mlops.serving.pyfunc` and nothing else of mlops, so later 
 """
 
 from mlops.serving._log import log_adapter_model
+from mlops.serving.servable import adapter_bytes, load_servable, served_size
 
-__all__ = ["log_adapter_model"]
+__all__ = ["adapter_bytes", "load_servable", "log_adapter_model", "served_size"]

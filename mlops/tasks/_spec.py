@@ -6,8 +6,8 @@ that lives in higher layers (the training `Task`, the data loader, the baseline)
 "module:attribute", and imported only by the layer that runs it (`mlops.tasks.resolve`).
 
 To add a task (e.g. `instruction`):
-1. Write `mlops/tasks/<name>.py` with `SPEC = TaskSpec(...)`: its columns, metrics, model kind, serving, and the
-   references to its data loader, baseline and training `Task` class.
+1. Write `mlops/tasks/<name>.py` with `SPEC = TaskSpec(...)`: its columns, metrics (and cost metrics, from `_cost.py`),
+   model kind, serving, and the references to its data loader, baseline and training `Task` class.
 2. Write what those references name, each in its own new module: the `Task` subclass in
    `mlops/train/tasks/<name>.py`; a data loader (e.g. in `mlops/data/`), a baseline (`mlops/evaluate/`), and a
    model-from-code file `mlops/serving/_pyfunc_<kind>.py` naming the pyfunc class, if the existing ones do not fit.
@@ -37,6 +37,11 @@ class MetricSpec:
     gate: bool = True
     per_example: bool = False
     baseline: str | None = None
+
+    @property
+    def direction(self) -> Literal["maximize", "minimize"]:
+        """Optuna's word for which way is better (a search objective named by this metric)."""
+        return "maximize" if self.higher_is_better else "minimize"
 
 
 def bounded(split: Split, name: str, *, per_example: bool = False) -> MetricSpec:
@@ -106,6 +111,7 @@ class TaskSpec:
     baseline: str  # "module:function" (data, seed) -> baseline metrics
     trainer: str  # "module:class" of the `mlops.train.tasks.Task` that trains it
     sequence_extra_tokens: int = 0
+    cost: tuple[MetricSpec, ...] = ()  # the serving cost every run that trains a model logs, unprefixed (`_cost.py`)
 
     @property
     def has_classifier_head(self) -> bool:
@@ -113,9 +119,10 @@ class TaskSpec:
 
     @property
     def metrics(self) -> tuple[MetricSpec, ...]:
-        return self.validation + self.test
+        return self.validation + self.test + self.cost
 
     def metric_names(self, split: Split | None = None) -> tuple[str, ...]:
+        """The names of the validation (`eval`) or test metrics, or with no split all the task logs, cost included."""
         chosen = {"eval": self.validation, "test": self.test, None: self.metrics}[split]
         return tuple(m.name for m in chosen)
 

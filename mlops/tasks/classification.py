@@ -1,5 +1,6 @@
 """Text classification: a sequence classifier with a new head; macro F1, precision and recall."""
 
+from mlops.tasks._cost import COST_METRICS
 from mlops.tasks._spec import Column, ServedInput, ServingSpec, TaskSpec, bounded, loss
 
 SPEC = TaskSpec(
@@ -29,4 +30,5 @@ SPEC = TaskSpec(
     loader="mlops.data:load_classification_data",
     baseline="mlops.evaluate.baselines:tfidf_baseline",
     trainer="mlops.train.tasks.classification:Classification",
+    cost=COST_METRICS,
 )

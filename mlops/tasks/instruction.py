@@ -1,6 +1,7 @@
 """Instruction and chat data: a causal LM trained on conversations (or prompt/response pairs) with the loss on
 assistant turns only; exact match, token F1 (as SQuAD scores them) and ROUGE-L on the generated last assistant turn."""
 
+from mlops.tasks._cost import COST_METRICS, GENERATION_COST_METRICS
 from mlops.tasks._spec import Column, ServedInput, ServingSpec, TaskSpec, bounded, loss
 
 SPEC = TaskSpec(
@@ -39,4 +40,5 @@ SPEC = TaskSpec(
     loader="mlops.data.instruction:load_instruction_data",
     baseline="mlops.evaluate.instruction:retrieval_baseline",
     trainer="mlops.train.tasks.instruction:Instruction",
+    cost=COST_METRICS + GENERATION_COST_METRICS,
 )

@@ -1,6 +1,7 @@
 """Summarisation: a causal LM trained on prompt + summary; ROUGE-1/2/L and key-term recall on generated summaries
 (on test it logs no loss: only generated summaries are scored there)."""
 
+from mlops.tasks._cost import COST_METRICS, GENERATION_COST_METRICS
 from mlops.tasks._spec import Column, ServedInput, ServingSpec, TaskSpec, bounded, loss
 
 SPEC = TaskSpec(
@@ -41,4 +42,5 @@ SPEC = TaskSpec(
     loader="mlops.data:load_summarization_data",
     baseline="mlops.evaluate.baselines:lead_baseline",
     trainer="mlops.train.tasks.summarization:Summarization",
+    cost=COST_METRICS + GENERATION_COST_METRICS,
 )

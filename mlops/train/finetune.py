@@ -33,6 +33,7 @@ from mlops.tracking import (
     world_size,
 )
 from mlops.train.checkpoints import CheckpointPlan
+from mlops.train.cost import measure_cost
 from mlops.train.loop import FinetuneResult, Reporter, fit, hyperparameters_as_params
 from mlops.train.structure import preflight
 from mlops.train.tasks import TaskInputs, encode_pairs, task_for
@@ -111,7 +112,8 @@ def train_and_log(
     checkpoints: CheckpointPlan | None = None,
 ) -> FinetuneResult:
     """Train with `config` (a trial's: its searched values applied) under the active MLflow run, recording params,
-    dataset inputs, environment, metrics and the adapter. `omit_params`: settings that have no effect in this run
+    dataset inputs, environment, metrics and the adapter, then the adapter's serving cost (`mlops.train.cost`).
+    `omit_params`: settings that have no effect in this run
     (a trial's, e.g. `temperature` with greedy decoding), left out of its params. `checkpoints`: where training
     checkpoints go and what it resumes from (a sweep's trials).
 
@@ -154,6 +156,8 @@ def train_and_log(
     for name, table in result.tables.items():
         mlflow.log_table(table, name)
     mlflow.log_artifacts(str(result.adapter_dir), ADAPTER_ARTIFACT)
+    result.cost = measure_cost(config, prepared.data, result.adapter_dir)  # the logged adapter as served
+    mlflow.log_metrics(result.cost)
     return result
 
 

@@ -51,6 +51,7 @@ class FinetuneResult:
     documents: dict[str, Any] = field(default_factory=dict)  # JSON artifacts by file name (e.g. the confusion matrix)
     tables: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # MLflow tables by file name (e.g. predictions)
     stopping: StoppingOutcome | None = None  # with `training.early_stopping`: epochs run and saved, the evaluation kept
+    cost: dict[str, float] = field(default_factory=dict)  # the adapter's serving cost, once measured (`mlops.train.cost`)
 
 
 def _loraplus_optimizer(model: torch.nn.Module, hp: TrainingConfig) -> torch.optim.Optimizer:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlops.models.memory import GIB
+from mlops.tasks import MEASURED_COST_METRICS
 from mlops.tracking import is_main_process
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 # What the machine measured rather than what training computed: they differ from run to run of the same trial (as do
 # wall-clock figures and MLflow's `system/` metrics).
-MEASURED_METRICS = ("peak_memory_gib", "mfu")
+MEASURED_METRICS = ("peak_memory_gib", "mfu", *MEASURED_COST_METRICS)
 # Dense bf16/fp16 tensor-core peaks in TFLOP/s (datasheet figures without sparsity), matched against the CUDA device
 # name in this order. A card not listed has no known peak, and its runs log no `mfu`; nor does a CPU.
 PEAK_TFLOPS: tuple[tuple[str, float], ...] = (

@@ -49,6 +49,7 @@ def test_the_metric_tables_are_the_ones_of_earlier_releases() -> None:
     assert LOGGED_METRICS["summarization"] == (
         *("eval_rougeL", "eval_rouge1", "eval_rouge2", "eval_key_term_recall", "eval_loss"),
         *("test_rougeL", "test_rouge1", "test_rouge2", "test_key_term_recall"),
+        *(m.name for m in spec_for("summarization").cost),  # then the serving cost, new in this release
     )
     resampled = {m for m, s in METRICS.items() if s.per_example}
     assert resampled == {
