@@ -44,7 +44,7 @@ def stack_port_variables() -> list[str]:
     loader = importlib.machinery.SourceFileLoader("mlops_stack_script", str(STACK_SCRIPT))
     spec = importlib.util.spec_from_loader(loader.name, loader)
     assert spec is not None
-    module = importlib.util.module_from_spec(spec)
+    module = sys.modules.setdefault(loader.name, importlib.util.module_from_spec(spec))  # its dataclasses look it up there
     loader.exec_module(module)
     return list(module.PORTS)
 

@@ -249,14 +249,14 @@ def test_missing_bucket_and_revoked_s3_key_stop_the_sweep_before_any_run(spare_s
 
 
 def _revoke_s3_key(spare: Stack) -> None:
-    """Take the stack's one access key away from SeaweedFS: its identities file without it, re-read on SIGHUP."""
+    """Take the stack's one access key away from SeaweedFS: its identities file with another key, re-read on SIGHUP."""
     from botocore.exceptions import ClientError
 
     identities = spare.dir / "s3" / "identities.json"
     config = json.loads(identities.read_text())
     (user,) = config["identities"]
     assert [c["accessKey"] for c in user["credentials"]] == [spare.env["AWS_ACCESS_KEY_ID"]]
-    user["credentials"] = []
+    user["credentials"] = [{"accessKey": "AKIA" + uuid.uuid4().hex[:16].upper(), "secretKey": uuid.uuid4().hex}]
     identities.write_text(json.dumps(config))
     os.kill(spare.pid("s3"), signal.SIGHUP)
     deadline = time.monotonic() + 30
