@@ -183,6 +183,31 @@ def test_no_credential_reaches_params_tags_or_artifacts(on_stack: Stack, stack_s
     assert not leaks
 
 
+def test_downloads_come_from_s3_through_presigned_urls(on_stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server proxies uploads but hands clients presigned URLs for downloads (MLflow's default): the file
+    comes straight from SeaweedFS, which checks the URL's signature, as real S3 does."""
+    import mlflow
+    import requests
+
+    with mlflow.start_run() as run:
+        mlflow.log_text("fetched from the bucket", "presigned/note.txt")
+    requests_sent: list[tuple[str, str]] = []
+    send = requests.Session.request
+
+    def spy(self: requests.Session, method: str, url: str, *args: object, **kwargs: object) -> requests.Response:
+        requests_sent.append((method.upper(), url))
+        return send(self, method, url, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(requests.Session, "request", spy)
+    path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="presigned/note.txt", dst_path=str(tmp_path))
+    assert Path(path).read_text() == "fetched from the bucket"
+    s3 = on_stack.env["MLFLOW_S3_ENDPOINT_URL"]
+    from_s3 = [url for method, url in requests_sent if method == "GET" and url.startswith(f"{s3}/{on_stack.bucket}/")]
+    assert len(from_s3) == 1 and "X-Amz-Signature=" in from_s3[0], requests_sent
+    tampered = from_s3[0].replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    assert requests.get(tampered, timeout=10).status_code == 403, "SeaweedFS refuses a URL whose signature does not match"
+
+
 def test_wrong_password_is_one_line_and_starts_no_run(on_stack: Stack) -> None:
     if "MLFLOW_TRACKING_PASSWORD" not in on_stack.env:
         pytest.fail("this stack has no basic auth: start it with `scripts/stack up --auth`")
