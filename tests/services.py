@@ -1,9 +1,11 @@
 """Real services for tests, started on 127.0.0.1 and stopped afterwards: PostgreSQL (Debian's server binaries),
-and the whole tracking stack of scripts/stack (PostgreSQL, moto's S3, an MLflow server)."""
+and the whole tracking stack of scripts/stack (PostgreSQL, SeaweedFS's S3, an MLflow server)."""
 
 from __future__ import annotations
 
 import glob
+import importlib.machinery
+import importlib.util
 import json
 import os
 import shlex
@@ -13,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different free ports: each socket stays bound until all are picked, so none comes back twice."""
+    with ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+
+
+def stack_port_variables() -> list[str]:
+    """The variables that set the ports of scripts/stack (its PORTS), read from the script itself."""
+    loader = importlib.machinery.SourceFileLoader("mlops_stack_script", str(STACK_SCRIPT))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = sys.modules.setdefault(loader.name, importlib.util.module_from_spec(spec))  # its dataclasses look it up there
+    loader.exec_module(module)
+    return list(module.PORTS)
 
 
 def _pg_bin() -> Path:
@@ -99,7 +120,7 @@ class Stack:
         return int(json.loads((self.dir / "stack.json").read_text())["pids"][service])
 
     def client(self, service: str) -> Any:
-        """A boto3 client for the stack's moto server, with the stack's S3 credentials."""
+        """A boto3 client for the stack's S3 store (SeaweedFS), with the stack's S3 credentials."""
         import boto3
 
         return boto3.client(
@@ -123,12 +144,14 @@ def stacks(count: int, auth: bool = False) -> Iterator[list[Stack]]:
     """`count` stacks started side by side by `scripts/stack up`, each on free ports in a fresh directory; `down`
     afterwards. A failed start raises with the script's output."""
     command = [sys.executable, str(STACK_SCRIPT)]
+    names = stack_port_variables()
+    ports = iter(free_ports(count * len(names)))  # all at once: no two stacks, and no two services, share a port
     envs: list[dict[str, str]] = []
     for _ in range(count):
         workdir = Path(tempfile.mkdtemp(prefix="mlops-stack-"))
         workdir.chmod(0o711)  # the postgres user must be able to enter it
         env = {**os.environ, "MLOPS_STACK_DIR": str(workdir), "MLOPS_STACK_WORKERS": "1"}
-        envs.append(env | {f"MLOPS_STACK_{name}_PORT": str(free_port()) for name in ("PG", "S3", "MLFLOW")})
+        envs.append(env | {name: str(next(ports)) for name in names})
     up = [*command, "up", *(["--auth"] if auth else [])]
     ups = [subprocess.Popen(up, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for env in envs]
     outputs = [p.communicate(timeout=600)[0] for p in ups]

@@ -1,18 +1,18 @@
 """The toolkit on a production-like stack (scripts/stack): an MLflow server on PostgreSQL behind basic auth with
-artifacts in S3 (moto), Optuna on the same PostgreSQL; and each way that stack can be misconfigured or go away.
+artifacts in S3 (SeaweedFS), Optuna on the same PostgreSQL; and each way that stack can be misconfigured or go away.
 
 The session's stack has basic auth, so the sweep below is also the "correct credentials work" case.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -183,6 +183,31 @@ def test_no_credential_reaches_params_tags_or_artifacts(on_stack: Stack, stack_s
     assert not leaks
 
 
+def test_downloads_come_from_s3_through_presigned_urls(on_stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server proxies uploads but hands clients presigned URLs for downloads (MLflow's default): the file
+    comes straight from SeaweedFS, which checks the URL's signature, as real S3 does."""
+    import mlflow
+    import requests
+
+    with mlflow.start_run() as run:
+        mlflow.log_text("fetched from the bucket", "presigned/note.txt")
+    requests_sent: list[tuple[str, str]] = []
+    send = requests.Session.request
+
+    def spy(self: requests.Session, method: str, url: str, *args: object, **kwargs: object) -> requests.Response:
+        requests_sent.append((method.upper(), url))
+        return send(self, method, url, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(requests.Session, "request", spy)
+    path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="presigned/note.txt", dst_path=str(tmp_path))
+    assert Path(path).read_text() == "fetched from the bucket"
+    s3 = on_stack.env["MLFLOW_S3_ENDPOINT_URL"]
+    from_s3 = [url for method, url in requests_sent if method == "GET" and url.startswith(f"{s3}/{on_stack.bucket}/")]
+    assert len(from_s3) == 1 and "X-Amz-Signature=" in from_s3[0], requests_sent
+    tampered = from_s3[0].replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    assert requests.get(tampered, timeout=10).status_code == 403, "SeaweedFS refuses a URL whose signature does not match"
+
+
 def test_wrong_password_is_one_line_and_starts_no_run(on_stack: Stack) -> None:
     if "MLFLOW_TRACKING_PASSWORD" not in on_stack.env:
         pytest.fail("this stack has no basic auth: start it with `scripts/stack up --auth`")
@@ -238,16 +263,37 @@ def test_missing_bucket_and_revoked_s3_key_stop_the_sweep_before_any_run(spare_s
     assert "bucket does not exist" in line
 
     spare.client("s3").create_bucket(Bucket=spare.bucket)
-    reset = f"{spare.env['MLFLOW_S3_ENDPOINT_URL']}/moto-api/reset-auth"  # moto lets the next IAM call through unchecked
-    urllib.request.urlopen(urllib.request.Request(reset, data=b"1", headers={"Content-Type": "text/plain"}), timeout=10).close()
-    spare.client("iam").delete_access_key(UserName="mlflow", AccessKeyId=spare.env["AWS_ACCESS_KEY_ID"])
+    _revoke_s3_key(spare)
     line = _error_line(_mlops(env, *_sweep_args(spare.storage)))
-    assert "cannot use its artifact store" in line and "Access Key Id you provided does not exist" in line
+    assert "cannot use its artifact store" in line and "access key id you provided does not exist" in line.lower(), line
 
     with pytest.MonkeyPatch.context() as mp:
         for key, value in spare.env.items():
             mp.setenv(key, value)
         assert _all_runs(MlflowClient(spare.tracking_uri)) == [], "no run was started"
+
+
+def _revoke_s3_key(spare: Stack) -> None:
+    """Take the stack's one access key away from SeaweedFS: its identities file with another key, re-read on SIGHUP."""
+    from botocore.exceptions import ClientError
+
+    identities = spare.dir / "s3" / "identities.json"
+    config = json.loads(identities.read_text())
+    (user,) = config["identities"]
+    assert [c["accessKey"] for c in user["credentials"]] == [spare.env["AWS_ACCESS_KEY_ID"]]
+    user["credentials"] = [{"accessKey": "AKIA" + uuid.uuid4().hex[:16].upper(), "secretKey": uuid.uuid4().hex}]
+    identities.write_text(json.dumps(config))
+    os.kill(spare.pid("s3"), signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            spare.client("s3").head_bucket(Bucket=spare.bucket)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("403", "InvalidAccessKeyId"):
+                return
+            raise
+        time.sleep(0.2)
+    pytest.fail("SeaweedFS still takes the revoked key 30 s after SIGHUP")
 
 
 def _wait_for_trial(sweep: subprocess.Popen[str], storage: str, number: int) -> None:
