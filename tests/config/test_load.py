@@ -178,10 +178,12 @@ def test_built_in_dependencies_and_a_when_that_extends_or_replaces_them() -> Non
 
     config = load_config(str(TINY_SUMMARIZER))  # greedy decoding, linear schedule, LoRA, augmentation multiplier 1
     assert set(BUILTIN_CONDITIONS) == {
-        *("temperature", "top_p", "num_beams", "num_cycles", "num_virtual_tokens", "reduction_factor"),
-        *("augment.synonym_p", "augment.max_replacements", "augment.eda_alpha"),
+        *("temperature", "top_p", "num_beams", "length_penalty", "num_cycles", "num_virtual_tokens", "reduction_factor"),
+        *("augment.synonym_p", "augment.max_replacements", "augment.eda_alpha", "serving.merge_adapter"),
     }
-    assert config.inapplicable() == {"temperature", "top_p", "num_beams", "num_cycles", "num_virtual_tokens", "reduction_factor"}
+    assert config.inapplicable() == {
+        *("temperature", "top_p", "num_beams", "length_penalty", "num_cycles", "num_virtual_tokens", "reduction_factor"),
+    }
     other = config.with_params(
         {"decoding": "beam", "lr_scheduler": "cosine_with_restarts", "adapter": "bottleneck", "augment.multiplier": 0}
     )
@@ -192,6 +194,7 @@ def test_built_in_dependencies_and_a_when_that_extends_or_replaces_them() -> Non
         "augment.synonym_p",
         "augment.max_replacements",
         "augment.eda_alpha",
+        "serving.merge_adapter",  # a bottleneck adapter has no LoRA weights to merge
     }
 
     when = {"decoding": {"in": ["sample", "beam"]}, "augment.multiplier": {"gt": 0}}  # replaces the decoding test, adds one
