@@ -20,7 +20,13 @@ from mlops.models.structure._layers import (
     layer_index_pattern,
     transformer_layers,
 )
-from mlops.models.structure._saved import STRUCTURE_WEIGHTS, enable_prefix_generation, load_adapted_model, save_structure
+from mlops.models.structure._saved import (
+    STRUCTURE_WEIGHTS,
+    enable_prefix_generation,
+    keep_trained_layers,
+    load_adapted_model,
+    save_structure,
+)
 
 __all__ = [
     "STRUCTURE_WEIGHTS",
@@ -36,6 +42,7 @@ __all__ = [
     "frozen_layer_count",
     "head_importance",
     "heads_to_prune",
+    "keep_trained_layers",
     "layer_index_pattern",
     "load_adapted_model",
     "prune_attention_heads",

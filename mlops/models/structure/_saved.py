@@ -49,6 +49,18 @@ def save_structure(model: Any, out: Path) -> dict[str, Any]:
     }
 
 
+def keep_trained_layers(base: Any, card: dict[str, Any], adapter_dir: Path) -> None:
+    """Drop the top layers of `base` that the adapter's model was trained without (`training.drop_layers`), as its
+    card's `structure.num_hidden_layers` records; a card without it (an earlier release's) keeps every layer."""
+    trained_layers = (card.get("structure") or {}).get("num_hidden_layers")
+    if trained_layers is None:
+        return
+    available = len(transformer_layers(base)[1])
+    if trained_layers > available:
+        raise ConfigError(f"{adapter_dir}: trained with {trained_layers} layers, but its base model has only {available}")
+    drop_top_layers(base, available - trained_layers)
+
+
 def load_adapted_model(base: Any, adapter_dir: Path, card: dict[str, Any]) -> Any:
     """The served model: `base` cut to the layers it was trained with, re-pruned and given its FFN adapters as recorded
     in the card, their saved weights loaded, then PEFT's adapter applied. A card without a structure entry is a plain
@@ -56,12 +68,7 @@ def load_adapted_model(base: Any, adapter_dir: Path, card: dict[str, Any]) -> An
     from peft import PeftModel
 
     structure = card.get("structure") or {"peft": True}
-    trained_layers = structure.get("num_hidden_layers")
-    if trained_layers is not None:
-        available = len(transformer_layers(base)[1])
-        if trained_layers > available:
-            raise ConfigError(f"{adapter_dir}: trained with {trained_layers} layers, but the base model has only {available}")
-        drop_top_layers(base, available - trained_layers)
+    keep_trained_layers(base, card, adapter_dir)
     if structure.get("pruned_heads"):
         prune_attention_heads(base, {int(layer): heads for layer, heads in structure["pruned_heads"].items()})
     for path in structure.get("ffn_adapters", []):
