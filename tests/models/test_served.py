@@ -86,9 +86,7 @@ def _logits(model: Any, prepared: Prepared) -> torch.Tensor:
     return logits
 
 
-def test_dropped_layers_are_gone_from_the_trained_and_the_served_classifier(
-    tmp_path: Path, tiny: tuple[ExperimentConfig, Prepared]
-) -> None:
+def test_dropped_layers_leave_the_trained_and_the_served_classifier(tmp_path: Path, tiny: tuple[ExperimentConfig, Prepared]) -> None:
     config, prepared = tiny
     full, _ = build_classifier(prepared.source, 2, config.training, config.model)
     model, report = _trained_classifier(tiny, drop_layers=1)
