@@ -206,3 +206,11 @@ def test_a_bitsandbytes_precision_is_refused_without_cuda(
     assert main(["finetune", "--config", str(path)]) == 2
     lines = [line for line in capsys.readouterr().err.strip().splitlines() if " INFO mlflow." not in line]
     assert len(lines) == 1 and "serving.precision: bnb_nf4 serves through bitsandbytes on a CUDA GPU" in lines[0], lines
+
+
+def test_dropping_every_layer_is_refused_before_any_run(tiny: tuple[ExperimentConfig, Prepared]) -> None:
+    _, prepared = tiny
+    searched = {"drop_layers": {"type": "categorical", "choices": [0, 2]}}
+    with pytest.raises(ConfigError, match=r"^training.drop_layers: 2 of the 2 layers of BertForSequenceClassification; at least one"):
+        preflight(load_config(str(TINY_CONFIG), {"search.space": searched}), prepared.source)
+    preflight(load_config(str(TINY_CONFIG), {"training.drop_layers": 1}), prepared.source)  # one of two: fine
