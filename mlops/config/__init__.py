@@ -28,14 +28,18 @@ from mlops.config._search import (
     BUILTIN_CONDITIONS,
     STAGES,
     STRUCTURE_PARAMETERS,
+    TUNABLE_SECTIONS,
     ParamSpace,
     PipelineConfig,
     SearchConfig,
     conditions,
+    tunable_field,
 )
+from mlops.config._serving import CUDA_ONLY_PRECISIONS, SERVING_PARAMETERS, SERVING_PRECISIONS, ServingConfig
 from mlops.config._structure import LORA_PARAMETERS, PREFIX_CLASSIFIER_REFUSAL, searched_values, structure_errors
 from mlops.config._training import (
     ALL_LINEAR,
+    BUDGET_PARAMETERS,
     DECODING_PARAMETERS,
     DECODINGS,
     HYPERPARAMETERS,
@@ -56,7 +60,9 @@ from mlops.tasks import LOGGED_METRICS, SEARCH_METRICS
 __all__ = [
     "ALL_LINEAR",
     "AUGMENT_PARAMETERS",
+    "BUDGET_PARAMETERS",
     "BUILTIN_CONDITIONS",
+    "CUDA_ONLY_PRECISIONS",
     "DECODINGS",
     "DECODING_PARAMETERS",
     "DEFAULT_AUGMENT_METHODS",
@@ -70,8 +76,11 @@ __all__ = [
     "PRESETS",
     "QUANTIZATIONS",
     "SEARCH_METRICS",
+    "SERVING_PARAMETERS",
+    "SERVING_PRECISIONS",
     "STAGES",
     "STRUCTURE_PARAMETERS",
+    "TUNABLE_SECTIONS",
     "AugmentConfig",
     "BackTranslationConfig",
     "CostConfig",
@@ -86,6 +95,7 @@ __all__ = [
     "PretrainConfig",
     "RegistryConfig",
     "SearchConfig",
+    "ServingConfig",
     "TrainingConfig",
     "applies",
     "apply_overrides",
@@ -106,5 +116,6 @@ __all__ = [
     "resolved_config",
     "searched_values",
     "structure_errors",
+    "tunable_field",
     "validate",
 ]

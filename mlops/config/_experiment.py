@@ -8,14 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.config._conditions import inapplicable, when_errors
 from mlops.config._cost import CostConfig
-from mlops.config._data import AUGMENT_PARAMETERS, DEFAULT_AUGMENT_METHODS, AugmentConfig, DatasetConfig, PretrainConfig
-from mlops.config._search import ParamSpace, PipelineConfig, SearchConfig, conditions, setting_domains
-from mlops.config._training import DECODING_PARAMETERS, HYPERPARAMETERS, GenerationConfig, ModelConfig, TrainingConfig, _help
+from mlops.config._data import DEFAULT_AUGMENT_METHODS, AugmentConfig, DatasetConfig, PretrainConfig
+from mlops.config._search import TUNABLE_SECTIONS, ParamSpace, PipelineConfig, SearchConfig, conditions, setting_domains, tunable_field
+from mlops.config._serving import ServingConfig
+from mlops.config._training import BUDGET_PARAMETERS, DECODING_PARAMETERS, GenerationConfig, ModelConfig, TrainingConfig, _help
 from mlops.config._validate import choice_error
 from mlops.tasks import spec_for, task_names, unknown_task
 
 if TYPE_CHECKING:
     from mlops.tasks import TaskSpec
+
+_SECTIONS = tuple(dict.fromkeys(TUNABLE_SECTIONS.values()))
 
 
 @dataclass
@@ -51,6 +54,9 @@ class ExperimentConfig:
     cost: CostConfig = field(
         default_factory=CostConfig, metadata=_help("what serving a trained model costs, measured after training on every run that trains")
     )
+    serving: ServingConfig = field(
+        default_factory=ServingConfig, metadata=_help("how the served model runs (merged adapter, precision): as its cost was measured")
+    )
     source_file: str = field(default="", init=False, metadata=_help("set by the loader: where this config came from"))
 
     def check(self, path: str) -> list[str]:
@@ -82,51 +88,58 @@ class ExperimentConfig:
             decoding = [k for k in self.search.space if k in DECODING_PARAMETERS]
             generating = ", ".join(name for name in task_names() if spec_for(name).generates)
             errors += [f"search.space.{k}: a decoding setting; only {generating} decodes" for k in decoding]
+        for name, section in BUDGET_PARAMETERS.items():
+            if name in self.search.space and f"{section}.{name}" not in spec.sequence_fields:
+                budgets = ", ".join(b for b, where in BUDGET_PARAMETERS.items() if f"{where}.{b}" in spec.sequence_fields)
+                errors.append(f"search.space.{name}: not a token budget of {self.task} (it has no effect there); search {budgets}")
         return errors
 
     def _check_space(self, path: str, spaces: dict[str, ParamSpace]) -> list[str]:
         errors = []
         for name, space in spaces.items():
-            if name not in HYPERPARAMETERS + DECODING_PARAMETERS + AUGMENT_PARAMETERS:
+            if name not in TUNABLE_SECTIONS:
                 continue
             candidates: dict[str, Any] = {"low": space.low, "high": space.high}
             candidates.update({f"choices[{i}]": v for i, v in enumerate(space.choices or [])})
             candidates.update({f"values[{i}]": v for i, v in enumerate(space.values or [])})
             domain = setting_domains()[name]
+            section_name, key = tunable_field(name)
+            section = getattr(self, section_name)
             for where, value in candidates.items():
                 if value is None:
                     continue
                 if domain is not None and value not in domain:
                     errors.append(choice_error(f"{path}.{name}.{where}", value, domain))
                     continue
-                section: Any = self.generation if name in DECODING_PARAMETERS else self.training
-                key = name
-                if name in AUGMENT_PARAMETERS:
-                    section, key = self.augment, name.removeprefix("augment.")
-                problems = replace(section, **{key: value}).check("")
+                check = getattr(replace(section, **{key: value}), "check", None)
+                problems = check("") if check is not None else []  # a section without checks: its type is all there is
                 errors += [f"{path}.{name}.{where}: {p.split(': ', 1)[1]}" for p in problems if p.startswith(f".{key}:")]
         return errors
 
     def with_params(self, params: dict[str, Any], **sections: Any) -> ExperimentConfig:
-        """This config with searched values applied: hyperparameters to `training`, decoding settings to
-        `generation`, `augment.*` settings to `augment` (searched augmentation with no methods named uses
-        the default ones); other `sections` (e.g. `search`) replaced as given. `source_file` is kept."""
-        training = replace(self.training, **{k: v for k, v in params.items() if k in HYPERPARAMETERS})
-        generation = replace(self.generation, **{k: v for k, v in params.items() if k in DECODING_PARAMETERS})
-        augmented = {k.removeprefix("augment."): v for k, v in params.items() if k in AUGMENT_PARAMETERS}
-        augment = replace(self.augment, **augmented)
-        if augmented and not augment.methods:
+        """This config with searched values applied, each to its section (`TUNABLE_SECTIONS`: hyperparameters to
+        `training`, decoding settings to `generation`, `augment.*` to `augment`, ...; searched augmentation with no
+        methods named uses the default ones); other `sections` (e.g. `search`) replaced as given. `source_file` is kept."""
+        changed: dict[str, dict[str, Any]] = {}
+        for name, value in params.items():
+            if name in TUNABLE_SECTIONS:
+                section, key = tunable_field(name)
+                changed.setdefault(section, {})[key] = value
+        # every tunable section a copy, changed or not: the caller may adjust a trial's without touching this config
+        updated_sections = {section: replace(getattr(self, section), **changed.get(section, {})) for section in _SECTIONS}
+        augment = updated_sections["augment"]
+        if "augment" in changed and not augment.methods:
             augment.methods = list(DEFAULT_AUGMENT_METHODS)
-        sections.setdefault("augment", augment)
-        updated = replace(self, training=training, generation=generation, **sections)
+        updated = replace(self, **{**updated_sections, **sections})
         updated.source_file = self.source_file  # not an init field: `replace` drops it
         return updated
 
     def tunable_values(self) -> dict[str, Any]:
         """Every setting a search space may name, by that name, with this config's value."""
-        values = {name: getattr(self.training, name) for name in HYPERPARAMETERS}
-        values |= {name: getattr(self.generation, name) for name in DECODING_PARAMETERS}
-        values |= {name: getattr(self.augment, name.removeprefix("augment.")) for name in AUGMENT_PARAMETERS}
+        values = {}
+        for name in TUNABLE_SECTIONS:
+            section, key = tunable_field(name)
+            values[name] = getattr(getattr(self, section), key)
         return values
 
     def inapplicable(self, space: Mapping[str, ParamSpace] | None = None) -> set[str]:

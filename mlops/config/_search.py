@@ -9,7 +9,41 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from mlops.config._conditions import Condition
 from mlops.config._data import AUGMENT_PARAMETERS, AugmentConfig
-from mlops.config._training import _ARCHITECTURE, DECODING_PARAMETERS, HYPERPARAMETERS, GenerationConfig, TrainingConfig, _help
+from mlops.config._serving import SERVING_PARAMETERS, ServingConfig
+from mlops.config._training import (
+    _ARCHITECTURE,
+    BUDGET_PARAMETERS,
+    DECODING_PARAMETERS,
+    HYPERPARAMETERS,
+    GenerationConfig,
+    ModelConfig,
+    TrainingConfig,
+    _help,
+)
+
+# Every setting a search space may name, with the config section that holds it: a dotted name (`augment.synonym_p`)
+# is that section's field, a bare one its own field (`learning_rate` in `training`, `max_length` in `model`).
+TUNABLE_SECTIONS: dict[str, str] = {
+    **dict.fromkeys(HYPERPARAMETERS, "training"),
+    **dict.fromkeys(DECODING_PARAMETERS, "generation"),
+    **BUDGET_PARAMETERS,
+    **dict.fromkeys(AUGMENT_PARAMETERS, "augment"),
+    **dict.fromkeys(SERVING_PARAMETERS, "serving"),
+}
+_SECTION_CLASSES: dict[str, type] = {
+    "training": TrainingConfig,
+    "generation": GenerationConfig,
+    "model": ModelConfig,
+    "augment": AugmentConfig,
+    "serving": ServingConfig,
+}
+
+
+def tunable_field(name: str) -> tuple[str, str]:
+    """The config section and field of tunable setting `name` (a key of `TUNABLE_SECTIONS`)."""
+    section = TUNABLE_SECTIONS[name]
+    return section, name.removeprefix(f"{section}.")
+
 
 # When a setting has any effect at all (the one table of these dependencies): a search draws it only then, and a
 # trial run logs it only then. A search space's `when:` extends these, or replaces the test of the same setting.
@@ -17,6 +51,8 @@ BUILTIN_CONDITIONS: dict[str, Condition] = {
     "temperature": {"decoding": "sample"},
     "top_p": {"decoding": "sample"},
     "num_beams": {"decoding": "beam"},
+    "length_penalty": {"decoding": "beam"},
+    "serving.merge_adapter": {"adapter": "lora"},  # prefix tuning has nothing to merge; bottleneck adapters are no PEFT layers
     "num_cycles": {"lr_scheduler": "cosine_with_restarts"},
     "num_virtual_tokens": {"adapter": "prefix"},
     "reduction_factor": {"adapter": "bottleneck"},
@@ -80,17 +116,12 @@ def conditions(space: Mapping[str, ParamSpace] | None = None) -> dict[str, Condi
 
 def setting_domains() -> dict[str, tuple[Any, ...] | None]:
     """The values each tunable setting (by its search-space name) can take: its choices, or None for a number."""
-    sections: list[tuple[type, tuple[str, ...], str]] = [
-        (TrainingConfig, HYPERPARAMETERS, ""),
-        (GenerationConfig, DECODING_PARAMETERS, ""),
-        (AugmentConfig, AUGMENT_PARAMETERS, "augment."),
-    ]
     domains: dict[str, tuple[Any, ...] | None] = {}
-    for cls, names, prefix in sections:
-        hints = get_type_hints(cls)
-        for name in names:
-            tp = hints[name.removeprefix(prefix)]
-            domains[name] = get_args(tp) if get_origin(tp) is Literal else (True, False) if tp is bool else None
+    hints = {section: get_type_hints(cls) for section, cls in _SECTION_CLASSES.items()}
+    for name in TUNABLE_SECTIONS:
+        section, key = tunable_field(name)
+        tp = hints[section][key]
+        domains[name] = get_args(tp) if get_origin(tp) is Literal else (True, False) if tp is bool else None
     return domains
 
 
@@ -155,9 +186,8 @@ class SearchConfig:
         if self.checkpoint_dir is not None and not self.checkpoint_dir.strip():
             errors.append(f"{path}.checkpoint_dir: give a folder or `mlflow`, or leave it out (beside the study)")
         for name in self.space:
-            if name not in HYPERPARAMETERS + DECODING_PARAMETERS + AUGMENT_PARAMETERS:
-                known = ", ".join(HYPERPARAMETERS + DECODING_PARAMETERS + AUGMENT_PARAMETERS)
-                errors.append(f"{path}.space.{name}: not a tunable hyperparameter; use one of {known}")
+            if name not in TUNABLE_SECTIONS:
+                errors.append(f"{path}.space.{name}: not a tunable hyperparameter; use one of {', '.join(TUNABLE_SECTIONS)}")
         return errors
 
     def _check_seeds(self, path: str) -> list[str]:

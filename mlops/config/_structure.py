@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mlops.config._search import tunable_field
+from mlops.config._serving import CUDA_ONLY_PRECISIONS
 from mlops.config._training import ALL_LINEAR
 from mlops.tasks import task_names
 
@@ -16,9 +18,10 @@ LORA_PARAMETERS = ("lora_r", "lora_alpha", "lora_dropout", "loraplus_lr_ratio", 
 
 
 def searched_values(config: ExperimentConfig, name: str) -> list[tuple[str, Any]]:
-    """Every value of training setting `name` a run of this config may use (the config's, the search bounds,
-    choices and grid values), with where it is set."""
-    values: list[tuple[str, Any]] = [(f"training.{name}", getattr(config.training, name))]
+    """Every value of tunable setting `name` (e.g. `prune_heads`, `serving.precision`) a run of this config may use (the
+    config's, the search bounds, choices and grid values), with where it is set."""
+    section, key = tunable_field(name)
+    values: list[tuple[str, Any]] = [(f"{section}.{key}", getattr(getattr(config, section), key))]
     spaces: dict[str, dict[str, ParamSpace]] = {
         "search.space": config.search.space,
         "pipeline.structure_space": config.pipeline.structure_space,
@@ -49,6 +52,7 @@ def structure_errors(config: ExperimentConfig) -> list[str]:
             f"(model.source '{config.model.source}'); it needs a BERT-style encoder classifier"
         )
     errors += _variant_errors(config)
+    errors += _serving_errors(config)
     structure = config.pipeline.structure_space
     adapter = config.training.adapter
     if adapter != "lora" and "adapter" not in structure and "adapter" not in config.search.space:
@@ -106,6 +110,35 @@ def _variant_errors(config: ExperimentConfig) -> list[str]:
             for name, used in variants.items()
             if used
         ]
+    return errors
+
+
+def _serving_errors(config: ExperimentConfig) -> list[str]:
+    """Serving choices against the trained model: a precision on a base trained quantised, bitsandbytes' packed
+    weights under head pruning, a merge with an adapter that has nothing to merge."""
+    errors = []
+    quantization = config.model.quantization
+    precisions = searched_values(config, "serving.precision")
+    if quantization != "none":
+        errors += [
+            f"{where}: the base is trained quantised (model.quantization {quantization}) and served as trained; "
+            "use serving.precision fp32, or model.quantization none"
+            for where, value in precisions
+            if value != "fp32"
+        ]
+    if any(value in CUDA_ONLY_PRECISIONS for _, value in precisions):
+        errors += [
+            f"{where}: head pruning rewrites the attention weights, which a bitsandbytes serving.precision stores packed; "
+            "use prune_heads 0, or serving.precision fp32 or dynamic_int8"
+            for where, value in searched_values(config, "prune_heads")
+            if value
+        ]
+    adapter_searched = "adapter" in config.search.space or "adapter" in config.pipeline.structure_space
+    if config.serving.merge_adapter and config.training.adapter != "lora" and not adapter_searched:
+        errors.append(
+            f"serving.merge_adapter: only a LoRA adapter merges into the base, but training.adapter is {config.training.adapter}; "
+            "use merge_adapter false, or adapter lora"
+        )
     return errors
 
 

@@ -6,8 +6,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# Structural keys beyond the LoRA settings: the adapter kind and its size, FFN gates, frozen layers, pruned heads.
-_ARCHITECTURE = ("adapter", "num_virtual_tokens", "reduction_factor", "ffn_gate", "freeze_ratio", "prune_heads")
+# Structural keys beyond the LoRA settings: the adapter kind and its size, FFN gates, frozen layers, pruned heads,
+# dropped top layers.
+_ARCHITECTURE = ("adapter", "num_virtual_tokens", "reduction_factor", "ffn_gate", "freeze_ratio", "prune_heads", "drop_layers")
 # LoRA variants: weight-decomposed (DoRA), rank-stabilised scaling (rsLoRA), and how A and B start.
 _LORA_VARIANTS = ("use_dora", "use_rslora", "lora_init")
 LORA_INITS = ("default", "gaussian", "pissa", "olora")
@@ -34,8 +35,12 @@ HYPERPARAMETERS = (
     *_ARCHITECTURE,
     *_LORA_VARIANTS,
 )
-# Decoding settings a summarisation trial may search (the guide's temperature 0.7..1.2, or greedy/beam).
-DECODING_PARAMETERS = ("temperature", "top_p", "num_beams", "decoding")
+# Decoding settings a generating trial may search (the guide's temperature 0.7..1.2, or greedy/beam, and what
+# bounds the cost of a generated answer: its length, the beams, the beams' length penalty).
+DECODING_PARAMETERS = ("temperature", "top_p", "num_beams", "decoding", "max_new_tokens", "length_penalty")
+# Token budgets a trial may search, by their field name: each applies to the tasks whose `TaskSpec.sequence_fields`
+# name it (`model.max_length` for classification, `generation.max_document_tokens` for the generating tasks).
+BUDGET_PARAMETERS = {"max_length": "model", "max_document_tokens": "generation"}
 
 
 def _help(text: str) -> dict[str, str]:
@@ -148,6 +153,10 @@ class TrainingConfig:
         default=0.0,
         metadata=_help("attention heads removed before training, least important first: a share in [0, 1) or a count (BERT-style models)"),
     )
+    drop_layers: int = field(
+        default=0,
+        metadata=_help("the top transformer layers removed before training and serving (layer pruning): a count, 0 keeps all"),
+    )
     use_dora: bool = field(default=False, metadata=_help("DoRA: LoRA on the direction, a learned magnitude per output (slower step)"))
     use_rslora: bool = field(default=False, metadata=_help("rsLoRA: scale the LoRA path by alpha / sqrt(r) instead of alpha / r"))
     lora_init: Literal["default", "gaussian", "pissa", "olora"] = field(
@@ -178,6 +187,8 @@ class TrainingConfig:
                 f"{path}.gradient_checkpointing: fails with adapter prefix (a recomputed layer appends the prefix to its "
                 "key/value cache again: PEFT's prefix cache no longer matches the attention mask); use adapter lora or bottleneck"
             )
+        if self.drop_layers < 0:
+            errors.append(f"{path}.drop_layers: must be >= 0 (a count of top layers removed), got {self.drop_layers}")
         if self.prune_heads < 0 or (self.prune_heads >= 1 and not float(self.prune_heads).is_integer()):
             errors.append(f"{path}.prune_heads: must be a share in [0, 1) or a whole number of heads, got {self.prune_heads}")
         for name in (
@@ -227,13 +238,17 @@ class TrainingConfig:
 
 DECODINGS = ("greedy", "sample", "beam")
 MAX_TEMPERATURE = 5.0
+MAX_LENGTH_PENALTY = 10.0  # |exponent| on a beam's length; > 0 favours longer beams, < 0 shorter ones
 
 
-def decoding_errors(path: str, *, decoding: str | None, temperature: float, top_p: float, num_beams: int, max_new_tokens: int) -> list[str]:
-    """The one check of decoding settings: the config's `generation` section, a trial's suggestion and the
-    settings generation runs with (`DecodingSettings`) are all held to it. `decoding` None: a config's, checked as it is built."""
+def decoding_errors(path: str, settings: Any, *, check_choice: bool = True) -> list[str]:
+    """The one check of decoding settings: the config's `generation` section, a trial's suggestion and the settings
+    generation runs with (`DecodingSettings`) are all held to it (`settings`: any object with their fields). With
+    `check_choice` False, `decoding` is not checked (a config's: checked as it is built)."""
+    decoding, temperature, top_p = settings.decoding, settings.temperature, settings.top_p
+    num_beams, max_new_tokens, length_penalty = settings.num_beams, settings.max_new_tokens, settings.length_penalty
     errors = []
-    if decoding is not None and decoding not in DECODINGS:
+    if check_choice and decoding not in DECODINGS:
         errors.append(f"{path}.decoding: must be one of {', '.join(DECODINGS)}, got {decoding!r}")
     if not 0.0 < temperature <= MAX_TEMPERATURE:
         errors.append(f"{path}.temperature: must be in (0, {MAX_TEMPERATURE:g}], got {temperature}")
@@ -242,6 +257,8 @@ def decoding_errors(path: str, *, decoding: str | None, temperature: float, top_
     for name, value in (("num_beams", num_beams), ("max_new_tokens", max_new_tokens)):
         if value < 1:
             errors.append(f"{path}.{name}: must be >= 1, got {value}")
+    if not -MAX_LENGTH_PENALTY <= length_penalty <= MAX_LENGTH_PENALTY:
+        errors.append(f"{path}.length_penalty: must be in [-{MAX_LENGTH_PENALTY:g}, {MAX_LENGTH_PENALTY:g}], got {length_penalty}")
     return errors
 
 
@@ -267,6 +284,9 @@ class GenerationConfig:
         default=1.0, metadata=_help("nucleus sampling: the smallest set of tokens with this probability (decoding: sample)")
     )
     num_beams: int = field(default=4, metadata=_help("beams searched (decoding: beam)"))
+    length_penalty: float = field(
+        default=1.0, metadata=_help("beam search: a beam's score is its log-likelihood / length ** this (> 0 longer, < 0 shorter answers)")
+    )
     batch_size: int = field(default=8, metadata=_help("prompts generated together (left padding, KV cache)"))
     eval_subset: int = field(default=16, metadata=_help("validation examples scored at each evaluation during training (pruning)"))
     eval_examples: int | None = field(default=None, metadata=_help("validation/test examples scored at the end; default: all"))
@@ -278,14 +298,7 @@ class GenerationConfig:
         errors = []
         if self.template is not None and "{document}" not in self.template:
             errors.append(f"{path}.template: must contain the placeholder {{document}}")
-        errors += decoding_errors(
-            path,
-            decoding=None,  # a choice: checked once, when the config is built
-            temperature=self.temperature,
-            top_p=self.top_p,
-            num_beams=self.num_beams,
-            max_new_tokens=self.max_new_tokens,
-        )
+        errors += decoding_errors(path, self, check_choice=False)  # the decoding choice: checked once, as the config is built
         for name in ("max_document_tokens", "max_summary_tokens", "batch_size", "eval_subset", "table_rows"):
             if getattr(self, name) < 1:
                 errors.append(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")

@@ -34,16 +34,10 @@ class DecodingSettings:
     top_p: float = 1.0  # sample only
     num_beams: int = 4  # beam only
     seed: int = 0  # seeds sampling, so sampled summaries are reproducible
+    length_penalty: float = 1.0  # beam only
 
     def __post_init__(self) -> None:
-        problems = decoding_errors(
-            "decoding",
-            decoding=self.decoding,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            num_beams=self.num_beams,
-            max_new_tokens=self.max_new_tokens,
-        )
+        problems = decoding_errors("decoding", self)
         if problems:
             raise SummarizationConfigError(problems)
 
@@ -56,7 +50,7 @@ class DecodingSettings:
         if self.decoding == "sample":
             return {**kwargs, "do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0, "num_beams": 1}
         if self.decoding == "beam":
-            return {**kwargs, "do_sample": False, "num_beams": self.num_beams}
+            return {**kwargs, "do_sample": False, "num_beams": self.num_beams, "length_penalty": self.length_penalty}
         return {**kwargs, "do_sample": False, "num_beams": 1}
 
 
@@ -69,6 +63,7 @@ def decoding_settings(gen: GenerationConfig, seed: int) -> DecodingSettings:
         top_p=gen.top_p,
         num_beams=gen.num_beams,
         seed=seed,
+        length_penalty=gen.length_penalty,
     )
 
 

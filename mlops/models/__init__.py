@@ -22,6 +22,7 @@ from mlops.models.quantization import (
 )
 from mlops.models.reuse import ReusedBaseSource
 from mlops.models.run_artifact import RunArtifactSource
+from mlops.models.served import base_quantization, finish_for_serving, quantize_linear_dynamic, serving_settings
 from mlops.models.smollm2 import SmolLM2Source
 from mlops.models.structure._saved import load_adapted_model
 from mlops.models.targets import CLASSIFIER_HEADS, default_causal_lm_targets, default_head_modules, default_lora_targets
@@ -46,9 +47,11 @@ __all__ = [
     "TinyRandomLlamaSource",
     "TinyRandomMarianSource",
     "available_sources",
+    "base_quantization",
     "default_causal_lm_targets",
     "default_head_modules",
     "default_lora_targets",
+    "finish_for_serving",
     "half_precision_dtype",
     "is_quantized",
     "load_adapted_model",
@@ -57,11 +60,13 @@ __all__ = [
     "minilm",
     "model_cache_dir",
     "peft_wrapping",
+    "quantize_linear_dynamic",
     "read_card",
     "register_source",
     "resolve_source",
     "serve_in_16bit",
     "serving_base",
+    "serving_settings",
     "smollm2",
     "tiny_bert",
     "tiny_deepseek",

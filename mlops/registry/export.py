@@ -10,6 +10,7 @@ from typing import Any
 
 from mlops.errors import ConfigError, RegistryError
 from mlops.models import MODEL_CARD, peft_wrapping, resolve_source
+from mlops.models.structure import keep_trained_layers
 from mlops.tasks import spec_for
 from mlops.tracking import resolve_model_version
 
@@ -56,6 +57,7 @@ def merge_adapter(adapter_dir: Path) -> Any:
         base.config.label2id = {name: i for i, name in enumerate(labels)}
     else:
         base = source.load_causal_lm()
+    keep_trained_layers(base, card, adapter_dir)  # dropped top layers: the exported model has only the trained ones
     with peft_wrapping():
         return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().eval()
 

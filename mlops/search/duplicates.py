@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from mlops.config import AUGMENT_PARAMETERS, DECODING_PARAMETERS, HYPERPARAMETERS, ExperimentConfig, ParamSpace
+from mlops.config import AUGMENT_PARAMETERS, DECODING_PARAMETERS, HYPERPARAMETERS, SERVING_PARAMETERS, ExperimentConfig, ParamSpace
 from mlops.data import SPLITS, TaskData, split_digest
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ DUPLICATE_OF_ATTR = "mlops_duplicate_of"
 
 def configuration_key(config: ExperimentConfig, space: dict[str, ParamSpace], data: TaskData) -> str:
     """A hash of what decides a trial's result: every setting that applies (drawn or fixed, the seeds included), the
-    rest of the training, augmentation and decoding settings, the model, the dataset and the digests of its splits.
+    rest of the training, augmentation, decoding and serving settings, the model, the dataset and the digests of its splits.
 
     Settings that do not apply leave it unchanged, so `multiplier 0` with any `synonym_p` is one configuration.
     """
@@ -32,6 +32,7 @@ def configuration_key(config: ExperimentConfig, space: dict[str, ParamSpace], da
         "splits": {name: split_digest(data, name) for name in SPLITS},
         "training": _applying(config.training, HYPERPARAMETERS, skipped),
         "augment": _applying(config.augment, AUGMENT_PARAMETERS, skipped, "augment."),
+        "serving": _applying(config.serving, SERVING_PARAMETERS, skipped, "serving."),
     }
     if config.spec.generates:
         document["generation"] = _applying(config.generation, DECODING_PARAMETERS, skipped)

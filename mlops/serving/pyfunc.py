@@ -19,6 +19,8 @@ from mlops.data.instruction import ROLES, turn_list
 from mlops.evaluate import decoding_settings, generate_summaries
 from mlops.evaluate.instruction import generate_responses
 from mlops.models import (
+    base_quantization,
+    finish_for_serving,
     half_precision_dtype,
     load_adapted_model,
     load_causal_lm,
@@ -26,26 +28,38 @@ from mlops.models import (
     read_card,
     resolve_source,
     serve_in_16bit,
+    serving_settings,
 )
 
 
 def base_as_trained(card: dict[str, Any]) -> tuple[Any, str]:
     """The card's base model as it was trained (a classifier when the card has labels, else a causal LM): re-quantised
-    as the card says (model.quantization), or in 16-bit where `MLOPS_SERVE_16BIT` asks. Also returns which precision."""
+    as the card says (model.quantization), or in 16-bit where `MLOPS_SERVE_16BIT` asks; a base trained unquantised is
+    loaded as its serving precision says (bitsandbytes int8/nf4 on CUDA, refused without a GPU). Also returns which
+    precision."""
     import torch
 
     source = resolve_source(card["base_model"])
     quantization = card.get("quantization", "none")
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    cuda = torch.cuda.is_available()
+    device = "cuda" if cuda else "cpu"
     labels = card.get("label_names")
     if quantization != "none" and serve_in_16bit():
         dtype = half_precision_dtype(device)
         plain: Any = source.load_classifier(len(labels)) if labels else source.load_causal_lm()
         return plain.to(device=device, dtype=dtype), str(dtype).removeprefix("torch.")
+    if quantization == "none":
+        quantization = base_quantization(serving_settings(card), cuda)
     precision = quantization if quantization != "none" else "as stored"
     if labels:
         return load_classifier(source, len(labels), quantization, device), precision
     return load_causal_lm(source, quantization, device), precision
+
+
+def served_model(base: Any, adapter_dir: Path, card: dict[str, Any]) -> Any:
+    """The model a logged adapter serves: `base` rebuilt with the adapter's structure (`load_adapted_model`), then
+    merged and quantised as the card's serving settings say (the trial's; defaults for a card without them)."""
+    return finish_for_serving(load_adapted_model(base, adapter_dir, card), serving_settings(card))
 
 
 class AdapterClassifier(PythonModel):  # type: ignore[misc]
@@ -56,7 +70,8 @@ class AdapterClassifier(PythonModel):  # type: ignore[misc]
         adapter_dir = Path(context.artifacts["adapter"])
         self.card = read_card(adapter_dir)
         base, self.base_precision = base_as_trained(self.card)
-        self.model = load_adapted_model(base, adapter_dir, self.card)  # re-pruned heads, FFN adapters, then the PEFT adapter
+        # dropped layers, re-pruned heads, FFN adapters, the PEFT adapter; then merged and quantised as the card says
+        self.model = served_model(base, adapter_dir, self.card)
         self.tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
         self.torch = torch
         self.device = next(self.model.parameters()).device  # a re-quantised base sits on the GPU where there is one
@@ -89,7 +104,7 @@ class AdapterSummarizer(PythonModel):  # type: ignore[misc]
         adapter_dir = Path(context.artifacts["adapter"])
         card = read_card(adapter_dir)
         base, self.base_precision = base_as_trained(card)
-        self.model: Any = load_adapted_model(base, adapter_dir, card)  # FFN adapters and gates, then the PEFT adapter
+        self.model: Any = served_model(base, adapter_dir, card)
         self.tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
         self.generation = GenerationConfig(**card["generation"])
         self.settings = decoding_settings(self.generation, int(card.get("seed", 0)))
@@ -156,7 +171,7 @@ class AdapterInstructor(PythonModel):  # type: ignore[misc]
         adapter_dir = Path(context.artifacts["adapter"])
         card = read_card(adapter_dir)
         base, self.base_precision = base_as_trained(card)
-        self.model: Any = load_adapted_model(base, adapter_dir, card)
+        self.model: Any = served_model(base, adapter_dir, card)
         self.tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
         self.generation = GenerationConfig(**card["generation"])
         self.settings = decoding_settings(self.generation, int(card.get("seed", 0)))

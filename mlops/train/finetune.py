@@ -43,7 +43,16 @@ if TYPE_CHECKING:
     from mlops.models import ModelSource
 
 # Decoding settings logged as params of a summarisation run (each may be a trial's suggestion).
-_LOGGED_GENERATION = ("decoding", "temperature", "top_p", "num_beams", "max_new_tokens", "max_document_tokens", "max_summary_tokens")
+_LOGGED_GENERATION = (
+    "decoding",
+    "temperature",
+    "top_p",
+    "num_beams",
+    "length_penalty",
+    "max_new_tokens",
+    "max_document_tokens",
+    "max_summary_tokens",
+)
 
 
 @dataclass
@@ -93,13 +102,17 @@ def log_data_checks(prepared: Prepared) -> None:
 
 def run_params(config: ExperimentConfig, omit_params: Collection[str] = ()) -> dict[str, Any]:
     """The params a training run logs for `config` (a trial's: its searched values applied): the hyperparameters, the
-    model, the world size and effective batch, and for summarisation the generation settings; `omit_params` left out."""
+    model and its input budget, the world size and effective batch, for summarisation the generation settings, and how
+    the model is served (`serving.*`); `omit_params` left out."""
     hp, gen = config.training, config.generation
     params = {**hyperparameters_as_params(hp), "model_source": config.model.source, "config": config.name}
     params |= {"quantization": config.model.quantization, "target_modules": _target_modules_param(config.model.target_modules)}
     params |= {"world_size": world_size(), "effective_batch_size": world_size() * hp.batch_size * hp.gradient_accumulation_steps}
     if config.spec.generates:
         params |= {k: v for k, v in asdict(gen).items() if k in _LOGGED_GENERATION and v is not None}
+    if "model.max_length" in config.spec.sequence_fields:  # the input budget of a task that reads it
+        params["max_length"] = config.model.max_length
+    params |= {f"serving.{k}": v for k, v in asdict(config.serving).items()}
     return {k: v for k, v in params.items() if k not in omit_params}
 
 

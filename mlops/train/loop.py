@@ -286,8 +286,9 @@ def save_adapter(
     """The adapter (with any trained head), the tokenizer, and a card naming the task, the base model source and its
     quantisation (and how serving loads that base).
 
-    The card's `structure` entry (pruned heads, FFN adapters) and the weights PEFT does not hold are what
-    `mlops.models.load_adapted_model` rebuilds the served model from. A PiSSA/OLoRA adapter is saved converted, against
+    The card's `structure` entry (the layers kept, pruned heads, FFN adapters) and the weights PEFT does not hold are what
+    `mlops.models.load_adapted_model` rebuilds the served model from; its `serving` entry, how that model is merged and
+    quantised (`mlops.models.finish_for_serving`). A PiSSA/OLoRA adapter is saved converted, against
     `initial_adapter`, to a plain LoRA (of twice the rank) on the unchanged base.
     """
     out.mkdir(parents=True, exist_ok=True)
@@ -305,6 +306,7 @@ def save_adapter(
             "quantization": quantization,
             "serving_base": serving_base(quantization),
             "structure": structure,
+            "serving": asdict(config.serving),  # merged or not, the base's precision: what the served model loads
             **card,
         },
     )

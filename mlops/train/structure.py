@@ -1,5 +1,5 @@
-"""Put a base model together for training: pruned heads, FFN adapters and gates, the PEFT adapter, frozen bottom
-layers. Serving rebuilds the same model from what `mlops.models.structure.save_structure` wrote."""
+"""Put a base model together for training: dropped top layers, pruned heads, FFN adapters and gates, the PEFT
+adapter, frozen bottom layers. Serving rebuilds the same model from what `mlops.models.structure.save_structure` wrote."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.config import PREFIX_CLASSIFIER_REFUSAL, searched_values
+from mlops.config import CUDA_ONLY_PRECISIONS, PREFIX_CLASSIFIER_REFUSAL, searched_values
 from mlops.errors import ConfigError
 from mlops.models import CLASSIFIER_HEADS, is_quantized, peft_wrapping
 from mlops.models.structure import (
     PruningReport,
     attach_ffn_adapter,
+    drop_layers_error,
+    drop_top_layers,
     enable_prefix_generation,
     ffn_adapters,
     ffn_output_module,
@@ -45,11 +47,13 @@ class StructureReport:
     """What `adapt` did, as run metrics and JSON artifacts."""
 
     frozen_layers: int = 0
+    dropped_layers: int = 0
     pruning: PruningReport | None = None
     initial_adapter: Path | None = None  # PiSSA/OLoRA: the adapter before training, to convert the trained one against
 
     def metrics(self) -> dict[str, float]:
-        return {"frozen_layers": float(self.frozen_layers), **(self.pruning.metrics() if self.pruning else {})}
+        layers = {"frozen_layers": float(self.frozen_layers), "dropped_layers": float(self.dropped_layers)}
+        return {**layers, **(self.pruning.metrics() if self.pruning else {})}
 
     def documents(self) -> dict[str, Any]:
         return {"pruned_heads.json": self.pruning.document()} if self.pruning else {}
@@ -64,18 +68,24 @@ def check_model_support(model: Any, hp: TrainingConfig) -> None:
             "(attention.self.query/key/value and attention.output.dense), e.g. model.source tiny-random-bert or minilm-l6"
         )
     needs_ffn = [key for key, wanted in (("adapter", hp.adapter == "bottleneck"), ("ffn_gate", hp.ffn_gate)) if wanted]
-    if needs_ffn or hp.freeze_ratio > 0:
+    if needs_ffn or hp.freeze_ratio > 0 or hp.drop_layers > 0:
         _, layers = transformer_layers(model)
         for key in needs_ffn:
             ffn_output_module(layers[0], architecture, key)
+        error = drop_layers_error(model, hp.drop_layers)
+        if error is not None:
+            raise ConfigError(error)
 
 
 def preflight(config: ExperimentConfig, source: ModelSource) -> None:
-    """Before any run starts: load the base model once and refuse the structure options (in `training` or
-    searched) that its architecture cannot take. Nothing is loaded when no such option is set."""
+    """Before any run starts: refuse a serving precision this machine cannot serve, then load the base model once
+    and refuse the structure options (in `training` or searched) that its architecture cannot take. Nothing is loaded
+    when no such option is set."""
 
     def used(name: str) -> list[Any]:
         return [value for _, value in searched_values(config, name)]
+
+    _refuse_cuda_only_serving(config)
 
     hp = replace(
         config.training,
@@ -83,10 +93,24 @@ def preflight(config: ExperimentConfig, source: ModelSource) -> None:
         freeze_ratio=max(float(v) for v in used("freeze_ratio")),
         ffn_gate=any(used("ffn_gate")),
         adapter="bottleneck" if "bottleneck" in used("adapter") else "lora",
+        drop_layers=max(int(v) for v in used("drop_layers")),
     )
-    if hp.prune_heads == 0 and hp.freeze_ratio == 0 and not hp.ffn_gate and hp.adapter != "bottleneck":
+    if hp.prune_heads == 0 and hp.freeze_ratio == 0 and not hp.ffn_gate and hp.adapter != "bottleneck" and hp.drop_layers == 0:
         return
     check_model_support(source.load_classifier(2) if config.spec.has_classifier_head else source.load_causal_lm(), hp)
+
+
+def _refuse_cuda_only_serving(config: ExperimentConfig) -> None:
+    """A bitsandbytes serving precision (fixed or searched) on a machine without CUDA: every model it logs would be
+    refused when served (`mlops.models.base_quantization`), so the run is refused before it starts."""
+    import torch
+
+    cuda_only = [(where, value) for where, value in searched_values(config, "serving.precision") if value in CUDA_ONLY_PRECISIONS]
+    if cuda_only and not torch.cuda.is_available():
+        where, value = cuda_only[0]
+        raise ConfigError(
+            f"{where}: {value} serves through bitsandbytes on a CUDA GPU, and this machine has none; use fp32 or dynamic_int8"
+        )
 
 
 def calibration_batch(tokenizer: Any, texts: list[str], labels: list[int], max_length: int, size: int) -> dict[str, torch.Tensor]:
@@ -155,8 +179,8 @@ def adapt(
     head_modules: list[str] | None,
     calibration: dict[str, torch.Tensor] | None = None,
 ) -> tuple[Any, StructureReport]:
-    """`base` with the structure `hp` asks for: heads pruned (on `calibration`), FFN adapters and gates in the
-    top layers, then the PEFT adapter (lora, prefix) or, for `bottleneck`, only the FFN adapters and the task
+    """`base` with the structure `hp` asks for: its top `drop_layers` layers removed, heads pruned (on `calibration`),
+    FFN adapters and gates in the top layers, then the PEFT adapter (lora, prefix) or, for `bottleneck`, only the FFN adapters and the task
     head trainable. The bottom `freeze_ratio` of the layers keep no trainable parameter. A quantised base is
     prepared for k-bit training first (PEFT's `prepare_model_for_kbit_training`)."""
     from peft import get_peft_model, prepare_model_for_kbit_training
@@ -167,7 +191,8 @@ def adapt(
     check_model_support(base, hp)
     if is_quantized(base):
         base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=hp.gradient_checkpointing)
-    report = StructureReport()
+    report = StructureReport(dropped_layers=hp.drop_layers)
+    drop_top_layers(base, hp.drop_layers)  # first: head pruning and frozen layers count the layers that stay
     if hp.prune_heads > 0:
         if calibration is None:
             raise ConfigError(f"training.prune_heads: head pruning needs a labelled calibration batch; {task} provides none")

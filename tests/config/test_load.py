@@ -178,10 +178,12 @@ def test_built_in_dependencies_and_a_when_that_extends_or_replaces_them() -> Non
 
     config = load_config(str(TINY_SUMMARIZER))  # greedy decoding, linear schedule, LoRA, augmentation multiplier 1
     assert set(BUILTIN_CONDITIONS) == {
-        *("temperature", "top_p", "num_beams", "num_cycles", "num_virtual_tokens", "reduction_factor"),
-        *("augment.synonym_p", "augment.max_replacements", "augment.eda_alpha"),
+        *("temperature", "top_p", "num_beams", "length_penalty", "num_cycles", "num_virtual_tokens", "reduction_factor"),
+        *("augment.synonym_p", "augment.max_replacements", "augment.eda_alpha", "serving.merge_adapter"),
     }
-    assert config.inapplicable() == {"temperature", "top_p", "num_beams", "num_cycles", "num_virtual_tokens", "reduction_factor"}
+    assert config.inapplicable() == {
+        *("temperature", "top_p", "num_beams", "length_penalty", "num_cycles", "num_virtual_tokens", "reduction_factor"),
+    }
     other = config.with_params(
         {"decoding": "beam", "lr_scheduler": "cosine_with_restarts", "adapter": "bottleneck", "augment.multiplier": 0}
     )
@@ -192,6 +194,7 @@ def test_built_in_dependencies_and_a_when_that_extends_or_replaces_them() -> Non
         "augment.synonym_p",
         "augment.max_replacements",
         "augment.eda_alpha",
+        "serving.merge_adapter",  # a bottleneck adapter has no LoRA weights to merge
     }
 
     when = {"decoding": {"in": ["sample", "beam"]}, "augment.multiplier": {"gt": 0}}  # replaces the decoding test, adds one
@@ -233,3 +236,68 @@ def test_a_wrong_choice_in_a_search_space_is_refused_with_its_path(tmp_path: Pat
     assert info.value.errors == [
         "search.space.adapter.choices[1]: must be one of 'lora', 'prefix', 'bottleneck', got 'bottlenek' (did you mean 'bottleneck'?)"
     ]
+
+
+def test_bad_cost_knobs_are_each_one_line_naming_the_field(tmp_path: Path) -> None:
+    path = _tiny_with(
+        tmp_path,
+        {
+            "training.drop_layers": -1,
+            "serving.precision": "int4",
+            "serving.merge_adapter": "sometimes",
+            "generation.length_penalty": 12,
+            "search.space": {
+                "max_document_tokens": {"type": "int", "low": 32, "high": 64},
+                "max_length": {"type": "int", "low": 4, "high": 64},
+                "drop_layers": {"type": "int", "low": -1, "high": 1},
+                "serving.precision": {"type": "categorical", "choices": ["fp32", "fp8"]},
+            },
+        },
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    errors = info.value.errors
+    expected = [
+        "training.drop_layers: must be >= 0 (a count of top layers removed), got -1",
+        "serving.precision: must be one of 'fp32', 'dynamic_int8', 'bnb_int8', 'bnb_nf4', got 'int4'",
+        "serving.merge_adapter: expected true or false, got 'sometimes'",
+        "generation.length_penalty: must be in [-10, 10], got 12.0",
+        "search.space.max_document_tokens: not a token budget of classification (it has no effect there); search max_length",
+        "search.space.max_length.low: must be in [8, 8192], got 4",
+        "search.space.drop_layers.low: must be >= 0 (a count of top layers removed), got -1",
+        "search.space.serving.precision.choices[1]: must be one of 'fp32', 'dynamic_int8', 'bnb_int8', 'bnb_nf4', got 'fp8'",
+    ]
+    assert [e for e in expected if not any(line.startswith(e) for line in errors)] == []
+    assert len(errors) == len(expected) and all("\n" not in e for e in errors)
+    assert "\n" not in str(info.value), "one line"
+
+
+def test_serving_choices_the_trained_model_cannot_take_are_refused(tmp_path: Path) -> None:
+    summarizer = yaml.safe_load(TINY_SUMMARIZER.read_text())
+    summarizer["training"]["adapter"] = "prefix"
+    summarizer["model"]["quantization"] = "nf4"
+    summarizer["serving"] = {"merge_adapter": True, "precision": "dynamic_int8"}
+    with pytest.raises(ConfigError) as info:
+        load_config(str(write(tmp_path / "s.yaml", yaml.safe_dump(summarizer))))
+    assert any(e.startswith("serving.precision: the base is trained quantised (model.quantization nf4)") for e in info.value.errors)
+    assert any(
+        e.startswith("serving.merge_adapter: only a LoRA adapter merges into the base, but training.adapter is prefix")
+        for e in info.value.errors
+    )
+    searched = {"serving.precision": {"type": "categorical", "choices": ["fp32", "bnb_nf4"]}}
+    path = _tiny_with(tmp_path, {"training.prune_heads": 1, "search.space": searched})
+    with pytest.raises(ConfigError, match=r"^\S+: training.prune_heads: head pruning rewrites the attention weights, which a bitsandbytes"):
+        load_config(str(path))
+
+
+def test_cost_knobs_apply_to_their_sections_and_count_in_the_configuration() -> None:
+    config = load_config(str(TINY_SUMMARIZER))
+    params = {"drop_layers": 1, "max_document_tokens": 64, "max_new_tokens": 5, "length_penalty": 0.5, "serving.precision": "dynamic_int8"}
+    trial = config.with_params({**params, "serving.merge_adapter": True, "num_beams": 2})
+    assert (trial.training.drop_layers, trial.generation.max_document_tokens, trial.generation.max_new_tokens) == (1, 64, 5)
+    assert (trial.generation.length_penalty, trial.generation.num_beams) == (0.5, 2)
+    assert (trial.serving.precision, trial.serving.merge_adapter) == ("dynamic_int8", True)
+    assert (config.serving.precision, config.training.drop_layers) == ("fp32", 0), "the config itself is unchanged"
+    assert {k: trial.tunable_values()[k] for k in params} == params
+    classifier = load_config(str(TINY_CONFIG)).with_params({"max_length": 16})
+    assert classifier.model.max_length == 16

@@ -73,8 +73,13 @@ def test_decoding_settings_become_explicit_generate_kwargs() -> None:
     assert sample["do_sample"] is True
     assert (sample["temperature"], sample["top_p"], sample["top_k"]) == (0.7, 0.9, 0)
     assert DecodingSettings(decoding="beam", num_beams=3).generate_kwargs()["num_beams"] == 3
+    beam = DecodingSettings(decoding="beam", num_beams=2, length_penalty=-1.5, max_new_tokens=7).generate_kwargs()
+    assert (beam["num_beams"], beam["length_penalty"], beam["max_new_tokens"]) == (2, -1.5, 7)
+    assert "length_penalty" not in DecodingSettings(length_penalty=2.0).generate_kwargs(), "greedy decoding has no beams to penalise"
 
 
 def test_decoding_settings_report_every_bad_field() -> None:
     with pytest.raises(ValueError, match=r"temperature: must be in \(0, 5\], got 0.*top_p: must be in \(0, 1\], got 1.5"):
         DecodingSettings(temperature=0, top_p=1.5)
+    with pytest.raises(ValueError, match=r"length_penalty: must be in \[-10, 10\], got 12"):
+        DecodingSettings(decoding="beam", length_penalty=12)

@@ -328,3 +328,22 @@ def test_merge_export_refuses_structure_plain_weights_cannot_hold(tmp_path: Path
     (tmp_path / MODEL_CARD).write_text(json.dumps(card))
     with pytest.raises(ConfigError, match="merge: this model has pruned attention heads and FFN bottleneck adapters or gates"):
         merge_adapter(tmp_path)
+
+
+def test_dropping_top_layers_keeps_the_config_and_its_per_layer_lists_in_step() -> None:
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from mlops.errors import ConfigError
+    from mlops.models.structure import drop_top_layers
+
+    config = Qwen2Config(
+        vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=2
+    )
+    model = Qwen2ForCausalLM(config).eval()
+    bottom = model.model.layers[0]
+    assert drop_top_layers(model, 2) == 1
+    assert list(model.model.layers) == [bottom] and model.config.num_hidden_layers == 1
+    assert model.config.layer_types == ["full_attention"], "per-layer settings follow the kept layers"
+    assert model.generate(input_ids=torch.tensor([[5, 6, 7]]), max_new_tokens=3, do_sample=False).shape == (1, 6)
+    with pytest.raises(ConfigError, match=r"^training.drop_layers: 1 of the 1 layers of Qwen2ForCausalLM; at least one must stay"):
+        drop_top_layers(model, 1)

@@ -395,3 +395,61 @@ def test_greedy_trials_never_carry_a_temperature(tracking: str) -> None:
     assert [c.data.tags.get("mlops.duplicate_of") is None for c in greedy].count(False) == 1, "the two greedy points are one configuration"
     study = optuna.load_study(study_name=result.study_name, storage=client.get_run(result.parent_run_id).data.params["storage"])
     assert all("temperature" not in t.params for t in study.trials if t.params["decoding"] == "greedy")
+
+
+def _trial_cards(client: MlflowClient, children: list) -> dict[str, dict]:
+    import json
+
+    cards = {}
+    for child in children:
+        local = client.download_artifacts(child.info.run_id, "adapter/mlops_model.json")
+        cards[child.info.run_id] = json.loads(Path(local).read_text(encoding="utf-8"))
+    return cards
+
+
+@pytest.mark.slow
+def test_cost_knobs_are_searched_logged_and_written_for_serving(tracking: str) -> None:
+    space = {
+        "drop_layers": {"type": "categorical", "choices": [0, 1]},
+        "max_length": {"type": "categorical", "choices": [16, 32]},
+        "serving.merge_adapter": {"type": "categorical", "choices": [True, False]},
+        "serving.precision": {"type": "categorical", "choices": ["fp32", "dynamic_int8"]},
+    }
+    overrides = {"search.n_trials": 3, "search.sampler": "grid", "search.space": space, "training.max_steps": 2}  # 3 distinct points
+    config = load_config(str(TINY_CONFIG), overrides)
+    result = run_sweep(config, SweepOptions(promote=False))
+    client = MlflowClient()
+    children = [r for r in _runs(client, "tiny") if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
+    study = optuna.load_study(study_name=result.study_name, storage=client.get_run(result.parent_run_id).data.params["storage"])
+    drawn = {str(t.number): t.params for t in study.trials}
+    assert len(children) == 3 and all(c.info.status == "FINISHED" and "mlops.duplicate_of" not in c.data.tags for c in children)
+    cards = _trial_cards(client, children)
+    for child in children:
+        params = drawn[child.data.params["trial_number"]]
+        assert {name: child.data.params[name] for name in space} == {name: str(value) for name, value in params.items()}
+        card = cards[child.info.run_id]
+        assert card["serving"] == {"merge_adapter": params["serving.merge_adapter"], "precision": params["serving.precision"]}
+        assert card["structure"]["num_hidden_layers"] == 2 - params["drop_layers"] and card["max_length"] == params["max_length"]
+        assert child.data.metrics["dropped_layers"] == params["drop_layers"]
+    assert len({tuple(sorted(p.items())) for p in drawn.values()}) == 3, "three points of the grid"
+
+
+@pytest.mark.slow
+def test_decoding_and_budget_knobs_are_searched_for_a_generating_task(tracking: str) -> None:
+    space = {
+        "max_new_tokens": {"type": "int", "low": 4, "high": 6},
+        "num_beams": {"type": "int", "low": 2, "high": 3},
+        "length_penalty": {"type": "float", "low": -1.0, "high": 1.0},
+        "max_document_tokens": {"type": "categorical", "choices": [48, 96]},
+    }
+    overrides = {"search.n_trials": 1, "search.space": space, "generation.decoding": "beam", "training.max_steps": 2}
+    config = load_config(str(TINY_SUMMARIZER), overrides)
+    result = run_sweep(config, SweepOptions(promote=False))
+    client = MlflowClient()
+    (child,) = [r for r in _runs(client, "tiny-summarizer") if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
+    study = optuna.load_study(study_name=result.study_name, storage=client.get_run(result.parent_run_id).data.params["storage"])
+    (trial,) = study.trials
+    assert child.info.status == "FINISHED" and set(trial.params) == set(space)
+    assert {name: child.data.params[name] for name in space} == {name: str(value) for name, value in trial.params.items()}
+    generation = _trial_cards(client, [child])[child.info.run_id]["generation"]
+    assert {name: generation[name] for name in space} == trial.params, "the served model decodes as the trial did"

@@ -1,4 +1,5 @@
-"""Where a model's transformer layers and their feed-forward blocks are, and how many bottom layers stay frozen."""
+"""Where a model's transformer layers and their feed-forward blocks are, how many bottom layers stay frozen, and
+dropping the top layers (layer pruning)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,34 @@ def freeze_bottom_layers(model: torch.nn.Module, layers_path: str, frozen: int) 
         match = pattern.search(name)
         if match and int(match.group(1)) < frozen:
             param.requires_grad_(False)
+
+
+def drop_layers_error(model: Any, count: int) -> str | None:
+    """Why the top `count` layers of `model` cannot be dropped (none may be left), if they cannot."""
+    total = len(transformer_layers(model)[1])
+    if 0 <= count < total:
+        return None
+    return f"training.drop_layers: {count} of the {total} layers of {type(model).__name__}; at least one must stay (use 0..{total - 1})"
+
+
+def drop_top_layers(model: Any, count: int) -> int:
+    """Remove the top `count` transformer layers of `model` (layer pruning: the top layers of a pretrained model matter
+    least to a fine-tuned task), in place; returns the layers kept. The config follows (`num_hidden_layers`, and
+    per-layer lists such as `layer_types`), so a KV cache, PEFT and a served copy see the smaller model. The kept
+    layers keep their indices, so their attention caches and any per-layer record (pruned heads) stay valid."""
+    path, layers = transformer_layers(model)
+    if count == 0:
+        return len(layers)
+    error = drop_layers_error(model, count)
+    if error is not None:
+        raise ConfigError(error)
+    kept = len(layers) - count
+    parent, _, name = path.rpartition(".")
+    owner = model.get_submodule(parent) if parent else model
+    setattr(owner, name, layers[:kept])  # slicing a ModuleList gives a ModuleList of the same modules
+    config = model.config
+    config.num_hidden_layers = kept
+    for key, value in list(vars(config).items()):  # per-layer settings (e.g. layer_types, a sliding window per layer)
+        if key != "num_hidden_layers" and isinstance(value, list) and len(value) == kept + count:
+            setattr(config, key, value[:kept])
+    return kept

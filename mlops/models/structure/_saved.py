@@ -1,5 +1,6 @@
-"""What a trained structure leaves next to PEFT's files (pruned heads, FFN adapters and gates, their weights),
-and the served model rebuilt from it: base -> re-pruned heads -> FFN adapters -> PEFT adapter."""
+"""What a trained structure leaves next to PEFT's files (the layers kept, pruned heads, FFN adapters and gates, their
+weights), and the served model rebuilt from it: base -> top layers dropped -> re-pruned heads -> FFN adapters -> PEFT
+adapter."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from mlops.errors import ConfigError
 from mlops.models._peft import peft_wrapping
 from mlops.models.structure._ffn import ADAPTER_NAME, attach_ffn_adapter, ffn_adapters
 from mlops.models.structure._heads import prune_attention_heads
+from mlops.models.structure._layers import drop_top_layers, transformer_layers
 
 STRUCTURE_WEIGHTS = "mlops_structure.safetensors"
 
@@ -37,6 +39,7 @@ def save_structure(model: Any, out: Path) -> dict[str, Any]:
     pruned = getattr(base.config, "pruned_heads", None) or {}
     return {
         "peft": isinstance(model, PeftModel),
+        "num_hidden_layers": len(transformer_layers(base)[1]),
         "pruned_heads": {str(layer): list(heads) for layer, heads in pruned.items()},
         "ffn_adapters": sorted(adapters),
         "ffn_hidden_size": first.hidden_size if first is not None else None,
@@ -46,12 +49,26 @@ def save_structure(model: Any, out: Path) -> dict[str, Any]:
     }
 
 
+def keep_trained_layers(base: Any, card: dict[str, Any], adapter_dir: Path) -> None:
+    """Drop the top layers of `base` that the adapter's model was trained without (`training.drop_layers`), as its
+    card's `structure.num_hidden_layers` records; a card without it (an earlier release's) keeps every layer."""
+    trained_layers = (card.get("structure") or {}).get("num_hidden_layers")
+    if trained_layers is None:
+        return
+    available = len(transformer_layers(base)[1])
+    if trained_layers > available:
+        raise ConfigError(f"{adapter_dir}: trained with {trained_layers} layers, but its base model has only {available}")
+    drop_top_layers(base, available - trained_layers)
+
+
 def load_adapted_model(base: Any, adapter_dir: Path, card: dict[str, Any]) -> Any:
-    """The served model: `base` re-pruned and given its FFN adapters as recorded in the card, their saved weights
-    loaded, then PEFT's adapter applied. A card without a structure entry is a plain PEFT adapter."""
+    """The served model: `base` cut to the layers it was trained with, re-pruned and given its FFN adapters as recorded
+    in the card, their saved weights loaded, then PEFT's adapter applied. A card without a structure entry is a plain
+    PEFT adapter; one without `num_hidden_layers` (an earlier release's) keeps every layer."""
     from peft import PeftModel
 
     structure = card.get("structure") or {"peft": True}
+    keep_trained_layers(base, card, adapter_dir)
     if structure.get("pruned_heads"):
         prune_attention_heads(base, {int(layer): heads for layer, heads in structure["pruned_heads"].items()})
     for path in structure.get("ffn_adapters", []):
