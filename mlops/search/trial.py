@@ -135,7 +135,7 @@ def run_trial_as_child_run(
 def _objective_values(trial: optuna.Trial, search: SearchConfig, run_id: str, validation: dict[str, float]) -> list[float]:
     """What Optuna is told: each objective's value as the trial's run logged it; a broken bound of
     `search.constraints` tags the run and the trial `mlops.infeasible`."""
-    if not search.multi_objective and not search.constraints:
+    if not search.objectives and not search.constraints:  # as before objectives and constraints
         return [validation[search.metric]]
     import mlflow
 
