@@ -100,9 +100,8 @@ def _log_front_plot(trials: Sequence[optuna.trial.FrozenTrial], search: SearchCo
     front = sorted(pareto_front(trials, objectives), key=lambda t: objective_values(t, objectives)[x_name])
     axes.plot(*points(front), color="tab:red", marker="o", label=f"Pareto front ({len(front)})")
     axes.scatter(*points([selection.trial]), s=220, marker="*", color="gold", edgecolors="black", zorder=5, label="selected")
-    axes.annotate(
-        f"trial {selection.trial.number} ({selection.rule})", points([selection.trial]), xytext=(8, 8), textcoords="offset points"
-    )
+    (x,), (y,) = points([selection.trial])
+    axes.annotate(f"trial {selection.trial.number} ({selection.rule})", (x, y), xytext=(8, 8), textcoords="offset points")
     axes.set_xlabel(f"{x_name} ({objectives[0].direction})")
     axes.set_ylabel(f"{y_name} ({objectives[1].direction})")
     more = f"; {len(objectives) - 2} more objectives not drawn" if len(objectives) > 2 else ""

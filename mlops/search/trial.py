@@ -8,6 +8,7 @@ results, tagged `mlops.duplicate_of`. Optuna is told the value of each objective
 from __future__ import annotations
 
 import logging
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ from mlops.tracking import (
     GAP_ATTR,
     INFEASIBLE_TAG,
     RETRY_OF_TAG,
+    SEED_OF_TAG,
     TRIAL_RUN_ATTR,
     TRIAL_WORKER_RUN_ATTR,
     WORKER_RUN_TAG,
@@ -151,10 +153,9 @@ def _objective_values(trial: optuna.Trial, search: SearchConfig, run_id: str, va
 
 def measured(search: SearchConfig, run_id: str, validation: dict[str, float], who: str) -> tuple[list[float], list[float]]:
     """(each objective's value, each constraint's value in Optuna's convention) as run `run_id` logged them; a
-    validation metric is the kept evaluation's (`validation`). A metric the run did not log is a `ConfigError`."""
-    import mlflow
-
-    logged = {**mlflow.MlflowClient().get_run(run_id).data.metrics, **validation}
+    validation metric is the kept evaluation's (`validation`), a metric only its seeds' runs logged is their mean.
+    A metric none of them logged is a `ConfigError`."""
+    logged = {**_seeds_mean(run_id), **_run_metrics(run_id), **validation}
 
     def value(path: str, metric: str) -> float:
         if metric not in logged:
@@ -166,6 +167,23 @@ def measured(search: SearchConfig, run_id: str, validation: dict[str, float], wh
     ]
     violations = [c.violation(value(f"search.constraints[{i}].metric", c.metric)) for i, c in enumerate(search.constraints)]
     return values, violations
+
+
+def _run_metrics(run_id: str) -> dict[str, float]:
+    import mlflow
+
+    return dict(mlflow.MlflowClient().get_run(run_id).data.metrics)
+
+
+def _seeds_mean(run_id: str) -> dict[str, float]:
+    """The mean of each metric over the seed runs nested under `run_id` (with `search.seeds_per_trial` > 1)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    experiment = client.get_run(run_id).info.experiment_id
+    seeds = client.search_runs([experiment], filter_string=f"tags.`{SEED_OF_TAG}` = '{run_id}'")
+    names = {k for r in seeds for k in r.data.metrics}
+    return {k: statistics.fmean(r.data.metrics[k] for r in seeds if k in r.data.metrics) for k in names}
 
 
 def _record_result(trial: optuna.Trial, result: FinetuneResult | SeedsResult) -> None:
