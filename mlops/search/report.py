@@ -12,6 +12,7 @@ from mlops.search.duplicates import DUPLICATE_OF_ATTR, original_of
 from mlops.search.pareto import front_table, log_pareto_front
 from mlops.search.selection import Selection, objective_values, ranked, select
 from mlops.tracking import (
+    EPOCHS_REPORTED_ATTR,
     EPOCHS_SAVED_ATTR,
     GAP_ATTR,
     INFEASIBLE_TAG,
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 def _epochs(trial: optuna.trial.FrozenTrial) -> int:
     """Trial-epochs spent: the last epoch the trial reported (0 if it never reached one)."""
-    return max(trial.intermediate_values, default=0)
+    return max(trial.intermediate_values, default=int(trial.user_attrs.get(EPOCHS_REPORTED_ATTR, 0)))
 
 
 def _seconds(trial: optuna.trial.FrozenTrial) -> float:

@@ -26,6 +26,7 @@ from mlops.tracking import (
     CONSTRAINTS_ATTR,
     DUPLICATE_RUN_TAG,
     DUPLICATE_TAG,
+    EPOCHS_REPORTED_ATTR,
     EPOCHS_SAVED_ATTR,
     GAP_ATTR,
     INFEASIBLE_TAG,
@@ -91,6 +92,7 @@ def run_trial_as_child_run(
     def report(value: float, epoch: int) -> None:  # epoch: trial-epochs spent, over all seeds (`mlops.search.seeds`)
         link.console.trial_epoch(trial.number, epoch, value)
         if config.search.multi_objective:  # Optuna keeps no intermediate values of, and cannot prune, such a study
+            trial.set_user_attr(EPOCHS_REPORTED_ATTR, epoch)
             return
         trial.report(value, epoch)
         if epoch < trial_config.training.epochs * len(seeds) and trial.should_prune():  # after the last epoch there is nothing left to save

@@ -10,6 +10,7 @@ TRIAL_WORKER_RUN_ATTR = "mlflow_worker_run_id"  # the run of the worker that ran
 ADAPTER_RUN_ATTR = "mlflow_adapter_run_id"  # the seed run whose adapter stands for the trial (several seeds: the first)
 EPOCHS_SAVED_ATTR = "epochs_saved_by_early_stopping"  # trial-epochs (over all seeds) early stopping did not train
 GAP_ATTR = "generalization_gap"  # train - validation of the watched metric at the kept evaluation (seeds: their mean)
+EPOCHS_REPORTED_ATTR = "mlops_epochs_reported"  # trial-epochs spent, where Optuna keeps no intermediate values (objectives)
 CONSTRAINTS_ATTR = "mlops_constraints"  # Optuna's constraint values of `search.constraints` (> 0: that bound is broken)
 
 # --- Run tags ---------------------------------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ def test_two_objective_sweep_puts_the_front_and_the_selection_on_the_parent(trac
     assert "nearest the ideal point" in parent.data.tags["mlops.selection_reason"]
     report = mlflow.artifacts.load_text(f"runs:/{result.parent_run_id}/sweep_report.md")
     assert f"## Pareto front ({len(front)} trials)" in report and f"Selection: knee: trial {result.best_trial}" in report
+    assert "Compute: 4 trial-epochs" in report, "one epoch each, counted without Optuna's intermediate values"
     assert parent.data.metrics["best_eval_loss"] == points[result.best_trial][0]
     assert parent.data.metrics["best_trainable_params"] == points[result.best_trial][1]
 
