@@ -114,7 +114,7 @@ def _stage_options(options: PipelineOptions, study_name: str, run_name: str) -> 
     return SweepOptions(options.storage, study_name, promote=False, nested=True, run_name=run_name, console=options.console)
 
 
-def _winning_stage(stages: dict[str, SweepResult], config: ExperimentConfig) -> str:
+def winning_stage(stages: dict[str, SweepResult], config: ExperimentConfig) -> str:
     """The stage whose chosen trial `search.select` chooses among the stages' (a tie goes to the earlier stage),
     logged on the active run with the rule's reason."""
     picks = {stage: result.selected for stage, result in stages.items() if result.selected is not None}
@@ -179,7 +179,7 @@ def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResu
         )
         mlflow.set_tags({f"fixed.{k}": str(v) for k, v in fixed.items()})
 
-        winner = _winning_stage(stages, config)
+        winner = winning_stage(stages, config)
         best = stages[winner]
         version = None
         scores = {
