@@ -107,7 +107,8 @@ class Objective:
     direction: Literal["maximize", "minimize"] = "maximize"
 
     def check(self, path: str) -> list[str]:
-        return [] if self.metric.strip() else [f"{path}.metric: name a metric the trial runs log, e.g. eval_f1"]
+        blank = self.metric is not None and not self.metric.strip()  # None: missing, reported as such
+        return [f"{path}.metric: name a metric the trial runs log, e.g. eval_f1"] if blank else []
 
 
 @dataclass
@@ -119,7 +120,8 @@ class Constraint:
     min: float | None = None
 
     def check(self, path: str) -> list[str]:
-        errors = [] if self.metric.strip() else [f"{path}.metric: name a metric the trial runs log, e.g. eval_loss"]
+        blank = self.metric is not None and not self.metric.strip()
+        errors = [f"{path}.metric: name a metric the trial runs log, e.g. eval_loss"] if blank else []
         if self.max is None and self.min is None:
             errors.append(f"{path}: give max, min or both")
         elif self.max is not None and self.min is not None and self.min > self.max:
@@ -142,7 +144,9 @@ class WithinRule:
     then: str
 
     def check(self, path: str) -> list[str]:
-        return [] if self.of_best >= 0 else [f"{path}.of_best: must be >= 0 (in units of {self.metric}), got {self.of_best}"]
+        if self.of_best is not None and self.of_best < 0:
+            return [f"{path}.of_best: must be >= 0 (in units of {self.metric}), got {self.of_best}"]
+        return []
 
 
 @dataclass
@@ -244,7 +248,7 @@ class SearchConfig:
 
     def _check_objectives(self, path: str) -> list[str]:
         errors = []
-        names = [o.metric for o in self.objective_list()]
+        names = [o.metric for o in self.objective_list() if o.metric and o.metric.strip()]  # others are reported as such
         if len(set(names)) < len(names):
             errors.append(f"{path}.objectives: each metric at most once, got {', '.join(names)}")
         if self.multi_objective:
@@ -254,11 +258,15 @@ class SearchConfig:
                 errors.append(f"{path}.sampler: {self.sampler} cannot optimise {n} objectives; use one of {ok}")
             if self.pruner != "none":
                 errors.append(f"{path}.pruner: Optuna cannot prune a study with {n} objectives; use pruner none")
+        return errors + self._check_select(path, names) if len(names) == len(self.objective_list()) else errors
+
+    def _check_select(self, path: str, names: list[str]) -> list[str]:
+        errors = []
         rule = self.selection_rule
         if isinstance(rule, SelectWithin):
             for key in ("metric", "then"):
-                name = getattr(rule.within, key)
-                if name not in names:
+                name = getattr(rule.within, key, None)  # no `within`: reported as missing
+                if name is not None and name not in names:
                     errors.append(f"{path}.select.within.{key}: '{name}' is not an objective; use one of {', '.join(names)}")
         elif rule == "knee":
             if len(names) < 2:

@@ -162,6 +162,12 @@ def test_multi_objective_config_refuses_samplers_and_pruners_naming_the_field(tm
         )
     with pytest.raises(ConfigError, match=r"search.constraints\[0\]: give max, min or both"):
         load_config(str(TINY_CONFIG), {"search.constraints": [{"metric": "eval_loss"}]})
+    with pytest.raises(ConfigError) as incomplete:  # every problem of a half-written rule at once, none of it a crash
+        load_config(str(TINY_CONFIG), {"search.objectives": [{"direction": "minimize"}], "search.select": {"within": {"metric": "x"}}})
+    assert str(incomplete.value).endswith(
+        "search.objectives[0].metric: required key is missing; search.select.within.of_best: required key is missing; "
+        "search.select.within.then: required key is missing"
+    )
     config = load_config(str(TINY_CONFIG), {"search.objectives": two, "search.select": "knee", "search.sampler": "nsgaii"})
     assert config.search.multi_objective and [o.direction for o in config.search.objective_list()] == ["maximize", "minimize"]
 
