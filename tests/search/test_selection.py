@@ -182,6 +182,7 @@ def test_console_shows_the_fronts_size_and_the_selection_and_infeasible_trials()
     for trial in _study_trials()[:5]:
         console.trial_finished(trial)
     lines = stream.getvalue().splitlines()
+    assert "trials (0 finished before), eval_f1 (maximize), latency (minimize); parent run parent123" in lines[0]
     assert lines[1].startswith("trial 0 complete: eval_f1=0.8000, latency=10.0000 in 10.0 s")
     assert lines[2] == "selection: front of 1 trials; selected trial 0 by knee: eval_f1=0.8000, latency=10.0000"
     assert "selection: front of 3 trials; selected trial 1 by knee: eval_f1=0.8500, latency=20.0000" in lines

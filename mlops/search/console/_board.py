@@ -106,9 +106,10 @@ class Board:
 
     def started_line(self) -> str:
         info = self.info
+        goals = ", ".join(f"{o.metric} ({o.direction})" for o in self.search.objective_list())
         return (
             f"{info.name}: study '{info.study_name}', {info.n_trials} trials ({self.finished} finished before), "
-            f"{info.metric} ({info.direction}); parent run {info.parent_run_id}; open it with: {open_command(info)}"
+            f"{goals}; parent run {info.parent_run_id}; open it with: {open_command(info)}"
         )
 
     def start(self, number: int, params: Mapping[str, Any]) -> None:
