@@ -8,7 +8,7 @@ import io
 import optuna
 import pytest
 
-from mlops.config import Constraint, Objective, SearchConfig, SelectWithin, WithinRule, load_config
+from mlops.config import MULTI_OBJECTIVE_SAMPLERS, Constraint, Objective, ParamSpace, SearchConfig, SelectWithin, WithinRule, load_config
 from mlops.errors import ConfigError, SweepError
 from mlops.search.console import PlainConsole, SweepInfo
 from mlops.search.selection import confirmation_candidates, pareto_front, ranked, select
@@ -193,3 +193,22 @@ def test_console_shows_the_fronts_size_and_the_selection_and_infeasible_trials()
     table = stream.getvalue().splitlines()[len(lines) :]
     assert "front of 3 trials; selected trial 1 by knee" in table[0]
     assert "eval_f1" in table[1] and "latency" in table[1] and any("complete (infeasible)" in row for row in table)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsgaii", "gp", "random", "qmc", "grid", "cmaes"])
+def test_the_samplers_the_config_accepts_are_those_optuna_runs_with_two_objectives(sampler: str) -> None:
+    space = {"lora_r": ParamSpace(type="categorical", choices=[4, 8]), "learning_rate": ParamSpace(type="float", low=0.1, high=0.2)}
+    search = SearchConfig(n_trials=4, sampler=sampler, objectives=list(OBJECTIVES), space=space)  # type: ignore[arg-type]
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(sampler, search, seed=0))
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        return trial.suggest_categorical("lora_r", [4, 8]) * trial.suggest_float("learning_rate", 0.1, 0.2), 1.0
+
+    accepted = not [e for e in search.check("search") if e.startswith("search.sampler")]
+    if accepted:
+        study.optimize(objective, n_trials=4)
+        assert len(study.trials) == 4 and all(t.state.name == "COMPLETE" for t in study.trials)
+    else:
+        with pytest.raises(ValueError, match="multi-objective"):
+            study.optimize(objective, n_trials=4)
+    assert accepted == (sampler in MULTI_OBJECTIVE_SAMPLERS) == (sampler != "cmaes")
