@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mlops.config import SearchConfig
+from mlops.errors import SweepError
 from mlops.search.duplicates import DUPLICATE_OF_ATTR, original_of
 from mlops.search.pareto import front_table, log_pareto_front
 from mlops.search.selection import Selection, objective_values, ranked, select
@@ -175,7 +176,9 @@ def log_sweep_summary(study: optuna.Study, search: SearchConfig) -> Selection:
     import mlflow
 
     mlflow.log_metrics(trial_counts(study) | duplicate_savings(study) | early_stopping_savings(study))
-    selection = select(study.trials, search)
+    if not any(t.state.name == "COMPLETE" for t in study.trials):
+        raise SweepError(f"no trial of study '{study.study_name}' completed; see the child runs' 'error' tags")
+    selection = select(study.trials, search)  # `SweepError` too when every completed trial broke search.constraints
     best = selection.trial
     mlflow.set_tags({f"best.{k}": str(v) for k, v in best.params.items()})
     mlflow.log_metrics(
