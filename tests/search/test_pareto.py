@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from mlops.cli import main
 from mlops.config import load_config
 from mlops.search import SweepOptions, run_sweep
-from tests.helpers import TINY_CONFIG, write
+from tests.helpers import TINY_CONFIG, mlflow_run, write
 
 # Deterministic metrics of a tiny trial: the validation loss, and the adapter's size (lora_r 4 or 8).
 TWO_OBJECTIVES = [{"metric": "eval_loss", "direction": "minimize"}, {"metric": "trainable_params", "direction": "minimize"}]
@@ -184,3 +184,19 @@ def test_refused_combinations_are_one_line_exit_2(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and re.search(pattern, err), err
     assert not MlflowClient().search_runs([e.experiment_id for e in MlflowClient().search_experiments()])
+
+
+@pytest.mark.e2e
+def test_mlflow_run_sweep_of_two_objectives(tmp_path: Path) -> None:
+    path = _config(tmp_path, n_trials=2, sampler="nsgaii", objectives=TWO_OBJECTIVES, select="knee")
+    out = mlflow_run(tmp_path, f"config={path}", "promote=false")
+    assert out.returncode == 0, out.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("e2e").experiment_id])
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert parent.info.status == "FINISHED" and parent.data.tags["mlops.selection_rule"] == "knee"
+    assert parent.data.params["objectives"] == "eval_loss (minimize), trainable_params (minimize)"
+    front = [r for r in trials if r.data.tags.get("mlops.pareto_front") == "true"]
+    assert len(trials) == 2 and parent.data.metrics["pareto_front_size"] == len(front) >= 1
+    assert parent.data.tags["mlops.selected_trial"] in {r.data.params["trial_number"] for r in front}
