@@ -41,7 +41,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     config = _load(args, overrides)
     options = SweepOptions(storage=args.storage, study_name=args.study_name, promote=args.promote, console=make_console(args.verbose))
     result = run_sweep(config, options)
-    best = f"best trial {result.best_trial} ({config.search.metric}={result.best_value:.4f})"
+    values = ", ".join(f"{k}={v:.4f}" for k, v in result.best_values.items())
+    best = f"best trial {result.best_trial} ({values})"
     print(f"sweep {result.parent_run_id}: {best}, study '{result.study_name}'; this worker ran {result.trials_run} trial(s)")
     if not result.finalized:
         print("the summary and registration were already written by another worker of this study")
@@ -79,7 +80,8 @@ def _cmd_main(args: argparse.Namespace) -> int:
     split = ", ".join(f"{stage} {n}" for stage, n in result.budget.items())
     best = result.stages[result.winner]
     print(f"main {result.run_id}: trials per stage: {split}")
-    print(f"best: the {result.winner} stage's trial {best.best_trial}, {config.search.metric}={best.best_value:.4f}")
+    values = ", ".join(f"{k}={v:.4f}" for k, v in best.best_values.items())
+    print(f"best: the {result.winner} stage's trial {best.best_trial}, {values}")
     if result.registered_version is not None:
         print(f"{config.registry.model_name} v{result.registered_version} registered")
     _print_links(result.run_id, config.registry.model_name, result.registered_version)

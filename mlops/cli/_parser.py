@@ -41,7 +41,7 @@ def _add_search_commands(sub: Any) -> None:
     p = sub.add_parser("sweep", help="nested Optuna search; every trial is an MLflow child run")
     _add_config(p)
     p.add_argument("--n-trials", type=_optional, help="total trials of the study, across all workers (default: the config's)")
-    p.add_argument("--sampler", type=_optional, help="tpe, random, grid, cmaes, qmc or gp (default: the config's)")
+    p.add_argument("--sampler", type=_optional, help="tpe, random, grid, cmaes, qmc, gp or nsgaii (default: the config's)")
     p.add_argument("--pruner", type=_optional, help="none, median or hyperband (default: the config's)")
     p.add_argument("--seed", type=_optional, help="seed for the sampler and every trial (default: the config's)")
     p.add_argument("--seeds-per-trial", type=_optional, help="training seeds per trial, their mean told to Optuna (default: the config's)")

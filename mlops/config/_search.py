@@ -125,15 +125,91 @@ def setting_domains() -> dict[str, tuple[Any, ...] | None]:
     return domains
 
 
+# Samplers that Optuna runs on a study with several objectives, and those that take a `constraints_func`.
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "nsgaii", "gp", "random", "qmc", "grid")
+CONSTRAINED_SAMPLERS = ("tpe", "nsgaii", "gp")
+
+
+@dataclass
+class Objective:
+    """One objective of the study: any metric a trial's run logs, and which way is better."""
+
+    metric: str = field(metadata=_help("a metric every trial's run logs (eval_f1, infer_latency_ms_p95, ...)"))
+    direction: Literal["maximize", "minimize"] = field(default="maximize", metadata=_help("whether higher or lower is better"))
+
+    def check(self, path: str) -> list[str]:
+        blank = self.metric is not None and not self.metric.strip()  # None: missing, reported as such
+        return [f"{path}.metric: name a metric the trial runs log, e.g. eval_f1"] if blank else []
+
+
+@dataclass
+class Constraint:
+    """A bound on a metric a trial's run logs; a trial outside it is infeasible: recorded, never selected."""
+
+    metric: str = field(metadata=_help("a metric every trial's run logs"))
+    max: float | None = field(default=None, metadata=_help("a trial above this is infeasible"))
+    min: float | None = field(default=None, metadata=_help("a trial below this is infeasible"))
+
+    def check(self, path: str) -> list[str]:
+        blank = self.metric is not None and not self.metric.strip()
+        errors = [f"{path}.metric: name a metric the trial runs log, e.g. eval_loss"] if blank else []
+        if self.max is None and self.min is None:
+            errors.append(f"{path}: give max, min or both")
+        elif self.max is not None and self.min is not None and self.min > self.max:
+            errors.append(f"{path}: min ({self.min}) must not exceed max ({self.max})")
+        return errors
+
+    def violation(self, value: float) -> float:
+        """Optuna's constraint value: <= 0 when `value` is inside the bounds, else how far outside."""
+        over = value - self.max if self.max is not None else -float("inf")
+        under = self.min - value if self.min is not None else -float("inf")
+        return max(over, under)
+
+
+@dataclass
+class WithinRule:
+    """The cheapest trial by `then` among those whose `metric` is within `of_best` of the best feasible value."""
+
+    metric: str = field(metadata=_help("the quality objective the candidates must be near the best of"))
+    of_best: float = field(metadata=_help("how far below (or above, when minimised) the best `metric` a candidate may be, in its units"))
+    then: str = field(metadata=_help("the objective that picks among the candidates (its best direction)"))
+
+    def check(self, path: str) -> list[str]:
+        if self.of_best is not None and self.of_best < 0:
+            return [f"{path}.of_best: must be >= 0 (in units of {self.metric}), got {self.of_best}"]
+        return []
+
+
+@dataclass
+class SelectWithin:
+    within: WithinRule = field(metadata=_help("the cheapest by `then` among the trials within `of_best` of the best `metric`"))
+
+
 @dataclass
 class SearchConfig:
     n_trials: int = field(default=6, metadata=_help("total trials of the study, across all workers"))
-    sampler: Literal["tpe", "random", "grid", "cmaes", "qmc", "gp"] = field(default="tpe", metadata=_help("Optuna's sampler, seeded"))
+    sampler: Literal["tpe", "random", "grid", "cmaes", "qmc", "gp", "nsgaii"] = field(
+        default="tpe", metadata=_help("Optuna's sampler, seeded")
+    )
     pruner: Literal["none", "median", "hyperband"] = field(
         default="none", metadata=_help("stop hopeless trials at an evaluation point (once per epoch)")
     )
     metric: str = field(default="eval_f1", metadata=_help("the child-run metric the study optimises"))
     direction: Literal["maximize", "minimize"] = field(default="maximize", metadata=_help("whether a higher or a lower metric is better"))
+    objectives: list[Objective] = field(
+        default_factory=list,
+        metadata=_help("several objectives (any metric a trial run logs, each with a direction): a multi-objective study; default: metric"),
+    )
+    constraints: list[Constraint] = field(
+        default_factory=list, metadata=_help("bounds (max, min) on metrics a trial run logs; a trial outside them is never selected")
+    )
+    select: str | SelectWithin | None = field(
+        default=None,
+        metadata=_help(
+            "which trial wins: best:<metric> (default: the first objective's), knee (the Pareto front's point nearest the "
+            "ideal), or {within: {metric, of_best, then}} (the cheapest by `then` within `of_best` of the best `metric`)"
+        ),
+    )
     space: dict[str, ParamSpace] = field(
         default_factory=dict, metadata=_help("the searched settings by name: hyperparameters, structural keys, decoding, augment.*")
     )
@@ -175,6 +251,7 @@ class SearchConfig:
         if self.n_trials < 1:
             errors.append(f"{path}.n_trials: must be >= 1, got {self.n_trials}")
         errors += self._check_seeds(path)
+        errors += self._check_objectives(path)
         if self.timeout is not None and self.timeout <= 0:
             errors.append(f"{path}.timeout: must be > 0 seconds, got {self.timeout}")
         if self.heartbeat_interval < 1:
@@ -188,6 +265,51 @@ class SearchConfig:
         for name in self.space:
             if name not in TUNABLE_SECTIONS:
                 errors.append(f"{path}.space.{name}: not a tunable hyperparameter; use one of {', '.join(TUNABLE_SECTIONS)}")
+        return errors
+
+    def objective_list(self) -> list[Objective]:
+        """The study's objectives: `objectives`, or the one of `metric` and `direction`."""
+        return list(self.objectives) or [Objective(self.metric, self.direction)]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objective_list()) > 1
+
+    @property
+    def selection_rule(self) -> str | SelectWithin:
+        """`select`, or by default the best by the first objective."""
+        return self.select if self.select is not None else f"best:{self.objective_list()[0].metric}"
+
+    def _check_objectives(self, path: str) -> list[str]:
+        errors = []
+        names = [o.metric for o in self.objective_list() if o.metric and o.metric.strip()]  # others are reported as such
+        if len(set(names)) < len(names):
+            errors.append(f"{path}.objectives: each metric at most once, got {', '.join(names)}")
+        if self.multi_objective:
+            n = len(names)
+            if self.sampler not in MULTI_OBJECTIVE_SAMPLERS:
+                ok = ", ".join(MULTI_OBJECTIVE_SAMPLERS)
+                errors.append(f"{path}.sampler: {self.sampler} cannot optimise {n} objectives; use one of {ok}")
+            if self.pruner != "none":
+                errors.append(f"{path}.pruner: Optuna cannot prune a study with {n} objectives; use pruner none")
+        return errors + self._check_select(path, names) if len(names) == len(self.objective_list()) else errors
+
+    def _check_select(self, path: str, names: list[str]) -> list[str]:
+        errors = []
+        rule = self.selection_rule
+        if isinstance(rule, SelectWithin):
+            for key in ("metric", "then"):
+                name = getattr(rule.within, key, None)  # no `within`: reported as missing
+                if name is not None and name not in names:
+                    errors.append(f"{path}.select.within.{key}: '{name}' is not an objective; use one of {', '.join(names)}")
+        elif rule == "knee":
+            if len(names) < 2:
+                errors.append(f"{path}.select: knee needs two or more objectives (search.objectives), got {len(names)}")
+        elif rule.startswith("best:"):
+            if rule[len("best:") :] not in names:
+                errors.append(f"{path}.select: '{rule[len('best:') :]}' is not an objective; use best:<one of {', '.join(names)}>")
+        else:
+            errors.append(f"{path}.select: must be best:<metric>, knee or {{within: {{metric, of_best, then}}}}, got {rule!r}")
         return errors
 
     def _check_seeds(self, path: str) -> list[str]:

@@ -43,6 +43,9 @@ def _coerce(value: Any, tp: Any, path: str, errors: list[str]) -> Any:
             result = _coerce(value, arg, path, trial_errors)
             if not trial_errors:
                 return result
+        sections = [a for a in args if dataclasses.is_dataclass(a)]
+        if isinstance(value, dict) and len(sections) == 1:  # a mapping meant for the one section: its own problems
+            return _coerce(value, sections[0], path, errors)
         errors.append(f"{path}: expected one of {', '.join(_type_name(a) for a in args)}, got {value!r}")
         return None
     if origin is typing.Literal:

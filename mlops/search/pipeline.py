@@ -23,6 +23,8 @@ from mlops.errors import ConfigError, GateFailed
 from mlops.registry import policy_for
 from mlops.search.console import SweepConsole
 from mlops.search.registration import register_and_gate
+from mlops.search.report import log_selection
+from mlops.search.selection import Selection, select
 from mlops.search.sweep import SweepOptions, SweepResult, run_sweep
 from mlops.tracking import ENTRY_POINT_TAG, STAGE_SKIPPED_TAG, STAGE_TAG, ended, entry_run, log_environment, log_params_effective
 from mlops.train import log_data_checks, prepare
@@ -112,8 +114,14 @@ def _stage_options(options: PipelineOptions, study_name: str, run_name: str) -> 
     return SweepOptions(options.storage, study_name, promote=False, nested=True, run_name=run_name, console=options.console)
 
 
-def _better(a: SweepResult, b: SweepResult, direction: str) -> bool:
-    return a.best_value > b.best_value if direction == "maximize" else a.best_value < b.best_value
+def winning_stage(stages: dict[str, SweepResult], config: ExperimentConfig) -> str:
+    """The stage whose chosen trial `search.select` chooses among the stages' (a tie goes to the earlier stage),
+    logged on the active run with the rule's reason."""
+    picks = {stage: result.selected for stage, result in stages.items() if result.selected is not None}
+    selection = select(list(picks.values()), config.search)
+    winner = next(stage for stage, trial in picks.items() if trial is selection.trial)
+    log_selection(Selection(selection.trial, selection.rule, f"stage {winner}: {selection.reason} (each stage's choice)"))
+    return winner
 
 
 def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResult:
@@ -171,13 +179,13 @@ def run_main(config: ExperimentConfig, options: PipelineOptions) -> PipelineResu
         )
         mlflow.set_tags({f"fixed.{k}": str(v) for k, v in fixed.items()})
 
-        winner = next(iter(stages))  # a later stage must do strictly better to win
-        for stage in stages:
-            if _better(stages[stage], stages[winner], config.search.direction):
-                winner = stage
+        winner = winning_stage(stages, config)
         best = stages[winner]
         version = None
-        scores = {f"best_{config.search.metric}": best.best_value, **{f"best_{k}": v for k, v in _test_metrics(best.best_run_id).items()}}
+        scores = {
+            **{f"best_{k}": v for k, v in best.best_values.items()},
+            **{f"best_{k}": v for k, v in _test_metrics(best.best_run_id).items()},
+        }
         outcome = {"winner_stage": winner, "winner_run_id": best.best_run_id}
         with ended(mlflow.start_run(run_name="stage-4-evaluate-promote", nested=True, tags={STAGE_TAG: "promote"})):
             mlflow.log_metrics(scores)

@@ -1,5 +1,5 @@
-"""What the sweep's parent run shows at the end: best trial, counts (duplicates and the compute they saved included), a
-markdown report, a trial table and Optuna's plots."""
+"""What the sweep's parent run shows at the end: the selected trial and why, counts (duplicates and the compute they
+saved included), a markdown report, a trial table, Optuna's plots and, with several objectives, the Pareto front."""
 
 from __future__ import annotations
 
@@ -7,9 +7,24 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mlops.config import SearchConfig
 from mlops.errors import SweepError
 from mlops.search.duplicates import DUPLICATE_OF_ATTR, original_of
-from mlops.tracking import EPOCHS_SAVED_ATTR, GAP_ATTR, SWEEP_REPORT_ARTIFACT, SWEEP_SUMMARY_ARTIFACT, TRIAL_RUN_ATTR, current_links
+from mlops.search.pareto import front_table, log_pareto_front
+from mlops.search.selection import Selection, objective_values, ranked, select
+from mlops.tracking import (
+    EPOCHS_REPORTED_ATTR,
+    EPOCHS_SAVED_ATTR,
+    GAP_ATTR,
+    INFEASIBLE_TAG,
+    SELECTED_TRIAL_TAG,
+    SELECTION_REASON_TAG,
+    SELECTION_RULE_TAG,
+    SWEEP_REPORT_ARTIFACT,
+    SWEEP_SUMMARY_ARTIFACT,
+    TRIAL_RUN_ATTR,
+    current_links,
+)
 from mlops.tracking.links import NOTE_TAG
 
 if TYPE_CHECKING:
@@ -20,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 def _epochs(trial: optuna.trial.FrozenTrial) -> int:
     """Trial-epochs spent: the last epoch the trial reported (0 if it never reached one)."""
-    return max(trial.intermediate_values, default=0)
+    return max(trial.intermediate_values, default=int(trial.user_attrs.get(EPOCHS_REPORTED_ATTR, 0)))
 
 
 def _seconds(trial: optuna.trial.FrozenTrial) -> float:
@@ -63,55 +78,67 @@ def overfitting(study: optuna.Study, threshold: float) -> list[optuna.trial.Froz
     return [t for t in study.trials if t.user_attrs.get(GAP_ATTR, -float("inf")) > threshold]
 
 
-def sweep_report(study: optuna.Study, metric: str, top: int = 5, gap_threshold: float = 0.1) -> str:
-    """A markdown report: best trial, the top configurations (duplicates left out), pruned/failed/duplicate counts,
-    compute spent and compute the duplicates saved."""
-    import optuna
+def _values_text(trial: optuna.trial.FrozenTrial, search: SearchConfig) -> str:
+    return ", ".join(f"{k} = {v:.4f}" for k, v in objective_values(trial, search.objective_list()).items())
 
+
+def sweep_report(study: optuna.Study, search: SearchConfig, selection: Selection, top: int = 5) -> str:
+    """A markdown report: the selected trial and the rule that chose it, the top configurations by that rule
+    (duplicates and infeasible trials left out), with several objectives the Pareto front, pruned/failed/duplicate
+    counts, compute spent and compute the duplicates saved."""
     duplicates = _duplicates(study)
-    reused = {t.number for t in duplicates}
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.number not in reused]
     counts, saved = trial_counts(study), duplicate_savings(study)
-    ranked = sorted(done, key=lambda t: float(t.value or 0.0), reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)
-    best = best_trial(study)
-    names = sorted({k for t in ranked[:top] for k in t.params})
+    best, leaders = selection.trial, ranked(study.trials, search)[:top]
+    names = sorted({k for t in leaders for k in t.params})
+    metrics = [o.metric for o in search.objective_list()]
+    directions = ", ".join(o.direction for o in search.objective_list())
     wall = sum(_seconds(t) for t in study.trials)
+    infeasible = [t for t in study.trials if t.state.name == "COMPLETE" and INFEASIBLE_TAG in t.user_attrs]
     lines = [
         f"# Sweep `{study.study_name}`",
         "",
-        f"Best: trial {best.number}, {metric} = {best.value:.4f} ({study.direction.name.lower()}), "
-        + ", ".join(f"{k}={v}" for k, v in best.params.items()),
+        f"Best: trial {best.number}, {_values_text(best, search)} ({directions}), " + ", ".join(f"{k}={v}" for k, v in best.params.items()),
+        "",
+        f"Selection: {selection.rule}: {selection.reason}.",
         "",
         f"Trials: {counts['n_complete']:.0f} complete, {counts['n_pruned']:.0f} pruned, {counts['n_failed']:.0f} failed.",
         f"Compute: {sum(_epochs(t) for t in study.trials)} trial-epochs, {wall:.0f} s of trial wall time.",
     ]
+    if infeasible:
+        lines.append(f"Infeasible (search.constraints): {', '.join(f'trial {t.number}' for t in infeasible)}; never selected.")
     stopped = [t for t in study.trials if t.user_attrs.get(EPOCHS_SAVED_ATTR, 0) > 0]
     if any(EPOCHS_SAVED_ATTR in t.user_attrs for t in study.trials):
         epochs_saved = early_stopping_savings(study)["epochs_saved_by_early_stopping"]
         lines.append(f"Early stopping: {len(stopped)} trials stopped early; saved {epochs_saved:.0f} trial-epochs.")
-    flagged = overfitting(study, gap_threshold)
+    flagged = overfitting(study, search.gap_threshold)
     if flagged:
         gaps = ", ".join(f"trial {t.number} ({t.user_attrs[GAP_ATTR]:.3f})" for t in flagged)
-        lines.append(f"Generalisation gap above {gap_threshold:g} (train - validation): {gaps}.")
+        lines.append(f"Generalisation gap above {search.gap_threshold:g} (train - validation): {gaps}.")
     if duplicates:
         pairs = ", ".join(f"trial {t.number} = trial {t.user_attrs[DUPLICATE_OF_ATTR]}" for t in duplicates)
         lines.append(
             f"Duplicates: {len(duplicates)} ({pairs}): configurations already run, whose results were reused without training; "
             f"saved {saved['duplicate_seconds_saved']:.0f} s and {saved['duplicate_epochs_saved']:.0f} trial-epochs."
         )
+    if search.multi_objective:
+        lines += ["", *front_table(study.trials, search, selection)]
     lines += [
         "",
-        f"## Top {min(top, len(ranked))} configurations",
+        f"## Top {len(leaders)} configurations",
         "",
-        "| trial | " + metric + " | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(names),
+        "| trial | " + " | ".join([*metrics, *names]) + " |",
+        "|---|" + "---|" * (len(metrics) + len(names)),
     ]
-    lines += [f"| {t.number} | {t.value:.4f} | " + " | ".join(str(t.params.get(n, "n/a")) for n in names) + " |" for t in ranked[:top]]
+    for t in leaders:
+        values = objective_values(t, search.objective_list())
+        cells = [f"{values[m]:.4f}" for m in metrics] + [str(t.params.get(n, "n/a")) for n in names]
+        lines.append(f"| {t.number} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _log_plots(study: optuna.Study) -> None:
-    """Optuna's optimisation history, parameter importances and parallel coordinates, as PNG."""
+def _log_plots(study: optuna.Study, search: SearchConfig) -> None:
+    """Optuna's optimisation history, parameter importances and parallel coordinates, as PNG (with several
+    objectives: of the first)."""
     import warnings
 
     import matplotlib
@@ -121,7 +148,9 @@ def _log_plots(study: optuna.Study) -> None:
     import mlflow
     from optuna.visualization import matplotlib as optuna_plots
 
-    plots: dict[str, Callable[[optuna.Study], Any]] = {
+    first = search.objective_list()[0].metric
+    target: dict[str, Any] = {"target": lambda t: t.values[0], "target_name": first} if search.multi_objective else {}
+    plots: dict[str, Callable[..., Any]] = {
         "optimization_history.png": optuna_plots.plot_optimization_history,
         "param_importances.png": optuna_plots.plot_param_importances,
         "parallel_coordinate.png": optuna_plots.plot_parallel_coordinate,
@@ -130,7 +159,7 @@ def _log_plots(study: optuna.Study) -> None:
         try:
             with warnings.catch_warnings():  # the matplotlib backend is marked experimental
                 warnings.simplefilter("ignore")
-                axes = plot(study)
+                axes = plot(study, **target)
         except (ValueError, RuntimeError) as exc:  # e.g. importances need two or more complete trials
             logger.info("skipped %s: %s", name, exc)
             continue
@@ -138,65 +167,79 @@ def _log_plots(study: optuna.Study) -> None:
         plt.close("all")
 
 
-def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    """The study's best trial, or the trial it duplicates (which trained, and holds the adapter); `SweepError` if none
-    completed."""
-    import optuna
+def log_sweep_summary(study: optuna.Study, search: SearchConfig) -> Selection:
+    """Log the summary to the active (parent) run and return the trial `search.select` chooses.
 
-    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
-        raise SweepError(f"no trial of study '{study.study_name}' completed; see the child runs' 'error' tags")
-    return original_of(study, study.best_trial)
-
-
-def log_sweep_summary(study: optuna.Study, metric: str, gap_threshold: float = 0.1) -> optuna.trial.FrozenTrial:
-    """Log the summary to the active (parent) run and return the best trial.
-
-    Safe to repeat when a resumed study finishes again: the best trial goes into metrics and
+    Safe to repeat when a resumed study finishes again: the selected trial goes into metrics and
     tags (params are immutable in MLflow) and the artifacts are overwritten.
     """
     import mlflow
 
     mlflow.log_metrics(trial_counts(study) | duplicate_savings(study) | early_stopping_savings(study))
-    best = best_trial(study)
+    if not any(t.state.name == "COMPLETE" for t in study.trials):
+        raise SweepError(f"no trial of study '{study.study_name}' completed; see the child runs' 'error' tags")
+    selection = select(study.trials, search)  # `SweepError` too when every completed trial broke search.constraints
+    best = selection.trial
     mlflow.set_tags({f"best.{k}": str(v) for k, v in best.params.items()})
     mlflow.log_metrics(
         {
             "best_trial_number": best.number,
-            f"best_{metric}": float(best.value or 0.0),
+            **{f"best_{k}": v for k, v in objective_values(best, search.objective_list()).items()},
             **{f"best_{k}": v for k, v in best.user_attrs.get("test_metrics", {}).items()},
         }
     )
+    log_selection(selection)
+    metrics = [o.metric for o in search.objective_list()]
     names = sorted({k for t in study.trials for k in t.params})
-    columns = ["trial", "state", metric, *names, "duplicate_of", GAP_ATTR, EPOCHS_SAVED_ATTR, "run_id"]
-    rows = [
-        [
-            t.number,
-            t.state.name,
-            t.value,
-            *(t.params.get(k) for k in names),  # None: the setting did not apply to that trial
-            t.user_attrs.get(DUPLICATE_OF_ATTR),
-            t.user_attrs.get(GAP_ATTR),
-            t.user_attrs.get(EPOCHS_SAVED_ATTR),
-            t.user_attrs.get(TRIAL_RUN_ATTR, ""),
-        ]
-        for t in study.trials
-    ]
+    columns = ["trial", "state", *metrics, *names, "duplicate_of", GAP_ATTR, EPOCHS_SAVED_ATTR, "run_id"]
+    if search.constraints:
+        columns.insert(2 + len(metrics), INFEASIBLE_TAG)
+    rows = []
+    for t in study.trials:
+        values = objective_values(t, search.objective_list())
+        infeasible = [t.user_attrs.get(INFEASIBLE_TAG)] if search.constraints else []
+        rows.append(
+            [
+                t.number,
+                t.state.name,
+                *(values.get(m) for m in metrics),
+                *infeasible,
+                *(t.params.get(k) for k in names),  # None: the setting did not apply to that trial
+                t.user_attrs.get(DUPLICATE_OF_ATTR),
+                t.user_attrs.get(GAP_ATTR),
+                t.user_attrs.get(EPOCHS_SAVED_ATTR),
+                t.user_attrs.get(TRIAL_RUN_ATTR, ""),
+            ]
+        )
     mlflow.log_dict({"columns": columns, "data": rows}, SWEEP_SUMMARY_ARTIFACT)  # MLflow's table layout
-    mlflow.log_text(sweep_report(study, metric, gap_threshold=gap_threshold), SWEEP_REPORT_ARTIFACT)
-    _log_plots(study)
-    return best
+    if search.multi_objective:
+        log_pareto_front(study.trials, search, selection)
+    mlflow.log_text(sweep_report(study, search, selection), SWEEP_REPORT_ARTIFACT)
+    _log_plots(study, search)
+    return selection
 
 
-def describe_sweep_run(study: optuna.Study, metric: str, best: optuna.trial.FrozenTrial, version: tuple[str, str] | None) -> None:
-    """Give the active (parent) run a description naming the best trial and the registered version, and end its
+def log_selection(selection: Selection) -> None:
+    """Say on the active run which rule chose which trial, and why."""
+    import mlflow
+
+    tags = {SELECTION_RULE_TAG: selection.rule, SELECTED_TRIAL_TAG: str(selection.trial.number), SELECTION_REASON_TAG: selection.reason}
+    mlflow.set_tags({k: v[:5000] for k, v in tags.items()})
+
+
+def describe_sweep_run(study: optuna.Study, search: SearchConfig, selection: Selection, version: tuple[str, str] | None) -> None:
+    """Give the active (parent) run a description naming the selected trial and the registered version, and end its
     report with links that open the MLflow UI's model-training view."""
     import mlflow
 
     run = mlflow.active_run()
     assert run is not None
+    best = selection.trial
     registered = f"; registered as {version[0]} v{version[1]}" if version else "; nothing registered"
     best_run = best.user_attrs.get(TRIAL_RUN_ATTR, "")
-    best_is = f"best trial {best.number} ({metric}={best.value:.4f}, run {best_run})"
+    values = ", ".join(f"{k}={v:.4f}" for k, v in objective_values(best, search.objective_list()).items())
+    best_is = f"best trial {best.number} ({values}, run {best_run}; {selection.rule})"
     mlflow.set_tag(NOTE_TAG, f"Sweep of study '{study.study_name}': {best_is}{registered}.")
+    log_selection(selection)
     links = "\n".join(f"- {line}" for line in current_links().lines((run.info.experiment_id, run.info.run_id), version))
-    mlflow.log_text(f"{sweep_report(study, metric)}\n## Open in the MLflow UI\n\n{links}\n", "sweep_report.md")
+    mlflow.log_text(f"{sweep_report(study, search, selection)}\n## Open in the MLflow UI\n\n{links}\n", SWEEP_REPORT_ARTIFACT)

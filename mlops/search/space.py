@@ -5,16 +5,27 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlops.config import ParamSpace, SearchConfig, applies, conditions, dependency_order, depends_on_searched, describe, holds
+from mlops.config import (
+    CONSTRAINED_SAMPLERS,
+    ParamSpace,
+    SearchConfig,
+    applies,
+    conditions,
+    dependency_order,
+    depends_on_searched,
+    describe,
+    holds,
+)
 from mlops.errors import ConfigError
+from mlops.tracking import CONSTRAINTS_ATTR
 
 if TYPE_CHECKING:
     import optuna
 
-SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "gp")
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "gp", "nsgaii")
 PRUNERS = ("none", "median", "hyperband")
 # The guide: random search needs 50 or more samples once the space has more than 5 dimensions.
 RANDOM_MIN_TRIALS, RANDOM_MANY_DIMS = 50, 5
@@ -64,17 +75,41 @@ def _suggest_one(trial: optuna.Trial, name: str, p: ParamSpace) -> Any:
     return trial.suggest_float(name, float(p.low or 0), float(p.high or 0), log=p.log, step=p.step)
 
 
+def constraints_func(search: SearchConfig) -> Callable[[optuna.trial.FrozenTrial], Sequence[float]] | None:
+    """What samplers that model constraints (`CONSTRAINED_SAMPLERS`) are told of `search.constraints`: the values
+    each trial recorded (a trial pruned before it could measure them: none broken). None without constraints."""
+    if not search.constraints:
+        return None
+    kept = [0.0] * len(search.constraints)
+
+    def values(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
+        return [float(v) for v in trial.user_attrs.get(CONSTRAINTS_ATTR, kept)]
+
+    return values
+
+
 def make_sampler(name: str, search: SearchConfig, seed: int) -> optuna.samplers.BaseSampler:
     import optuna
 
     startup = min(10, max(2, search.n_trials // 3))  # Optuna's default of 10 random ones would make a short sweep a random search
-    if name == "tpe":
-        if not depends_on_searched(search.space, conditions(search.space)):
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
-        with warnings.catch_warnings():  # `group` is marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    constrained: dict[str, Any] = {"constraints_func": constraints_func(search)} if name in CONSTRAINED_SAMPLERS else {}
+    with warnings.catch_warnings():  # `constraints_func` is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if name == "tpe":
+            if not depends_on_searched(search.space, conditions(search.space)):
+                return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, **constrained)
             # a conditional space: model the settings that are drawn together jointly, one group per sub-space
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True)
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True, **constrained)
+        if name == "nsgaii":  # the genetic multi-objective sampler; a generation is at most a third of the trials
+            return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(2, min(50, search.n_trials // 3)), **constrained)
+        if name == "gp":  # Gaussian-process Bayesian optimisation (needs scipy and torch)
+            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup, warn_independent_sampling=False, **constrained)
+    return _unconstrained_sampler(name, search, seed)
+
+
+def _unconstrained_sampler(name: str, search: SearchConfig, seed: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
     if name == "random":
         if len(search.space) > RANDOM_MANY_DIMS and search.n_trials < RANDOM_MIN_TRIALS:
             logger.warning(
@@ -86,8 +121,6 @@ def make_sampler(name: str, search: SearchConfig, seed: int) -> optuna.samplers.
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":  # categorical parameters fall back to independent (random) sampling
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    if name == "gp":  # Gaussian-process Bayesian optimisation (needs scipy and torch)
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup, warn_independent_sampling=False)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
     if name == "grid":

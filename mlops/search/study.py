@@ -17,7 +17,7 @@ import hashlib
 import importlib.util
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -222,7 +222,7 @@ def open_shared_study(
     url: str,
     study_name: str,
     *,
-    direction: Literal["minimize", "maximize"],
+    directions: Sequence[Literal["minimize", "maximize"]],
     heartbeat_interval: int = 60,
 ) -> SharedStudy:
     """Open (or create) the study at `url`; bad URLs and busy SQLite files are one-line `ConfigError`s.
@@ -235,7 +235,7 @@ def open_shared_study(
     dialect = _dialect(url)
     guard = _sqlite_guard(url) if dialect == "sqlite" else None
     try:
-        study = _create_or_load(url, dialect, study_name, direction, heartbeat_interval)
+        study = _create_or_load(url, dialect, study_name, list(directions), heartbeat_interval)
     except Exception as exc:  # bad URL, missing driver, unreachable server: SQLAlchemy/Optuna errors
         if guard is not None:
             guard.close()
@@ -246,11 +246,14 @@ def open_shared_study(
         if isinstance(exc, DBAPIError) and str(exc.orig).strip():  # the driver's words: refused, unknown host, bad password
             reason = str(exc.orig).strip().splitlines()[0]
         raise ConfigError(f"storage: cannot open Optuna storage {redact_url(url)!r}: {reason}") from None
-    if study.direction.name.lower() != direction:
+    existing = [d.name.lower() for d in study.directions]
+    if existing != list(directions):
         if guard is not None:
             guard.close()
-        existing = study.direction.name.lower()
-        raise ConfigError(f"study_name: study '{study_name}' optimises in direction {existing}, the config says {direction}")
+        word = "direction" if len(existing) == len(directions) == 1 else "directions"
+        raise ConfigError(
+            f"study_name: study '{study_name}' optimises in {word} {', '.join(existing)}, the config says {', '.join(directions)}"
+        )
     engine = None
     if dialect == "postgresql":
         import sqlalchemy
@@ -263,7 +266,7 @@ def open_shared_study(
 
 
 def _create_or_load(
-    url: str, dialect: str, study_name: str, direction: Literal["minimize", "maximize"], heartbeat_interval: int
+    url: str, dialect: str, study_name: str, directions: list[Literal["minimize", "maximize"]], heartbeat_interval: int
 ) -> optuna.Study:
     """Create the study, or load it if it exists; workers that start together may race to
     create Optuna's tables or the study row, and the loser simply tries again."""
@@ -286,7 +289,7 @@ def _create_or_load(
                     )
             else:
                 storage = optuna.storages.get_storage(url)
-            return optuna.create_study(storage=storage, study_name=study_name, direction=direction, load_if_exists=True)
+            return optuna.create_study(storage=storage, study_name=study_name, directions=directions, load_if_exists=True)
         except IntegrityError:
             if attempt == 4:
                 raise

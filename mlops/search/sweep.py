@@ -30,8 +30,9 @@ from mlops.search.confirm import check_confirmation, confirm_best
 from mlops.search.console import NullConsole, SweepConsole, SweepInfo
 from mlops.search.plan import refuse_if_nothing_fits
 from mlops.search.registration import register_and_gate
-from mlops.search.report import best_trial, describe_sweep_run, log_sweep_summary
+from mlops.search.report import describe_sweep_run, log_sweep_summary
 from mlops.search.seeds import adapter_run_id
+from mlops.search.selection import objective_values, search_params, select
 from mlops.search.space import make_pruner, make_sampler, never_drawn, trial_budget
 from mlops.search.study import FINALIZED_ATTR, PARENT_ATTR, REGISTERED_ATTR, WINNER_ATTR, SharedStudy, open_shared_study
 from mlops.search.trial import SweepLink, run_trial_as_child_run
@@ -75,8 +76,8 @@ class SweepOptions:
 class SweepResult:
     parent_run_id: str
     study_name: str
-    best_trial: int
-    best_value: float
+    best_trial: int  # the trial `search.select` chose
+    best_value: float  # its value of the first objective
     best_run_id: str  # the run holding the best trial's adapter (with several seeds per trial, its first seed's run)
     registered_version: str | None
     gate_report: GateReport | None
@@ -84,6 +85,8 @@ class SweepResult:
     worker_run_id: str = ""
     trials_run: int = 0  # by this worker
     finalized: bool = True  # False when another worker wrote the final summary
+    best_values: dict[str, float] = field(default_factory=dict)  # its value of each objective
+    selected: optuna.trial.FrozenTrial | None = None  # the chosen trial (the stages of `main` choose among theirs)
 
 
 def default_storage() -> str:
@@ -102,7 +105,10 @@ def open_study(config: ExperimentConfig, storage: str | None, study_name: str) -
     import mlflow
 
     shared = open_shared_study(
-        storage or default_storage(), study_name, direction=config.search.direction, heartbeat_interval=config.search.heartbeat_interval
+        storage or default_storage(),
+        study_name,
+        directions=[o.direction for o in config.search.objective_list()],
+        heartbeat_interval=config.search.heartbeat_interval,
     )
     parent = shared.study.user_attrs.get(PARENT_ATTR)
     if parent is not None:
@@ -152,7 +158,7 @@ def _run_one(
     states = optuna.trial.TrialState
     with shared.heartbeat(trial):
         try:
-            value = run_trial_as_child_run(trial, config, prepared, scratch, link, shared.retried_trial(trial.number))
+            values = run_trial_as_child_run(trial, config, prepared, scratch, link, shared.retried_trial(trial.number))
         except optuna.TrialPruned as pruned:
             _finished(link, shared, shared.study.tell(trial, state=states.PRUNED))
             logger.debug("trial %d pruned: %s", trial.number, str(pruned))  # a kept record keeps no frames
@@ -171,9 +177,11 @@ def _run_one(
             shared.study.tell(trial, state=states.FAIL)
             raise
         else:
-            frozen = shared.study.tell(trial, value)
+            frozen = shared.study.tell(trial, values)
             _finished(link, shared, frozen)
-            logger.debug("trial %d %s: %s=%s", trial.number, frozen.state.name.lower(), config.search.metric, value)
+            logger.debug(
+                "trial %d %s: %s", trial.number, frozen.state.name.lower(), objective_values(frozen, config.search.objective_list())
+            )
 
 
 def _work(shared: SharedStudy, config: ExperimentConfig, prepared: Prepared, scratch: Path, link: SweepLink) -> int:
@@ -227,13 +235,14 @@ def _finalize(
             return None, None, None, None
         version, report, failed = None, None, None
         with _on_parent(link):
-            best = log_sweep_summary(shared.study, config.search.metric, config.search.gap_threshold)
+            selection = log_sweep_summary(shared.study, config.search)
             if config.search.confirm_top_k:
-                best = confirm_best(shared.study, config, prepared, scratch, link)
+                selection = confirm_best(shared.study, config, prepared, scratch, link)
+            best = selection.trial
             if policy is not None and shared.study.user_attrs.get(REGISTERED_ATTR) != best.number:
                 version, report, failed = register_and_gate(config, policy, adapter_run_id(best), best.number, link.parent_run_id, scratch)
                 shared.study.set_user_attr(REGISTERED_ATTR, best.number)
-            describe_sweep_run(shared.study, config.search.metric, best, (config.registry.model_name, version) if version else None)
+            describe_sweep_run(shared.study, config.search, selection, (config.registry.model_name, version) if version else None)
             shared.study.set_user_attr(WINNER_ATTR, best.number)
         shared.study.set_user_attr(FINALIZED_ATTR, finished)
     return best, version, report, failed
@@ -261,6 +270,7 @@ def _log_worker_start(shared: SharedStudy, config: ExperimentConfig, prepared: P
             "metric": config.search.metric,
             "study_name": shared.study.study_name,
             "storage": shared.redacted,
+            **search_params(config.search),
         }
     )
     mlflow.log_artifact(config.source_file, "config")
@@ -320,7 +330,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
             best, version, report, failed = _finalize(shared, config, policy, prepared, scratch, link)
             finalized = best is not None
             if best is None:  # another worker wrote the final summary, and chose the winner (confirmed, if so)
-                best = _winner(shared)
+                best = _winner(shared, config)
             console.sweep_finished(shared.study.get_trials(deepcopy=False))
     finally:
         console.close()
@@ -331,7 +341,7 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
         parent_id,
         study_name,
         best.number,
-        float(best.value or 0.0),
+        float((best.values or [0.0])[0]),
         adapter_run_id(best),
         version,
         report,
@@ -339,14 +349,16 @@ def run_sweep(config: ExperimentConfig, options: SweepOptions, prepared: Prepare
         worker_run_id=link.worker_run_id,
         trials_run=ran,
         finalized=finalized,
+        best_values=objective_values(best, config.search.objective_list()),
+        selected=best,
     )
 
 
-def _winner(shared: SharedStudy) -> optuna.trial.FrozenTrial:
+def _winner(shared: SharedStudy, config: ExperimentConfig) -> optuna.trial.FrozenTrial:
     """The winner the final summary chose, which another worker wrote (after confirming the best trials, if so)."""
     number = shared.study.user_attrs.get(WINNER_ATTR)
     if number is None:  # a study finalized by an earlier release
-        return best_trial(shared.study)
+        return select(shared.study.trials, config.search).trial
     return shared.study.get_trials(deepcopy=False)[int(number)]
 
 
@@ -365,6 +377,7 @@ def _sweep_info(config: ExperimentConfig, run_name: str, shared: SharedStudy, li
         link.experiment_id,
         mlflow.get_tracking_uri(),
         search.gap_threshold,
+        search,
     )
 
 

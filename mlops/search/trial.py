@@ -2,15 +2,18 @@
 trial's params, curves, metrics, system metrics and adapter (with `search.seeds_per_trial` > 1: the seeds' mean and
 spread, each seed a nested run), ended FINISHED, KILLED (pruned, or out of memory: see `mlops.search.memory`) or FAILED.
 A trial whose configuration a completed trial already ran trains nothing: its run ends FINISHED with that trial's
-results, tagged `mlops.duplicate_of`."""
+results, tagged `mlops.duplicate_of`. Optuna is told the value of each objective (`search.objectives`, else
+`search.metric`) as the run logged it; a trial that breaks `search.constraints` is tagged `mlops.infeasible`."""
 
 from __future__ import annotations
 
 import logging
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops.errors import ConfigError
 from mlops.search.checkpoints import Resume, TrialCheckpoints, continue_lost_trial, discard, find_resume, plan_for, retry_tags
 from mlops.search.console import NullConsole, SweepConsole
 from mlops.search.duplicates import CONFIG_KEY_ATTR, DUPLICATE_OF_ATTR, completed_original, configuration_key
@@ -20,11 +23,15 @@ from mlops.search.seeds import SeedsResult, seeds_for, train_seeds
 from mlops.search.space import suggest
 from mlops.tracking import (
     ADAPTER_RUN_ATTR,
+    CONSTRAINTS_ATTR,
     DUPLICATE_RUN_TAG,
     DUPLICATE_TAG,
+    EPOCHS_REPORTED_ATTR,
     EPOCHS_SAVED_ATTR,
     GAP_ATTR,
+    INFEASIBLE_TAG,
     RETRY_OF_TAG,
+    SEED_OF_TAG,
     TRIAL_RUN_ATTR,
     TRIAL_WORKER_RUN_ATTR,
     WORKER_RUN_TAG,
@@ -37,7 +44,7 @@ if TYPE_CHECKING:
 
     import optuna
 
-    from mlops.config import ExperimentConfig
+    from mlops.config import ExperimentConfig, SearchConfig
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +63,9 @@ class SweepLink:
 
 def run_trial_as_child_run(
     trial: optuna.Trial, config: ExperimentConfig, prepared: Prepared, scratch: Path, link: SweepLink, retry_of: int | None = None
-) -> float:
+) -> list[float]:
     """The objective: one trial = one MLflow child run of the sweep's parent, holding its params,
-    curves, metrics and adapter.
+    curves, metrics and adapter; returns the value of each objective.
 
     The child is created under `link.parent_run_id` explicitly, so a second worker or a resumed
     sweep adds its trials to the same parent. A pruned trial's run ends KILLED with `pruned*`
@@ -84,6 +91,9 @@ def run_trial_as_child_run(
 
     def report(value: float, epoch: int) -> None:  # epoch: trial-epochs spent, over all seeds (`mlops.search.seeds`)
         link.console.trial_epoch(trial.number, epoch, value)
+        if config.search.multi_objective:  # Optuna keeps no intermediate values of, and cannot prune, such a study
+            trial.set_user_attr(EPOCHS_REPORTED_ATTR, epoch)
+            return
         trial.report(value, epoch)
         if epoch < trial_config.training.epochs * len(seeds) and trial.should_prune():  # after the last epoch there is nothing left to save
             pruned_at.append(epoch)
@@ -123,7 +133,59 @@ def run_trial_as_child_run(
         finally:  # an ended trial is never resumed
             discard(link.checkpoints, trial.number, created.run_id, lost)
     trial.set_user_attr("test_metrics", result.test)
-    return result.validation[config.search.metric]
+    return _objective_values(trial, config.search, created.run_id, result.validation)
+
+
+def _objective_values(trial: optuna.Trial, search: SearchConfig, run_id: str, validation: dict[str, float]) -> list[float]:
+    """What Optuna is told: each objective's value as the trial's run logged it; a broken bound of
+    `search.constraints` tags the run and the trial `mlops.infeasible`."""
+    if not search.objectives and not search.constraints:  # as before objectives and constraints
+        return [validation[search.metric]]
+    import mlflow
+
+    values, violations = measured(search, run_id, validation, f"trial {trial.number}")
+    trial.set_user_attr(CONSTRAINTS_ATTR, violations)
+    broken = [f"{c.metric} outside [{c.min}, {c.max}] by {v:.4g}" for c, v in zip(search.constraints, violations, strict=True) if v > 0]
+    if broken:
+        reason = "breaks search.constraints: " + "; ".join(broken)
+        trial.set_user_attr(INFEASIBLE_TAG, reason)
+        mlflow.MlflowClient().set_tag(run_id, INFEASIBLE_TAG, reason)
+    return values
+
+
+def measured(search: SearchConfig, run_id: str, validation: dict[str, float], who: str) -> tuple[list[float], list[float]]:
+    """(each objective's value, each constraint's value in Optuna's convention) as run `run_id` logged them; a
+    validation metric is the kept evaluation's (`validation`), a metric only its seeds' runs logged is their mean.
+    A metric none of them logged is a `ConfigError`."""
+    logged = {**_seeds_mean(run_id), **_run_metrics(run_id), **validation}
+
+    def value(path: str, metric: str) -> float:
+        if metric not in logged:
+            raise ConfigError(f"{path}: {who}'s run logged no '{metric}'; it logged {', '.join(sorted(logged))}")
+        return float(logged[metric])
+
+    values = [value(f"search.objectives[{i}].metric", o.metric) for i, o in enumerate(search.objectives)] or [
+        value("search.metric", search.metric)
+    ]
+    violations = [c.violation(value(f"search.constraints[{i}].metric", c.metric)) for i, c in enumerate(search.constraints)]
+    return values, violations
+
+
+def _run_metrics(run_id: str) -> dict[str, float]:
+    import mlflow
+
+    return dict(mlflow.MlflowClient().get_run(run_id).data.metrics)
+
+
+def _seeds_mean(run_id: str) -> dict[str, float]:
+    """The mean of each metric over the seed runs nested under `run_id` (with `search.seeds_per_trial` > 1)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    experiment = client.get_run(run_id).info.experiment_id
+    seeds = client.search_runs([experiment], filter_string=f"tags.`{SEED_OF_TAG}` = '{run_id}'")
+    names = {k for r in seeds for k in r.data.metrics}
+    return {k: statistics.fmean(r.data.metrics[k] for r in seeds if k in r.data.metrics) for k in names}
 
 
 def _record_result(trial: optuna.Trial, result: FinetuneResult | SeedsResult) -> None:
@@ -167,9 +229,10 @@ def _create_trial_run(
     return created
 
 
-def _reuse(trial: optuna.Trial, original: optuna.trial.FrozenTrial, run: ChildRun) -> float:
+def _reuse(trial: optuna.Trial, original: optuna.trial.FrozenTrial, run: ChildRun) -> list[float]:
     """Finish a duplicate of `original` without training: its run gets the original run's params and final metrics
-    (`train_seconds` 0: it trained nothing, and holds no adapter), and Optuna is told the original's value."""
+    (`train_seconds` 0: it trained nothing, and holds no adapter), and Optuna is told the original's values (and
+    its feasibility)."""
     import mlflow
 
     source = mlflow.MlflowClient().get_run(original.user_attrs[TRIAL_RUN_ATTR])
@@ -178,5 +241,10 @@ def _reuse(trial: optuna.Trial, original: optuna.trial.FrozenTrial, run: ChildRu
         mlflow.log_metrics({**source.data.metrics, "train_seconds": 0.0})
     trial.set_user_attr(DUPLICATE_OF_ATTR, original.number)
     trial.set_user_attr("test_metrics", original.user_attrs.get("test_metrics", {}))
+    for attr in (CONSTRAINTS_ATTR, INFEASIBLE_TAG):
+        if attr in original.user_attrs:
+            trial.set_user_attr(attr, original.user_attrs[attr])
+    if INFEASIBLE_TAG in original.user_attrs:
+        mlflow.MlflowClient().set_tag(run.run_id, INFEASIBLE_TAG, original.user_attrs[INFEASIBLE_TAG])
     logger.info("trial %d: the configuration of trial %d again; its result reused, nothing trained", trial.number, original.number)
-    return float(original.value or 0.0)
+    return [float(v) for v in original.values or []]

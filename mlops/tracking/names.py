@@ -10,6 +10,8 @@ TRIAL_WORKER_RUN_ATTR = "mlflow_worker_run_id"  # the run of the worker that ran
 ADAPTER_RUN_ATTR = "mlflow_adapter_run_id"  # the seed run whose adapter stands for the trial (several seeds: the first)
 EPOCHS_SAVED_ATTR = "epochs_saved_by_early_stopping"  # trial-epochs (over all seeds) early stopping did not train
 GAP_ATTR = "generalization_gap"  # train - validation of the watched metric at the kept evaluation (seeds: their mean)
+EPOCHS_REPORTED_ATTR = "mlops_epochs_reported"  # trial-epochs spent, where Optuna keeps no intermediate values (objectives)
+CONSTRAINTS_ATTR = "mlops_constraints"  # Optuna's constraint values of `search.constraints` (> 0: that bound is broken)
 
 # --- Run tags ---------------------------------------------------------------------------------------------------------
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own: what nests a child run under its parent
@@ -34,6 +36,10 @@ CONFIRMATION_TAG = "mlops.confirmation_of"  # on a confirmation run: the trial n
 CONFIRMATION_RUN_TAG = "mlops.confirmation_of_run"  # ... and that trial's run
 SEARCH_WINNER_TAG = "mlops.search_winner"  # on the sweep's parent: the best trial by its search score
 CONFIRMED_WINNER_TAG = "mlops.confirmed_winner"  # ... and the best by its confirmed mean
+PARETO_FRONT_TAG = "mlops.pareto_front"  # on a trial's run (several objectives): true on the Pareto front, else false
+SELECTION_RULE_TAG = "mlops.selection_rule"  # on the sweep's parent: the `search.select` rule that chose the winner
+SELECTED_TRIAL_TAG = "mlops.selected_trial"  # ... the trial it chose
+SELECTION_REASON_TAG = "mlops.selection_reason"  # ... and why, in words
 REGISTERED_VERSION_TAG = "registered_version"  # on the sweep's run: <model>/<version> it registered
 PRETRAINED_URI_TAG = "mlops.pretrained_model_uri"  # on a `pretrain` run: runs:/<run_id>/pretrained
 BASE_MODEL_RUN_TAG = "mlops.base_model_run_id"  # on a run that starts from a pretrained model: the `pretrain` run
@@ -69,4 +75,6 @@ DATA_REPORT_ARTIFACT = "data_report.json"
 SWEEP_SUMMARY_ARTIFACT = "sweep_summary.json"
 SWEEP_REPORT_ARTIFACT = "sweep_report.md"
 CONFIRMATION_ARTIFACT = "confirmation.json"
+PARETO_FRONT_ARTIFACT = "pareto_front.json"  # on the sweep's parent (several objectives): the trials on the front
+PARETO_PLOT_ARTIFACT = "plots/pareto_front.png"
 REPRODUCTION_ARTIFACT = "reproduction.json"

@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import optuna
 import pytest
 from mlflow import MlflowClient
 
-from mlops.search.pipeline import split_budget
+from mlops.config import load_config
+from mlops.search import SweepResult
+from mlops.search.pipeline import split_budget, winning_stage
 from tests.helpers import TINY_CONFIG, mlflow_run
 
 GUIDE = {"data": 0.7, "hyperparameters": 0.2, "structure": 0.1}
@@ -94,3 +97,27 @@ def test_structure_stage_fixes_training_and_decoding_winners() -> None:
     staged = _stage_config(config, structure_space, 3, None, {"learning_rate": 1e-3, "decoding": "sample", "temperature": 0.9})
     assert (staged.training.learning_rate, staged.generation.decoding, staged.generation.temperature) == (1e-3, "sample", 0.9)
     assert staged.search.n_trials == 3 and staged.search.space == structure_space and staged.source_file == config.source_file
+
+
+def _stage(number: int, values: list[float]) -> SweepResult:
+    trial = optuna.trial.create_trial(values=values, params={}, distributions={})
+    trial.number = number
+    return SweepResult("parent", "study", number, values[0], f"run-{number}", None, None, selected=trial)
+
+
+def test_the_winning_stage_is_chosen_by_the_selection_rule(tracking: str) -> None:
+    one = load_config(str(TINY_CONFIG))
+    two = load_config(
+        str(TINY_CONFIG),
+        {"search.objectives": [{"metric": "eval_f1"}, {"metric": "eval_loss", "direction": "minimize"}], "search.select": "knee"},
+    )
+    with mlflow.start_run() as run:
+        # one objective: a later stage must do strictly better to win
+        assert winning_stage({"data": _stage(0, [0.8]), "hyperparameters": _stage(1, [0.8]), "structure": _stage(2, [0.7])}, one) == "data"
+        assert winning_stage({"data": _stage(0, [0.8]), "hyperparameters": _stage(1, [0.9])}, one) == "hyperparameters"
+        # two objectives, the knee: the balanced stage, not the one best on either objective alone
+        stages = {"data": _stage(0, [0.9, 0.9]), "hyperparameters": _stage(1, [0.85, 0.3]), "structure": _stage(2, [0.5, 0.1])}
+        assert winning_stage(stages, two) == "hyperparameters"
+    tags = MlflowClient().get_run(run.info.run_id).data.tags
+    assert tags["mlops.selection_rule"] == "knee" and tags["mlops.selected_trial"] == "1"
+    assert tags["mlops.selection_reason"].startswith("stage hyperparameters: trial 1 is the point of the Pareto front (3 trials)")

@@ -48,10 +48,10 @@ def _sweep_cmd(config: Path, *args: str) -> list[str]:
 @pytest.mark.slow
 def test_sqlite_refuses_a_second_worker(tracking: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    first = open_shared_study(url, "s", direction="maximize")
+    first = open_shared_study(url, "s", directions=["maximize"])
     try:
         with pytest.raises(ConfigError, match=r"in use by another sweep worker.*optuna #820.*PostgreSQL"):
-            open_shared_study(url, "s", direction="maximize")
+            open_shared_study(url, "s", directions=["maximize"])
         out = subprocess.run(
             _sweep_cmd(TINY_CONFIG, "--storage", url, "--study-name", "s"), capture_output=True, text=True, env=os.environ, timeout=300
         )
@@ -60,7 +60,7 @@ def test_sqlite_refuses_a_second_worker(tracking: str, tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [out.stderr.strip()] and "storage:" in out.stderr and "PostgreSQL" in out.stderr
     assert all(r.info.status != "RUNNING" for r in _all_runs(MlflowClient()))
-    open_shared_study(url, "s", direction="maximize").close()  # the lock is released with its holder
+    open_shared_study(url, "s", directions=["maximize"]).close()  # the lock is released with its holder
 
 
 @pytest.mark.slow

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import optuna
 
+    from mlops.config import SearchConfig
+
 
 @dataclass(frozen=True)
 class SweepInfo:
@@ -24,6 +26,7 @@ class SweepInfo:
     experiment_id: str
     tracking_uri: str
     gap_threshold: float = 0.1  # a finished trial whose generalisation gap exceeds this is flagged
+    search: SearchConfig | None = None  # its objectives, constraints and selection rule; None: `metric` in `direction`
 
 
 class SweepConsole(Protocol):

@@ -8,8 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlops.config import SearchConfig
+from mlops.errors import SweepError
 from mlops.search.console._base import SweepInfo
 from mlops.search.duplicates import DUPLICATE_OF_ATTR
+from mlops.search.selection import Selection, objective_values, pareto_front, select
 from mlops.tracking import EPOCHS_SAVED_ATTR, GAP_ATTR, INFEASIBLE_TAG, TRIAL_RUN_ATTR, UiLinks
 
 if TYPE_CHECKING:
@@ -26,7 +29,13 @@ def _value(value: float | None) -> str:
 
 
 def _state(trial: optuna.trial.FrozenTrial) -> str:
-    return {"FAIL": "failed"}.get(trial.state.name, trial.state.name.lower())
+    state = {"FAIL": "failed"}.get(trial.state.name, trial.state.name.lower())
+    return f"{state} (infeasible)" if trial.state.name == "COMPLETE" and INFEASIBLE_TAG in trial.user_attrs else state
+
+
+def values_text(trial: optuna.trial.FrozenTrial, search: SearchConfig) -> str:
+    """Each objective's value of `trial`: `eval_f1=0.8123, eval_loss=0.4012`."""
+    return ", ".join(f"{k}={_value(v)}" for k, v in objective_values(trial, search.objective_list()).items())
 
 
 def params_text(params: Mapping[str, Any]) -> str:
@@ -66,7 +75,8 @@ class Board:
     failed: int = 0
     infeasible: int = 0
     durations: list[float] = field(default_factory=list)
-    best: optuna.trial.FrozenTrial | None = None
+    selection: Selection | None = None  # what `search.select` chooses among the completed trials
+    done: list[optuna.trial.FrozenTrial] = field(default_factory=list)  # the completed trials, in finishing order
     running: int | None = None
     running_since: float = 0.0
     running_params: Mapping[str, Any] = field(default_factory=dict)
@@ -83,14 +93,23 @@ class Board:
         return board
 
     @property
+    def search(self) -> SearchConfig:
+        return self.info.search or SearchConfig(metric=self.info.metric, direction=self.info.direction)  # type: ignore[arg-type]
+
+    @property
+    def best(self) -> optuna.trial.FrozenTrial | None:
+        return self.selection.trial if self.selection is not None else None
+
+    @property
     def finished(self) -> int:
         return len(self.counted)
 
     def started_line(self) -> str:
         info = self.info
+        goals = ", ".join(f"{o.metric} ({o.direction})" for o in self.search.objective_list())
         return (
             f"{info.name}: study '{info.study_name}', {info.n_trials} trials ({self.finished} finished before), "
-            f"{info.metric} ({info.direction}); parent run {info.parent_run_id}; open it with: {open_command(info)}"
+            f"{goals}; parent run {info.parent_run_id}; open it with: {open_command(info)}"
         )
 
     def start(self, number: int, params: Mapping[str, Any]) -> None:
@@ -98,7 +117,7 @@ class Board:
         self.latest, self.step = None, None
 
     def finish(self, trial: optuna.trial.FrozenTrial) -> bool:
-        """Count `trial`, once; True when it is the new best."""
+        """Count `trial`, once; True when the selection changes (the new best, with one objective)."""
         import optuna
 
         states = optuna.trial.TrialState
@@ -112,15 +131,15 @@ class Board:
             self.durations.append(trial.duration.total_seconds())
         if trial.number == self.running:
             self.running = None
-        if trial.state != states.COMPLETE or trial.value is None:
+        if trial.state != states.COMPLETE or trial.values is None:
             return False
-        if self.best is None or self._better(trial.value, float(self.best.value or 0.0)):
-            self.best = trial
-            return True
-        return False
-
-    def _better(self, value: float, than: float) -> bool:
-        return value > than if self.info.direction == "maximize" else value < than
+        self.done.append(trial)
+        before = self.best
+        try:
+            self.selection = select(self.done, self.search)
+        except SweepError:  # none feasible yet
+            self.selection = None
+        return self.best is not None and (before is None or before.number != self.best.number)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -139,9 +158,20 @@ class Board:
         return f"{self.finished}/{self.info.n_trials} finished, {self.pruned} pruned, {self.failed} failed, {self.infeasible} infeasible"
 
     def best_text(self) -> str:
-        if self.best is None:
-            return "none yet"
-        return f"trial {self.best.number}: {self.info.metric}={_value(self.best.value)} ({params_text(self.best.params)})"
+        """The best trial so far; with several objectives, the front's size and the current selection."""
+        if not self.search.multi_objective:
+            if self.best is None:
+                return "none yet"
+            return f"trial {self.best.number}: {values_text(self.best, self.search)} ({params_text(self.best.params)})"
+        front = len(pareto_front(self.done, self.search.objective_list()))
+        if self.selection is None:
+            return f"front of {front} trials; nothing feasible selected yet"
+        chosen = self.selection.trial
+        return f"front of {front} trials; selected trial {chosen.number} by {self.selection.rule}: {values_text(chosen, self.search)}"
+
+    @property
+    def best_label(self) -> str:
+        return "front" if self.search.multi_objective else "best"
 
     def times(self) -> str:
         eta = self.eta()
@@ -175,29 +205,35 @@ def _outcome_lines(board: Board, trial: optuna.trial.FrozenTrial, whose: str = "
     seconds = f" in {trial.duration.total_seconds():.1f} s" if trial.duration is not None else ""
     outcome = _state(trial)
     if trial.state.name == "COMPLETE":
-        outcome += f": {board.info.metric}={_value(trial.value)}" + _stopping_text(trial, board.info.gap_threshold)
+        outcome += f": {values_text(trial, board.search)}" + _stopping_text(trial, board.info.gap_threshold)
+        if INFEASIBLE_TAG in trial.user_attrs:
+            outcome += f"; {trial.user_attrs[INFEASIBLE_TAG]}"
     elif trial.state.name == "PRUNED" and trial.intermediate_values:
         outcome += f" after epoch {max(trial.intermediate_values)}"
     elif trial.state.name == "FAIL" and "fail_reason" in trial.user_attrs:
         outcome += f": {trial.user_attrs['fail_reason']}"
     lines = [f"trial {trial.number}{whose} {outcome}{seconds}; {board.counts()}; {board.times()}"]
-    return [*lines, f"new best: {board.best_text()}"] if new_best else lines
+    word = "selection" if board.search.multi_objective else "new best"
+    return [*lines, f"{word}: {board.best_text()}"] if new_best else lines
 
 
 def summary_line(board: Board, trials: Sequence[optuna.trial.FrozenTrial]) -> str:
     """The line above the final table, counted over all of the study's `trials` (other workers' too)."""
     study = Board.joined(board.info, trials)
-    return f"{board.info.name}: {study.counts()}; best {study.best_text()}; this worker {clock(board.elapsed())}"
+    return f"{board.info.name}: {study.counts()}; {study.best_label} {study.best_text()}; this worker {clock(board.elapsed())}"
 
 
-def trial_table(trials: Sequence[optuna.trial.FrozenTrial], metric: str) -> tuple[list[str], list[list[str]]]:
-    """(header, rows): every trial's number, state, metric, parameters and duration."""
+def trial_table(trials: Sequence[optuna.trial.FrozenTrial], info: SweepInfo) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): every trial's number, state, objectives, parameters and duration."""
+    search = Board(info).search
+    metrics = [o.metric for o in search.objective_list()]
     names = sorted({k for t in trials for k in t.params})
-    header = ["trial", "state", metric, *names, "duration"]
+    header = ["trial", "state", *metrics, *names, "duration"]
     rows = []
     for t in sorted(trials, key=lambda t: t.number):
         state = _state(t) + (f" (= trial {t.user_attrs[DUPLICATE_OF_ATTR]})" if DUPLICATE_OF_ATTR in t.user_attrs else "")
         params = [f"{t.params[k]:.3g}" if isinstance(t.params.get(k), float) else str(t.params.get(k, "-")) for k in names]
         seconds = clock(t.duration.total_seconds()) if t.duration is not None else "-"
-        rows.append([str(t.number), state, _value(t.value), *params, seconds])
+        values = objective_values(t, search.objective_list())
+        rows.append([str(t.number), state, *(_value(values.get(m)) for m in metrics), *params, seconds])
     return header, rows

@@ -46,7 +46,7 @@ class PlainConsole:
     def sweep_finished(self, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
         if self.board is None:
             return
-        header, rows = trial_table(trials, self.board.info.metric)
+        header, rows = trial_table(trials, self.board.info)
         self._line(summary_line(self.board, trials))
         for line in text_table(header, rows):
             self._line(line)

@@ -79,7 +79,7 @@ class RichConsole:
                     grid.add_row("", bar)
                 latest = f"{board.info.metric}={board.latest[1]:.4f} after epoch {board.latest[0]}" if board.latest else "-"
                 grid.add_row("latest", latest)
-            grid.add_row("best", board.best_text())
+            grid.add_row(board.best_label, board.best_text())
             grid.add_row("time", board.times())
             grid.add_row("parent run", board.info.parent_run_id)
             grid.add_row("open", open_command(board.info))
@@ -91,7 +91,7 @@ class RichConsole:
         self.close()
         if self.board is None:
             return
-        header, rows = trial_table(trials, self.board.info.metric)
+        header, rows = trial_table(trials, self.board.info)
         table = Table(*header)
         for row in rows:
             table.add_row(*row)
