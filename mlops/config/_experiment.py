@@ -13,7 +13,7 @@ from mlops.config._search import TUNABLE_SECTIONS, ParamSpace, PipelineConfig, S
 from mlops.config._serving import ServingConfig
 from mlops.config._training import BUDGET_PARAMETERS, DECODING_PARAMETERS, GenerationConfig, ModelConfig, TrainingConfig, _help
 from mlops.config._validate import choice_error
-from mlops.tasks import spec_for, task_names, unknown_task
+from mlops.tasks import COST_METRICS, GENERATION_COST_METRICS, spec_for, task_names, unknown_task
 
 if TYPE_CHECKING:
     from mlops.tasks import TaskSpec
@@ -59,6 +59,15 @@ class ExperimentConfig:
     )
     source_file: str = field(default="", init=False, metadata=_help("set by the loader: where this config came from"))
 
+    def __post_init__(self) -> None:
+        """An objective that names a metric of the task without a direction takes the metric's own."""
+        if self.task not in task_names() or not isinstance(self.search, SearchConfig):
+            return
+        known = {m.name: m for m in self.spec.metrics}
+        for objective in self.search.objectives:
+            if objective.direction is None and objective.metric in known:
+                objective.direction = known[objective.metric].direction
+
     def check(self, path: str) -> list[str]:
         """The search metric must be one training produces, and every bound, choice and grid
         value of the search space must be a valid training value."""
@@ -88,10 +97,36 @@ class ExperimentConfig:
             decoding = [k for k in self.search.space if k in DECODING_PARAMETERS]
             generating = ", ".join(name for name in task_names() if spec_for(name).generates)
             errors += [f"search.space.{k}: a decoding setting; only {generating} decodes" for k in decoding]
+        errors += self._objective_errors(spec)
         for name, section in BUDGET_PARAMETERS.items():
             if name in self.search.space and f"{section}.{name}" not in spec.sequence_fields:
                 budgets = ", ".join(b for b, where in BUDGET_PARAMETERS.items() if f"{where}.{b}" in spec.sequence_fields)
                 errors.append(f"search.space.{name}: not a token budget of {self.task} (it has no effect there); search {budgets}")
+        return errors
+
+    def _objective_errors(self, spec: TaskSpec) -> list[str]:
+        """Objectives against the task's metrics (a direction to say or that contradicts the metric's), and cost metrics
+        that `cost.examples: 0` would never measure."""
+        errors = []
+        known = {m.name: m for m in spec.metrics}
+        cost = {m.name for m in COST_METRICS + GENERATION_COST_METRICS}
+        for i, objective in enumerate(self.search.objectives):
+            metric = known.get(objective.metric)
+            if metric is None and objective.direction is None and objective.metric:
+                errors.append(
+                    f"search.objectives[{i}].direction: '{objective.metric}' is not a metric {self.task} describes; "
+                    "say maximize or minimize"
+                )
+            elif metric is not None and objective.direction != metric.direction:
+                better = "higher" if metric.higher_is_better else "lower"
+                errors.append(f"search.objectives[{i}].direction: {metric.name} is better {better}; use {metric.direction} or leave it out")
+        named = [("objectives", o.metric) for o in self.search.objectives] + [("constraints", c.metric) for c in self.search.constraints]
+        if self.cost.examples == 0:
+            errors += [
+                f"search.{where}: {name} is measured only with cost.examples > 0, and cost.examples is 0"
+                for where, name in named
+                if name in cost
+            ]
         return errors
 
     def _check_space(self, path: str, spaces: dict[str, ParamSpace]) -> list[str]:

@@ -135,7 +135,17 @@ class Objective:
     """One objective of the study: any metric a trial's run logs, and which way is better."""
 
     metric: str = field(metadata=_help("a metric every trial's run logs (eval_f1, infer_latency_ms_p95, ...)"))
-    direction: Literal["maximize", "minimize"] = field(default="maximize", metadata=_help("whether higher or lower is better"))
+    direction: Literal["maximize", "minimize"] | None = field(
+        default=None,
+        metadata=_help("whether higher or lower is better; default: the task metric's own (latency, bytes, loss: minimize)"),
+    )
+
+    @property
+    def sense(self) -> Literal["maximize", "minimize"]:
+        """`direction`, which loading fills in from the task's metric where the config leaves it out."""
+        if self.direction is None:
+            raise ValueError(f"objective {self.metric}: no direction (loading fills it from the task's metrics)")
+        return self.direction
 
     def check(self, path: str) -> list[str]:
         blank = self.metric is not None and not self.metric.strip()  # None: missing, reported as such

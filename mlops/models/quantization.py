@@ -86,3 +86,25 @@ def serving_base(quantization: str) -> str:
     if quantization == "none":
         return "as stored"
     return f"re-quantised to {quantization} at load; {SERVE_16BIT_ENV}=1 loads it in 16-bit instead"
+
+
+def logical_numel(param: Any) -> int:
+    """A weight's logical parameter count: a bitsandbytes 4-bit weight packs two values per byte and keeps its shape
+    aside (in `quant_state`)."""
+    import math
+
+    shape = getattr(getattr(param, "quant_state", None), "shape", None)
+    return math.prod(int(size) for size in shape) if shape is not None else int(param.numel())
+
+
+def packed_weights(model: Any) -> list[Any]:
+    """The weights and biases that PyTorch's dynamically quantised linear layers keep packed, outside `parameters()`
+    and `buffers()`: an int8 weight tensor and a float bias per layer."""
+    tensors = []
+    for module in model.modules():
+        if hasattr(module, "_packed_params") and callable(getattr(module, "weight", None)):
+            tensors.append(module.weight())
+            bias = module.bias() if callable(getattr(module, "bias", None)) else None
+            if bias is not None:
+                tensors.append(bias)
+    return tensors

@@ -24,7 +24,7 @@ def front_document(trials: Sequence[optuna.trial.FrozenTrial], search: SearchCon
     objectives = search.objective_list()
     front = pareto_front(trials, objectives)
     return {
-        "objectives": [{"metric": o.metric, "direction": o.direction} for o in objectives],
+        "objectives": [{"metric": o.metric, "direction": o.sense} for o in objectives],
         "selected_trial": selection.trial.number,
         "selection_rule": selection.rule,
         "selection_reason": selection.reason,
@@ -102,8 +102,8 @@ def _log_front_plot(trials: Sequence[optuna.trial.FrozenTrial], search: SearchCo
     axes.scatter(*points([selection.trial]), s=220, marker="*", color="gold", edgecolors="black", zorder=5, label="selected")
     (x,), (y,) = points([selection.trial])
     axes.annotate(f"trial {selection.trial.number} ({selection.rule})", (x, y), xytext=(8, 8), textcoords="offset points")
-    axes.set_xlabel(f"{x_name} ({objectives[0].direction})")
-    axes.set_ylabel(f"{y_name} ({objectives[1].direction})")
+    axes.set_xlabel(f"{x_name} ({objectives[0].sense})")
+    axes.set_ylabel(f"{y_name} ({objectives[1].sense})")
     more = f"; {len(objectives) - 2} more objectives not drawn" if len(objectives) > 2 else ""
     axes.set_title(f"Pareto front{more}")
     axes.legend(loc="best", fontsize="small")

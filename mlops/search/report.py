@@ -91,7 +91,7 @@ def sweep_report(study: optuna.Study, search: SearchConfig, selection: Selection
     best, leaders = selection.trial, ranked(study.trials, search)[:top]
     names = sorted({k for t in leaders for k in t.params})
     metrics = [o.metric for o in search.objective_list()]
-    directions = ", ".join(o.direction for o in search.objective_list())
+    directions = ", ".join(o.sense for o in search.objective_list())
     wall = sum(_seconds(t) for t in study.trials)
     infeasible = [t for t in study.trials if t.state.name == "COMPLETE" and INFEASIBLE_TAG in t.user_attrs]
     lines = [

@@ -56,7 +56,7 @@ def _signed(trial: optuna.trial.FrozenTrial, objectives: Sequence[Objective], me
     """The trial's value of `metric`, signed so that lower is better."""
     objective = next(o for o in objectives if o.metric == metric)
     value = objective_values(trial, objectives)[metric]
-    return value if objective.direction == "minimize" else -value
+    return value if objective.sense == "minimize" else -value
 
 
 def dominates(a: optuna.trial.FrozenTrial, b: optuna.trial.FrozenTrial, objectives: Sequence[Objective]) -> bool:
@@ -79,7 +79,7 @@ def _best_by(pool: Trials, search: SearchConfig, metric: str) -> Selection:
     objectives = search.objective_list()
     best = _best(pool, objectives, metric)
     value = objective_values(best, objectives)[metric]
-    word = "highest" if next(o for o in objectives if o.metric == metric).direction == "maximize" else "lowest"
+    word = "highest" if next(o for o in objectives if o.metric == metric).sense == "maximize" else "lowest"
     reason = f"trial {best.number} has the {word} {metric} ({value:.4g}) of {len(pool)} feasible trials"
     return Selection(best, f"best:{metric}", reason)
 
@@ -87,12 +87,12 @@ def _best_by(pool: Trials, search: SearchConfig, metric: str) -> Selection:
 def _knee(pool: Trials, search: SearchConfig) -> Selection:
     objectives = search.objective_list()
     front = pareto_front(pool, objectives)
-    signed = {t.number: [_signed(t, objectives, o.metric) for o in objectives] for t in front}
+    signed = {id(t): [_signed(t, objectives, o.metric) for o in objectives] for t in front}  # `main` mixes studies: numbers repeat
     lows = [min(v[i] for v in signed.values()) for i in range(len(objectives))]
     highs = [max(v[i] for v in signed.values()) for i in range(len(objectives))]
 
     def distance(trial: optuna.trial.FrozenTrial) -> float:
-        scaled = [(v - lo) / (hi - lo) if hi > lo else 0.0 for v, lo, hi in zip(signed[trial.number], lows, highs, strict=True)]
+        scaled = [(v - lo) / (hi - lo) if hi > lo else 0.0 for v, lo, hi in zip(signed[id(trial)], lows, highs, strict=True)]
         return math.hypot(*scaled)
 
     knee = min(front, key=distance)
@@ -152,7 +152,7 @@ def search_params(search: SearchConfig) -> dict[str, str]:
     """The objectives, constraints and selection rule as run params, where the config sets them."""
     params = {}
     if search.objectives:
-        params["objectives"] = ", ".join(f"{o.metric} ({o.direction})" for o in search.objectives)
+        params["objectives"] = ", ".join(f"{o.metric} ({o.sense})" for o in search.objectives)
     if search.constraints:
         params["constraints"] = ", ".join(f"{c.metric} in [{c.min}, {c.max}]" for c in search.constraints)
     if search.select is not None:

@@ -107,7 +107,7 @@ def open_study(config: ExperimentConfig, storage: str | None, study_name: str) -
     shared = open_shared_study(
         storage or default_storage(),
         study_name,
-        directions=[o.direction for o in config.search.objective_list()],
+        directions=[o.sense for o in config.search.objective_list()],
         heartbeat_interval=config.search.heartbeat_interval,
     )
     parent = shared.study.user_attrs.get(PARENT_ATTR)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlops.models import read_card
+from mlops.models import logical_numel, packed_weights, read_card
 from mlops.tasks import ADAPTER_BYTES, MODEL_PARAMS_ACTIVE, SERVING_BYTES, resolve, spec_for
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -23,25 +23,18 @@ def load_servable(adapter_dir: Path) -> Any:
     return model
 
 
-def _numel(param: Any) -> int:
-    """Logical parameter count: a bitsandbytes 4-bit weight packs two values per byte and keeps its shape aside."""
-    import math
-
-    shape = getattr(getattr(param, "quant_state", None), "shape", None)
-    return math.prod(int(size) for size in shape) if shape is not None else int(param.numel())
-
-
 def served_size(servable: Any) -> dict[str, float]:
     """The served model's parameters (as pruned, with its adapter: what runs on each input) and the bytes of the
     weights it holds, each tensor counted once (tied weights share one)."""
     model = servable.model
+    packed = packed_weights(model)  # dynamically quantised linear layers (serving.precision: dynamic_int8)
     seen: set[int] = set()
     held = 0
-    for tensor in [*model.parameters(), *model.buffers()]:
+    for tensor in [*model.parameters(), *model.buffers(), *packed]:
         if tensor.data_ptr() not in seen:
             seen.add(tensor.data_ptr())
             held += tensor.numel() * tensor.element_size()
-    params = sum(_numel(p) for p in model.parameters())  # `parameters()` yields a tied weight once
+    params = sum(logical_numel(p) for p in [*model.parameters(), *packed])  # `parameters()` yields a tied weight once
     return {MODEL_PARAMS_ACTIVE: float(params), SERVING_BYTES: float(held)}
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import re
 import resource
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlops.models import logical_numel
 from mlops.models.memory import GIB
 from mlops.tasks import MEASURED_COST_METRICS
 from mlops.tracking import is_main_process
@@ -173,13 +173,6 @@ def peak_tflops(device: str) -> float | None:
     return next((peak for pattern, peak in PEAK_TFLOPS if re.search(pattern, name)), None)
 
 
-def _numel(param: torch.nn.Parameter) -> int:
-    """Logical parameter count: a bitsandbytes 4-bit weight packs two values per byte and keeps its shape aside."""
-    state = getattr(param, "quant_state", None)
-    shape = getattr(state, "shape", None)
-    return math.prod(int(size) for size in shape) if shape is not None else param.numel()
-
-
 def flops_per_token(model: torch.nn.Module) -> float:
     """Model FLOPs per trained token: 2·N + 2·N_path + 2·N_trainable.
 
@@ -192,11 +185,11 @@ def flops_per_token(model: torch.nn.Module) -> float:
     import torch
 
     embeddings = {id(p) for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters(recurse=False)}
-    counts = [(_numel(p), p.requires_grad) for p in model.parameters() if id(p) not in embeddings]
+    counts = [(logical_numel(p), p.requires_grad) for p in model.parameters() if id(p) not in embeddings]
     getter: Any = getattr(model, "get_output_embeddings", None)
     head: Any = getter() if callable(getter) else None
     if head is not None and id(head.weight) in embeddings:  # tied to the input embeddings: still a matmul per token
-        counts.append((_numel(head.weight), head.weight.requires_grad))
+        counts.append((logical_numel(head.weight), head.weight.requires_grad))
     config = getattr(model, "active_peft_config", None)
     first = 0 if getattr(config, "is_prompt_learning", False) else next((i for i, (_, grad) in enumerate(counts) if grad), len(counts))
     total = sum(n for n, _ in counts)

@@ -172,6 +172,27 @@ def test_multi_objective_config_refuses_samplers_and_pruners_naming_the_field(tm
     assert config.search.multi_objective and [o.direction for o in config.search.objective_list()] == ["maximize", "minimize"]
 
 
+def test_an_objective_takes_its_metrics_direction_and_a_contradiction_or_an_unmeasured_cost_is_refused() -> None:
+    plain = [{"metric": "eval_f1"}, {"metric": "infer_latency_ms_p95"}, {"metric": "eval_loss"}]
+    config = load_config(str(TINY_CONFIG), {"search.objectives": plain})
+    assert [o.direction for o in config.search.objectives] == ["maximize", "minimize", "minimize"], "latency is not maximised"
+    wrong = [{"metric": "eval_f1"}, {"metric": "infer_latency_ms_p95", "direction": "maximize"}, {"metric": "trainable_params"}]
+    with pytest.raises(ConfigError) as refused:
+        load_config(str(TINY_CONFIG), {"search.objectives": wrong, "cost.examples": 0, "search.constraints": [{"metric": "serving_bytes", "max": 1}]})
+    text = str(refused.value)
+    assert "search.objectives[1].direction: infer_latency_ms_p95 is better lower; use minimize or leave it out" in text
+    assert "search.objectives[2].direction: 'trainable_params' is not a metric classification describes; say maximize or minimize" in text
+    assert "search.objectives: infer_latency_ms_p95 is measured only with cost.examples > 0, and cost.examples is 0" in text
+    assert "search.constraints: serving_bytes is measured only with cost.examples > 0" in text
+
+
+def test_knee_keeps_trials_of_several_studies_apart_when_their_numbers_repeat() -> None:
+    # `main` chooses among its stages' winners, each from its own study numbered from 0
+    stages = [_trial(0, [0.80, 10.0]), _trial(0, [0.90, 40.0]), _trial(0, [0.86, 12.0])]
+    chosen = select(stages, _search("knee"))
+    assert chosen.trial is stages[2], "the front's point nearest the ideal, not whichever trial 0 was scored last"
+
+
 def test_console_shows_the_fronts_size_and_the_selection_and_infeasible_trials() -> None:
     stream = io.StringIO()
     console = PlainConsole(stream)

@@ -106,7 +106,7 @@ class Board:
 
     def started_line(self) -> str:
         info = self.info
-        goals = ", ".join(f"{o.metric} ({o.direction})" for o in self.search.objective_list())
+        goals = ", ".join(f"{o.metric} ({o.sense})" for o in self.search.objective_list())
         return (
             f"{info.name}: study '{info.study_name}', {info.n_trials} trials ({self.finished} finished before), "
             f"{goals}; parent run {info.parent_run_id}; open it with: {open_command(info)}"
