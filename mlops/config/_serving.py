@@ -5,13 +5,14 @@ settings the trial was trained and measured with."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from mlops.config._training import _help
 
 # Serving precisions: the base as stored (fp32); its linear layers quantised to int8 at load through PyTorch's dynamic
 # quantisation (CPU); or loaded through bitsandbytes in int8 or 4-bit NF4 (CUDA only).
-SERVING_PRECISIONS = ("fp32", "dynamic_int8", "bnb_int8", "bnb_nf4")
+Precision = Literal["fp32", "dynamic_int8", "bnb_int8", "bnb_nf4"]
+SERVING_PRECISIONS: tuple[str, ...] = get_args(Precision)
 CUDA_ONLY_PRECISIONS = ("bnb_int8", "bnb_nf4")
 # The serving settings a search space may tune, as dotted names (as logged on a trial's run).
 SERVING_PARAMETERS = ("serving.merge_adapter", "serving.precision")
@@ -25,7 +26,7 @@ class ServingConfig:
         default=False,
         metadata=_help("fold the LoRA weights into the base at load (one matmul per layer instead of two); LoRA adapters only"),
     )
-    precision: Literal["fp32", "dynamic_int8", "bnb_int8", "bnb_nf4"] = field(
+    precision: Precision = field(
         default="fp32",
         metadata=_help(
             "the served base: fp32 (as stored); dynamic_int8 (linear layers quantised to int8 by PyTorch's dynamic "

@@ -132,8 +132,8 @@ def run_trial_as_child_run(
             raise
         finally:  # an ended trial is never resumed
             discard(link.checkpoints, trial.number, created.run_id, lost)
-    trial.set_user_attr("test_metrics", result.test)
-    return _objective_values(trial, config.search, created.run_id, result.validation)
+        trial.set_user_attr("test_metrics", result.test)
+        return _objective_values(trial, config.search, created.run_id, result.validation)  # a metric not logged fails the run too
 
 
 def _objective_values(trial: optuna.Trial, search: SearchConfig, run_id: str, validation: dict[str, float]) -> list[float]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops.train.telemetry import TIMING_SUFFIXES
+
 if TYPE_CHECKING:
     import torch
 
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
 
 # Beside `Trainer`'s own files in each checkpoint folder: the best state so far and the patience counters.
 BEST_STATE_FILE = "best_adapter_state.pt"
-_TIMING_SUFFIXES = ("_runtime", "_per_second")
 
 
 def train_metric_name(metric: str) -> str:
@@ -103,7 +104,7 @@ def best_adapter_callback(settings: EarlyStoppingConfig, metric: str, higher_is_
             if value > self.best_value + settings.min_delta or not self.best_state:
                 self.best_value, self.wait = value, 0
                 self.best_state = _trainable_state(self.trainer.model)
-                evaluated = {k: float(v) for k, v in metrics.items() if k.startswith("eval_") and not k.endswith(_TIMING_SUFFIXES)}
+                evaluated = {k: float(v) for k, v in metrics.items() if k.startswith("eval_") and not k.endswith(TIMING_SUFFIXES)}
                 self.outcome.best_eval, self.outcome.best_train = evaluated, train
                 self.outcome.best_step, self.outcome.best_epoch = int(state.global_step), math.ceil(state.epoch or 0)
                 self.outcome.gap = train[train_name] - float(metrics[watched]) if train_name in train else None

@@ -24,7 +24,7 @@ from mlops.train.checkpoints import CheckpointPlan, save_callback, trainer_argum
 from mlops.train.device import pick_device
 from mlops.train.early_stopping import StoppingOutcome, best_adapter_callback
 from mlops.train.tasks._base import TaskInputs, TrainingSets
-from mlops.train.telemetry import TrainingTelemetry
+from mlops.train.telemetry import TIMING_SUFFIXES, TrainingTelemetry
 
 if TYPE_CHECKING:
     import torch
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from mlops.config import ExperimentConfig, TrainingConfig
     from mlops.train.tasks import Task
 
-_TIMING_SUFFIXES = ("_runtime", "_per_second")
 
 # Called with (validation metric value, epoch) after each evaluation; may raise to stop the trial.
 Reporter = Callable[[float, int], None]
@@ -95,7 +94,7 @@ def _mlflow_callback(reporter: Reporter | None, metric: str) -> Any:
 
         def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kw: Any) -> None:
             metrics = metrics or {}
-            curves = {k: float(v) for k, v in metrics.items() if k.startswith("eval_") and not k.endswith(_TIMING_SUFFIXES)}
+            curves = {k: float(v) for k, v in metrics.items() if k.startswith("eval_") and not k.endswith(TIMING_SUFFIXES)}
             if state.global_step == self.last_eval_step:
                 return  # the same point again (a final evaluate() after the last epoch's)
             self.last_eval, self.last_eval_step = curves, state.global_step

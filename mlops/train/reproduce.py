@@ -25,7 +25,7 @@ from mlops.tracking import (
     resolve_model_version,
 )
 from mlops.train.finetune import prepare, train_and_log
-from mlops.train.telemetry import MEASURED_METRICS
+from mlops.train.telemetry import MEASURED_METRICS, TIMING_SUFFIXES
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from mlops.config import ExperimentConfig
 
-_TIMING_SUFFIXES = ("_seconds", "_runtime", "_per_second")  # wall-clock figures: not expected to repeat
+_TIMING_SUFFIXES = ("_seconds", *TIMING_SUFFIXES)  # wall-clock figures: not expected to repeat
 _SYSTEM_PREFIX = "system/"  # MLflow's system metrics (CPU, memory, GPU utilisation)
 
 

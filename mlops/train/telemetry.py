@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 # What the machine measured rather than what training computed: they differ from run to run of the same trial (as do
 # wall-clock figures and MLflow's `system/` metrics).
 MEASURED_METRICS = ("peak_memory_gib", "mfu", *MEASURED_COST_METRICS)
+# Trainer's wall-clock figures among its `eval_*` metrics (`eval_runtime`, `eval_samples_per_second`): no curves of these.
+TIMING_SUFFIXES = ("_runtime", "_per_second")
 # Dense bf16/fp16 tensor-core peaks in TFLOP/s (datasheet figures without sparsity), matched against the CUDA device
 # name in this order. A card not listed has no known peak, and its runs log no `mfu`; nor does a CPU.
 PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
