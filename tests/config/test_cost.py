@@ -10,8 +10,9 @@ from tests.helpers import TINY_CONFIG
 
 
 def test_cost_defaults_and_zero_disables() -> None:
-    config = load_config(str(TINY_CONFIG))
+    config = load_config("fraud-detection")  # no cost section: the defaults
     assert (config.cost.examples, config.cost.warmup, config.cost.repeats) == (32, 2, 1)
+    assert load_config(str(TINY_CONFIG)).cost.examples == 4
     assert load_config(str(TINY_CONFIG), {"cost.examples": 0}).cost.examples == 0
 
 

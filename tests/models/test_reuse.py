@@ -114,8 +114,12 @@ def test_a_sweep_loads_its_base_once(tracking: str, tmp_path: Path, monkeypatch:
         return original(self, num_labels)
 
     monkeypatch.setattr(type(bert), "load_classifier", counted)
-    result = run_sweep(load_config(str(TINY_CONFIG), {"search.n_trials": 3}), SweepOptions(promote=False))
+    # without the serving cost, which loads the base as `mlflow models serve` does, once per trial (counted below)
+    result = run_sweep(load_config(str(TINY_CONFIG), {"search.n_trials": 3, "cost.examples": 0}), SweepOptions(promote=False))
     assert result.trials_run == 3 and len(loads) == 1
+    loads.clear()
+    run_sweep(load_config(str(TINY_CONFIG), {"search.n_trials": 2}), SweepOptions(promote=False))
+    assert len(loads) == 1 + 2, "training's base once; each trial's served model loads its own"
 
 
 def test_a_causal_lm_base_is_reused_too() -> None:

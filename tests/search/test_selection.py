@@ -178,7 +178,8 @@ def test_an_objective_takes_its_metrics_direction_and_a_contradiction_or_an_unme
     assert [o.direction for o in config.search.objectives] == ["maximize", "minimize", "minimize"], "latency is not maximised"
     wrong = [{"metric": "eval_f1"}, {"metric": "infer_latency_ms_p95", "direction": "maximize"}, {"metric": "trainable_params"}]
     with pytest.raises(ConfigError) as refused:
-        load_config(str(TINY_CONFIG), {"search.objectives": wrong, "cost.examples": 0, "search.constraints": [{"metric": "serving_bytes", "max": 1}]})
+        bound = [{"metric": "serving_bytes", "max": 1}]
+        load_config(str(TINY_CONFIG), {"search.objectives": wrong, "cost.examples": 0, "search.constraints": bound})
     text = str(refused.value)
     assert "search.objectives[1].direction: infer_latency_ms_p95 is better lower; use minimize or leave it out" in text
     assert "search.objectives[2].direction: 'trainable_params' is not a metric classification describes; say maximize or minimize" in text
