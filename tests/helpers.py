@@ -100,6 +100,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until_answers(process: subprocess.Popen[Any], url: str, what: str, timeout: float = 120) -> None:
+    """Poll `url` until it answers HTTP 200; fail the test, with the end of the process's stderr where it was piped and
+    after killing the process, when it exits or `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            detail = process.stderr.read()[-3000:] if process.stderr else ""
+            pytest.fail(f"{what} did not answer {url} within {timeout:.0f} s {detail}")
+        time.sleep(0.5)
+
+
 @contextmanager
 def served(model_uri: str) -> Iterator[str]:
     """`mlflow models serve` of `model_uri` (local environment, one worker) in a subprocess, from the current
@@ -112,17 +130,7 @@ def served(model_uri: str) -> Iterator[str]:
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, server.stderr.read()[-3000:] if server.stderr else "server exited"
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=2) as ping:
-                    if ping.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the server never answered /ping"
-            time.sleep(0.5)
+        wait_until_answers(server, f"{url}/ping", "mlflow models serve", 180)
         yield url
     finally:
         if server.poll() is None:

@@ -10,15 +10,13 @@ import re
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.helpers import ROOT, TESTS, TINY_CONFIG, write
+from tests.helpers import ROOT, TESTS, TINY_CONFIG, wait_until_answers, write
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 CHROMIUM = "/usr/bin/chromium"
@@ -60,16 +58,7 @@ def ui(sweep: tuple[Path, str]) -> Iterator[str]:
     argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--host", "127.0.0.1"]
     proc = subprocess.Popen([*argv, "--port", str(port)], cwd=folder, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     address = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{address}/health", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("mlflow ui did not start within 120 s")
-            time.sleep(0.5)
+    wait_until_answers(proc, f"{address}/health", "mlflow ui")
     yield address
     proc.terminate()
     proc.wait(timeout=30)

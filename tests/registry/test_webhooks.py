@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 import types
-import urllib.request
 from collections.abc import Iterator
 from http.server import HTTPServer
 from typing import Any, ClassVar
@@ -27,7 +26,7 @@ from mlflow import MlflowClient
 from mlops.evaluate import PerExampleScores, classification_scores
 from mlops.registry import AliasPolicy, Gate, PromotionPolicy, approve, promote_if_gates_pass, register_version
 from mlops.tracking import PER_EXAMPLE_ARTIFACT
-from tests.helpers import ROOT, isolated_store
+from tests.helpers import ROOT, isolated_store, wait_until_answers
 from tests.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -81,16 +80,7 @@ def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     proc = subprocess.Popen(argv, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     address = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{address}/health", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("mlflow server did not start within 120 s")
-            time.sleep(0.5)
+    wait_until_answers(proc, f"{address}/health", "mlflow server")
     with isolated_store(folder, address):
         yield address
     os.killpg(proc.pid, signal.SIGTERM)  # the server and the workers it started
