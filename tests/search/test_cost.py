@@ -1,9 +1,7 @@
 """The serving cost on every trial of a tiny sweep, read back through MlflowClient (a classifier and a summariser),
-and the registered model, loaded as `mlflow models serve` loads it, as fast as its trial measured it."""
+and the registered model, loaded as `mlflow models serve` loads it, holding what its trial measured."""
 
 from __future__ import annotations
-
-import statistics
 
 import mlflow
 import pytest
@@ -11,9 +9,9 @@ from mlflow import MlflowClient
 
 from mlops.config import load_config
 from mlops.data import load_task_data
-from mlops.evaluate import time_each
 from mlops.search import SweepOptions, run_sweep
-from mlops.tasks import spec_for
+from mlops.serving import served_size
+from mlops.tasks import MODEL_PARAMS_ACTIVE, SERVING_BYTES, spec_for
 from tests.helpers import TINY_CONFIG, TINY_SUMMARIZER
 
 
@@ -32,8 +30,10 @@ def _check_cost(metrics: dict[str, float], task: str) -> None:
 
 
 @pytest.mark.slow
-def test_every_trial_logs_its_cost_and_the_served_model_is_as_fast(tracking: str) -> None:
-    config = load_config(str(TINY_CONFIG), {"search.n_trials": 2, "cost.examples": 16, "cost.repeats": 10})
+def test_every_trial_logs_its_cost_and_the_served_model_holds_what_was_measured(tracking: str) -> None:
+    # served merged and int8-quantised: what the registered model loads must be what the trial measured
+    overrides = {"search.n_trials": 2, "serving.merge_adapter": True, "serving.precision": "dynamic_int8"}
+    config = load_config(str(TINY_CONFIG), overrides)
     result = run_sweep(config, SweepOptions())
     client = MlflowClient()
     children = _children(client, "tiny", result.parent_run_id)
@@ -43,20 +43,17 @@ def test_every_trial_logs_its_cost_and_the_served_model_is_as_fast(tracking: str
         assert not {"generated_tokens_mean", "compression_ratio"} & set(child.data.metrics)
         assert not any(k.startswith("test_infer") for k in child.data.metrics)  # no split prefix
 
-    # The served model: the registered version, loaded through MLflow, timed the same way on the same inputs.
+    # The served model: the registered version, loaded as `mlflow models serve` loads it, holds exactly what its
+    # trial measured (the same parameters and bytes: the same precision, merge and dropped layers), and predicts.
+    # Its speed is not compared here: timings belong to benchmarks/inference_cost.py, not to assertions.
     version = client.get_model_version_by_alias("tiny-detector", "staging")
-    measured = client.get_run(version.run_id).data.metrics["infer_latency_ms_p50"]
+    measured = client.get_run(version.run_id).data.metrics
     served = mlflow.pyfunc.load_model("models:/tiny-detector@staging")
-    frame = load_task_data("classification", config.dataset, TINY_CONFIG.parent, config.training.seed).serving_frame("test", 16)
-    rows = [frame.iloc[[i]].reset_index(drop=True) for i in range(len(frame))]
-    # Other jobs share this machine's cores, and its load moves between the trial's measurement and this one: up to
-    # three rounds of 160 timed calls each; a served model that is not the measured one misses in all of them.
-    rounds = []
-    for _ in range(3):
-        rounds.append(statistics.median(time_each(served.predict, rows, warmup=2, repeats=10)) * 1000)
-        if abs(rounds[-1] / measured - 1) <= 0.25:
-            break
-    assert abs(rounds[-1] / measured - 1) <= 0.25, f"served {', '.join(f'{r:.3f}' for r in rounds)} ms vs trial {measured:.3f} ms"
+    held = served_size(served.unwrap_python_model())
+    assert held[MODEL_PARAMS_ACTIVE] == measured[MODEL_PARAMS_ACTIVE]
+    assert held[SERVING_BYTES] == measured[SERVING_BYTES]
+    frame = load_task_data("classification", config.dataset, TINY_CONFIG.parent, config.training.seed).serving_frame("test", 4)
+    assert len(served.predict(frame)) == len(frame)
 
 
 @pytest.mark.slow
