@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -17,7 +18,7 @@ from mlflow import MlflowClient
 
 from mlops.config import load_config
 from mlops.search import SweepOptions, run_sweep
-from mlops.search.checkpoints import RESUMED_METRIC
+from mlops.search.checkpoints import RESUMED_METRIC, trial_checkpoints
 from mlops.tracking import FROM_SCRATCH_TAG, RESUMED_TAG
 from mlops.train import last_checkpoint
 from tests.helpers import TINY_CONFIG
@@ -77,12 +78,28 @@ def _final(client: MlflowClient, run_id: str) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if k.startswith(("eval_", "test_")) and not k.endswith(("_runtime", "_per_second"))}
 
 
-@pytest.mark.e2e
-@pytest.mark.parametrize("checkpoint_dir", [None, "mlflow"], ids=["beside-the-study", "mlflow-artifacts"])
-def test_sigkilled_trial_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(
-    tracking: str, tmp_path: Path, checkpoint_dir: str | None
+def test_checkpoints_go_beside_a_sqlite_study_else_to_the_working_directory_a_named_folder_or_mlflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = _config_file(tmp_path, checkpoint_dir=checkpoint_dir)
+    monkeypatch.chdir(tmp_path)
+    search = load_config(str(TINY_CONFIG)).search
+    beside = trial_checkpoints(search, f"sqlite:///{tmp_path / 'db' / 'optuna.db'}", "a/b", tmp_path / "scratch")
+    assert beside is not None and beside.folder(3) == tmp_path / "db" / "checkpoints" / "a_b" / "trial-3"
+    assert beside.own_parent and not beside.to_mlflow
+    server = trial_checkpoints(search, "postgresql://u@h/optuna", "s", tmp_path / "scratch")
+    assert server is not None and server.root == tmp_path / "checkpoints" / "s"
+    named = trial_checkpoints(replace(search, checkpoint_dir=str(tmp_path / "mine")), "sqlite:///x.db", "s", tmp_path)
+    assert named is not None and named.root == tmp_path / "mine" / "s" and not named.own_parent
+    uploaded = trial_checkpoints(replace(search, checkpoint_dir="mlflow"), "sqlite:///x.db", "s", tmp_path / "scratch")
+    assert uploaded is not None and uploaded.to_mlflow and uploaded.root == tmp_path / "scratch" / "checkpoints"
+    assert trial_checkpoints(replace(search, keep_checkpoints=0), "sqlite:///x.db", "s", tmp_path) is None
+
+
+@pytest.mark.e2e
+def test_sigkilled_trial_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(tracking: str, tmp_path: Path) -> None:
+    """Checkpoints uploaded to the trial's run (`checkpoint_dir: mlflow`); the stale-heartbeat test below resumes from a
+    local folder."""
+    config = _config_file(tmp_path, checkpoint_dir="mlflow")
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     ready = tmp_path / "ready"
     _kill_after_first_checkpoint(config, storage, "killed", ready)
@@ -90,14 +107,11 @@ def test_sigkilled_trial_resumes_from_its_checkpoint_and_matches_an_uninterrupte
     lost_folder = tmp_path / "checkpoints" / "killed" / "trial-0"
     client = MlflowClient()
     lost_run = optuna.load_study(study_name="killed", storage=storage).trials[0].user_attrs["mlflow_run_id"]
-    if checkpoint_dir is None:
-        assert last_checkpoint(lost_folder) == lost_folder / f"checkpoint-{steps_per_epoch}", "epoch 1's checkpoint, beside the study"
-    else:
-        assert _artifacts(client, lost_run, "checkpoint") == [f"checkpoint/checkpoint-{steps_per_epoch}"]
-        assert f"checkpoint/checkpoint-{steps_per_epoch}/trainer_state.json" in _artifacts(
-            client, lost_run, f"checkpoint/checkpoint-{steps_per_epoch}"
-        )
-        assert not lost_folder.exists()
+    assert _artifacts(client, lost_run, "checkpoint") == [f"checkpoint/checkpoint-{steps_per_epoch}"]
+    assert f"checkpoint/checkpoint-{steps_per_epoch}/trainer_state.json" in _artifacts(
+        client, lost_run, f"checkpoint/checkpoint-{steps_per_epoch}"
+    )
+    assert not lost_folder.exists()
 
     resumed = run_sweep(load_config(str(config)), SweepOptions(storage=storage, study_name="killed", promote=False))
     uninterrupted = SweepOptions(storage=f"sqlite:///{tmp_path / 'whole.db'}", study_name="whole", promote=False)

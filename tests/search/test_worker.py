@@ -19,7 +19,7 @@ from mlops.errors import ConfigError
 from mlops.search import SweepOptions, run_sweep
 from mlops.search.study import open_shared_study
 from mlops.tracking import FROM_SCRATCH_TAG
-from tests.helpers import ROOT, TINY_CONFIG
+from tests.helpers import TINY_CONFIG
 
 
 def _children(client: MlflowClient, parent_id: str) -> list:
@@ -128,46 +128,6 @@ def test_sigkilled_worker_is_failed_retried_and_resumed(tracking: str, tmp_path:
     assert retry.data.tags[FROM_SCRATCH_TAG].startswith("trial 0 ran another configuration"), "max_steps changed: no resume"
     parent = client.get_run(result.parent_run_id)
     assert parent.info.status == "FINISHED" and parent.data.metrics["n_complete"] == 2 and parent.data.metrics["n_failed"] == 1
-
-
-@pytest.mark.e2e
-@pytest.mark.postgres
-def test_two_mlflow_run_workers_share_one_exact_budget(postgres_url: str, tmp_path: Path) -> None:
-    import shutil
-
-    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    # `mlflow run --experiment-name` looks the experiment up, then creates it, before the entry point runs: two
-    # started together both try to create it, and one fails. Workers join an experiment that exists (README).
-    MlflowClient(tracking).create_experiment("pair")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    for inherited in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
-        env.pop(inherited, None)
-    mlflow_cli = shutil.which("mlflow", path=env["PATH"])
-    assert mlflow_cli
-    storage = f"{postgres_url}/optuna"
-    params = ["config=tests/configs/tiny.yaml", "n_trials=5", f"storage={storage}", "study_name=pair", "sampler=random"]
-    cmd = [mlflow_cli, "run", str(ROOT), "-e", "sweep", "--env-manager", "local", "--experiment-name", "pair"]
-    cmd += [a for p in params for a in ("-P", p)]
-    workers = [subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    outputs = [w.communicate(timeout=900)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], "\n".join(o[-3000:] for o in outputs)
-
-    client = MlflowClient(tracking)
-    study = optuna.load_study(study_name="pair", storage=storage.replace("postgresql://", "postgresql+psycopg2://"))
-    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5, "exactly n_trials across both workers"
-    parent_id = study.user_attrs["mlflow_parent_run_id"]
-    children = _children(client, parent_id)
-    assert sorted(int(c.data.tags["optuna.trial_number"]) for c in children) == [0, 1, 2, 3, 4], "no duplicate or missing child"
-    assert {c.info.run_id for c in children} == {t.user_attrs["mlflow_run_id"] for t in study.trials}, "no orphan child"
-    project_runs = [r for r in _all_runs(client) if r.data.tags.get("mlflow.project.entryPoint") == "sweep"]
-    assert len(project_runs) == 2 and all(r.info.status == "FINISHED" for r in project_runs)
-    other = next(r for r in project_runs if r.info.run_id != parent_id)
-    assert other.data.tags["mlops.sweep_parent_run_id"] == parent_id
-    assert sum(r.data.metrics["trials_run_by_worker"] for r in project_runs) == 5
-    assert {c.data.tags["mlops.worker_run_id"] for c in children} <= {r.info.run_id for r in project_runs}
-    assert all(r.info.status != "RUNNING" for r in _all_runs(client))
-    assert len(client.search_model_versions("name='tiny-detector'")) == 1, "the best trial is registered once"
-    assert client.get_run(parent_id).data.metrics["n_complete"] == 5
 
 
 @pytest.mark.e2e
