@@ -10,14 +10,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-# Parallel workers share the cores: each gets its share of threads (torch's default is every core per process, and
-# two workers each spinning two OpenMP threads on two cores run the suite about a third slower). Set before torch
-# loads; the services and `mlflow run` workers the tests start inherit it.
-if _workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
-    _threads = str(max(1, (os.cpu_count() or 1) // _workers))
-    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_name, _threads)
-
 from tests.helpers import isolated_store
 
 if TYPE_CHECKING:
