@@ -4,6 +4,7 @@ per-example scores for gates."""
 
 from __future__ import annotations
 
+import atexit
 import csv
 import json
 import os
@@ -45,6 +46,33 @@ def legal_rows(split: str = "validation", n: int = 6) -> list[dict[str, str]]:
         return list(csv.DictReader(f))[:n]
 
 
+_EMPTY_STORE: list[Path] = []  # this process's migrated, empty MLflow SQLite store, made once
+
+
+def empty_tracking_db(path: Path) -> Path:
+    """An empty MLflow SQLite store at `path` (unless one is there), as MLflow would make it with `path`'s folder as the
+    working directory: a copy of one made in this process. MLflow creates and migrates a new store's schema in over a
+    second, which hundreds of tests would each pay; the copy takes milliseconds. Only the Default experiment's
+    artifact location, fixed when a store is made, is set to where MLflow would have put it."""
+    import sqlite3
+    import tempfile
+
+    if not _EMPTY_STORE:
+        from mlflow import MlflowClient
+
+        folder = tempfile.mkdtemp(prefix="mlops-tests-store-")
+        atexit.register(shutil.rmtree, folder, True)
+        template = Path(folder) / "mlflow.db"
+        MlflowClient(f"sqlite:///{template}").search_experiments()  # create and migrate
+        _EMPTY_STORE.append(template)
+    if not path.exists():
+        shutil.copyfile(_EMPTY_STORE[0], path)
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", (str(path.parent / "mlruns" / "0"),))
+        db.close()
+    return path
+
+
 @contextmanager
 def isolated_store(folder: Path, uri: str | None = None) -> Iterator[str]:
     """A SQLite tracking store in `folder` (or the tracking server at `uri`), `folder` being the working directory (per
@@ -52,7 +80,7 @@ def isolated_store(folder: Path, uri: str | None = None) -> Iterator[str]:
     afterwards."""
     import mlflow
 
-    uri = uri or f"sqlite:///{folder / 'mlflow.db'}"
+    uri = uri or f"sqlite:///{empty_tracking_db(folder / 'mlflow.db')}"
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         patch.delenv("MLFLOW_RUN_ID", raising=False)
@@ -81,7 +109,7 @@ def mlflow_run(tmp_path: Path, *params: str, entry_point: str = "sweep") -> subp
     `e2e`), from `tmp_path`, with this Python's scripts first on PATH and no run inherited."""
     env = {
         **os.environ,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{empty_tracking_db(tmp_path / 'mlflow.db')}",
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }
     for inherited in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):

@@ -28,7 +28,7 @@ from mlops.data.augment import (
 )
 from mlops.data.augment.wordnet import DATABASE_FILES, DEBIAN_DIR, LEXNAMES, wordnet
 from mlops.errors import WordNetMissing
-from tests.helpers import ROOT, TINY_CONFIG, mlflow_run, write
+from tests.helpers import ROOT, TINY_CONFIG, empty_tracking_db, mlflow_run, write
 
 TEXTS = [
     "Your account payment failed, so verify the transfer with Chen at ivan@mail.com before 24h or lose $88.38",
@@ -217,7 +217,7 @@ def test_mlflow_run_augment_then_finetune_on_its_output(tmp_path: Path, monkeypa
 
     from mlops.train.finetune import run_finetune
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = f"sqlite:///{empty_tracking_db(tmp_path / 'mlflow.db')}"
     monkeypatch.chdir(tmp_path)  # before any client: the store puts artifacts under ./mlruns
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

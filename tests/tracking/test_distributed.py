@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 
 from mlops.config import TrainingConfig, load_config
 from mlops.errors import ConfigError
-from tests.helpers import ROOT, TINY_CONFIG
+from tests.helpers import ROOT, TINY_CONFIG, empty_tracking_db
 from tests.services import free_port
 
 ACCELERATE_CONFIGS = ROOT / "configs" / "accelerate"
@@ -32,7 +32,7 @@ def test_two_process_finetune_logs_one_run_from_rank_zero(tmp_path: Path) -> Non
     import mlflow
     from safetensors.torch import load_file
 
-    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking = f"sqlite:///{empty_tracking_db(tmp_path / 'mlflow.db')}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     for inherited in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
         env.pop(inherited, None)
