@@ -77,6 +77,7 @@ def _config(tmp_path: Path, shape: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", ["pairs", "conversations"])
 def test_sweep_trains_logs_registers_and_serves(tracking: str, tmp_path: Path, shape: str) -> None:
     result = run_sweep(load_config(str(_config(tmp_path, shape))), SweepOptions())
@@ -114,3 +115,40 @@ def test_sweep_trains_logs_registers_and_serves(tracking: str, tmp_path: Path, s
         instructor.predict(None, pd.DataFrame({"messages": [[{"role": "robot", "content": "hi"}]]}))
     with pytest.raises(MlflowException, match="expected a 'messages' or a 'prompt' column"):
         instructor.predict(None, pd.DataFrame({"text": ["hi"]}))
+
+
+@pytest.mark.slow
+def test_qlora_seeds_confirmation_reproduce_and_export(tracking: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """What the other tasks have works here too: a 4-bit base, two seeds per trial, the best trial confirmed with a
+    fresh seed, the registered version reproduced with a zero delta and exported as an adapter."""
+    from mlops.cli import main
+
+    overrides = {"model.quantization": "nf4", "search.seeds_per_trial": 2, "search.confirm_top_k": 1}
+    result = run_sweep(load_config(str(_config(tmp_path, "pairs")), overrides), SweepOptions())
+    client = MlflowClient()
+    parent = client.get_run(result.parent_run_id)
+    runs = client.search_runs([parent.info.experiment_id])
+
+    def children(run_id: str) -> list:  # type: ignore[type-arg]
+        return [r for r in runs if r.data.tags.get("mlflow.parentRunId") == run_id]
+
+    trials = [r for r in children(parent.info.run_id) if r.info.run_name.startswith("trial-")]
+    confirmations = [r for r in children(parent.info.run_id) if "mlops.confirmation_of" in r.data.tags]
+    assert len(trials) == 2 and len(confirmations) == 1
+    for trial in trials:
+        seeds = children(trial.info.run_id)
+        assert len(seeds) == 2 and all(s.data.params["quantization"] == "nf4" for s in seeds)
+        assert trial.data.metrics["eval_token_f1"] == pytest.approx(sum(s.data.metrics["eval_token_f1"] for s in seeds) / 2)
+    assert parent.data.metrics["confirmed_best_eval_token_f1"] == confirmations[0].data.metrics["eval_token_f1"]
+
+    version = client.get_model_version_by_alias("tiny-instructor", "staging")
+    capsys.readouterr()
+    assert main(["reproduce", f"models:/tiny-instructor/{version.version}"]) == 0
+    reproduction = client.search_runs([parent.info.experiment_id], f"tags.`mlops.reproduction_of` = '{version.run_id}'")
+    assert len(reproduction) == 1 and reproduction[0].data.metrics["reproduction_max_abs_delta"] == 0.0
+    assert "largest absolute delta: 0" in capsys.readouterr().out
+
+    out = tmp_path / "exported"
+    assert main(["export", "models:/tiny-instructor@staging", "--out", str(out)]) == 0
+    card = json.loads((out / "mlops_model.json").read_text())
+    assert card["task"] == "instruction" and card["quantization"] == "nf4" and (out / "adapter_model.safetensors").exists()
