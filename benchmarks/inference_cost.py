@@ -57,8 +57,8 @@ def _macro_f1(servable: Any, texts: list[str], labels: list[str]) -> float:
     return float(f1_score(labels, predicted, average="macro"))
 
 
-def sweep(preset: str, n_trials: int | None, store: Path) -> tuple[Any, Any, Any]:
-    """The preset's sweep; its config, the max-quality trial and the trial its rule selects."""
+def sweep(preset: str, n_trials: int | None, store: Path, quality: str = "eval_f1", **overrides: Any) -> tuple[Any, Any, Any]:
+    """The preset's sweep; its config, the max-quality trial (by `quality`) and the trial its rule selects."""
     from dataclasses import replace
 
     import optuna
@@ -66,12 +66,12 @@ def sweep(preset: str, n_trials: int | None, store: Path) -> tuple[Any, Any, Any
     from mlops.config import load_config
     from mlops.search import SweepOptions, run_sweep, select
 
-    config = load_config(preset, {"search.n_trials": n_trials})
+    config = load_config(preset, {"search.n_trials": n_trials, **overrides})
     storage = f"sqlite:///{store / 'optuna.db'}"
     start = time.perf_counter()
     result = run_sweep(config, SweepOptions(storage=storage, study_name=preset, promote=False))
     trials = optuna.load_study(study_name=preset, storage=storage).get_trials(deepcopy=False)
-    best = select(trials, replace(config.search, select="best:eval_f1"))
+    best = select(trials, replace(config.search, select=f"best:{quality}"))
     chosen = select(trials, config.search)
     assert chosen.trial.number == result.best_trial, "the benchmark's selection is the sweep's"
     print(
