@@ -57,7 +57,7 @@ def _macro_f1(servable: Any, texts: list[str], labels: list[str]) -> float:
     return float(f1_score(labels, predicted, average="macro"))
 
 
-def sweep(preset: str, n_trials: int | None, store: Path, quality: str = "eval_f1", **overrides: Any) -> tuple[Any, Any, Any]:
+def sweep(preset: str, n_trials: int | None, store: Path, quality: str = "eval_f1") -> tuple[Any, Any, Any]:
     """The preset's sweep; its config, the max-quality trial (by `quality`) and the trial its rule selects."""
     from dataclasses import replace
 
@@ -66,7 +66,7 @@ def sweep(preset: str, n_trials: int | None, store: Path, quality: str = "eval_f
     from mlops.config import load_config
     from mlops.search import SweepOptions, run_sweep, select
 
-    config = load_config(preset, {"search.n_trials": n_trials, **overrides})
+    config = load_config(preset, {"search.n_trials": n_trials})
     storage = f"sqlite:///{store / 'optuna.db'}"
     start = time.perf_counter()
     result = run_sweep(config, SweepOptions(storage=storage, study_name=preset, promote=False))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import csv
+import functools
 import json
 import os
 import shutil
@@ -46,7 +47,18 @@ def legal_rows(split: str = "validation", n: int = 6) -> list[dict[str, str]]:
         return list(csv.DictReader(f))[:n]
 
 
-_EMPTY_STORE: list[Path] = []  # this process's migrated, empty MLflow SQLite store, made once
+@functools.cache
+def _empty_store() -> Path:
+    """This process's migrated, empty MLflow SQLite store, made once (removed at exit)."""
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    folder = tempfile.mkdtemp(prefix="mlops-tests-store-")
+    atexit.register(shutil.rmtree, folder, True)
+    template = Path(folder) / "mlflow.db"
+    MlflowClient(f"sqlite:///{template}").search_experiments()  # create and migrate
+    return template
 
 
 def empty_tracking_db(path: Path) -> Path:
@@ -55,18 +67,9 @@ def empty_tracking_db(path: Path) -> Path:
     second, which hundreds of tests would each pay; the copy takes milliseconds. Only the Default experiment's
     artifact location, fixed when a store is made, is set to where MLflow would have put it."""
     import sqlite3
-    import tempfile
 
-    if not _EMPTY_STORE:
-        from mlflow import MlflowClient
-
-        folder = tempfile.mkdtemp(prefix="mlops-tests-store-")
-        atexit.register(shutil.rmtree, folder, True)
-        template = Path(folder) / "mlflow.db"
-        MlflowClient(f"sqlite:///{template}").search_experiments()  # create and migrate
-        _EMPTY_STORE.append(template)
     if not path.exists():
-        shutil.copyfile(_EMPTY_STORE[0], path)
+        shutil.copyfile(_empty_store(), path)
         with sqlite3.connect(path) as db:
             db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", (str(path.parent / "mlruns" / "0"),))
         db.close()
